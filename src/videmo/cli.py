@@ -1,0 +1,165 @@
+"""The ``videmo`` command line.
+
+Exit codes: 0 every clip done; 1 some clips failed or the run was interrupted (a summary names
+them); 2 usage, config or path errors (one clear message, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+
+
+from . import __version__
+from . import config as config_mod
+from .config import Config, ConfigError
+from .corpus import CorpusError
+from .models import ModelFileError
+from .store import RunDirError
+
+log = logging.getLogger("videmo")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+USER_ERRORS = (ConfigError, CorpusError, RunDirError, ModelFileError, FileNotFoundError)
+
+
+class UsageError(Exception):
+    pass
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML config file (see `videmo config --template`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for this run, e.g. --set sampling.every_n=10 "
+                        "(repeatable; values are YAML)")
+    p.add_argument("--out", help="run directory (overrides run.out)")
+    p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
+    p.add_argument("--jobs", "-j", type=int, help="worker processes (overrides run.jobs)")
+
+
+def _add_extract_args(p: argparse.ArgumentParser) -> None:
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="redo clips already done, and reuse a run directory made with another "
+                        "config")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="videmo",
+        description="Emotion in video, per clip: sample frames, find faces (Haar or MTCNN), "
+                    "score seven emotions with the FER model, vote a label per clip and "
+                    "compare it with golden labels.")
+    parser.add_argument("--version", action="version", version=f"videmo {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("extract", help="videos -> per-frame table of faces and 7 emotion scores",
+                       description="Sample frames of every clip, find faces, score them; writes "
+                                   "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
+                                   "already done with the same config are skipped.")
+    _add_extract_args(p)
+
+    p = sub.add_parser("config", help="print a documented config template, or check a config",
+                       description="Without arguments: print the template (every option, its "
+                                   "default and doc).")
+    p.add_argument("action", nargs="?", choices=["template", "check", "show", "reference"],
+                   default="template",
+                   help="template (default): documented YAML; check FILE: validate; show "
+                        "FILE: the resolved config; reference: the markdown option table")
+    p.add_argument("file", nargs="?", help="config file for check/show")
+    p.add_argument("--template", action="store_true", help="same as the template action")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    overrides = list(args.overrides)
+    if getattr(args, "out", None):
+        overrides.append(f"run.out={args.out}")
+    if getattr(args, "detector", None):
+        overrides.append(f"faces.detector={args.detector}")
+    if getattr(args, "jobs", None) is not None:
+        if args.jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+        overrides.append(f"run.jobs={args.jobs}")
+    return config_mod.load(args.config, overrides)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .runner import extract
+
+    cfg = load_config(args)
+    summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
+                      command=shlex.join(sys.argv))
+    return print_extract_summary(summary)
+
+
+def print_extract_summary(summary) -> int:
+    run = summary.run_dir
+    print(f"extract: {summary.done} done, {summary.skipped} already done, "
+          f"{len(summary.failed)} failed of {summary.total} clips; {summary.frames} frames in "
+          f"{summary.seconds:.1f}s -> {run.frames_path}")
+    for rec in summary.failed:
+        print(f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}")
+    if summary.interrupted:
+        print("  interrupted: rerun the same command to resume")
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    action = "template" if args.template else args.action
+    if action == "template":
+        sys.stdout.write(config_mod.template())
+        return EXIT_OK
+    if action == "reference":
+        sys.stdout.write(config_mod.reference_markdown())
+        return EXIT_OK
+    if not args.file:
+        raise UsageError(f"videmo config {action} needs a config FILE")
+    cfg = config_mod.load(args.file, args.overrides)
+    if action == "check":
+        print(f"{args.file}: OK (extract hash {cfg.extract_hash()})")
+    else:
+        sys.stdout.write(config_mod.dump(cfg))
+    return EXIT_OK
+
+
+COMMANDS = {"extract": cmd_extract, "config": cmd_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as e:
+        print(f"videmo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as e:
+        parser.error(str(e))  # exits 2
+    except KeyboardInterrupt:
+        print("videmo: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
+
+
+

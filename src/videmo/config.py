@@ -1,0 +1,413 @@
+"""One YAML file -> one typed, frozen, validated :class:`Config`.
+
+Every option is a dataclass field with a type, a default and a one-line ``doc``. The loader is
+strict: an unknown key fails with a "did you mean" hint, a wrong type or value names the key and
+what is allowed. ``videmo config --template`` prints every option with its doc (see
+:func:`template`), and ``--set key=value`` overrides a key for one run (:func:`apply_overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from . import schema
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message names it and says what is allowed."""
+
+
+def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool = False, **kw):
+    """A config option: its default, its one-line doc and an optional lower bound."""
+    meta = {"doc": doc, "minimum": minimum, "exclusive": exclusive}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: typing.cast(Any, default).copy(), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+VIDEO_EXTENSIONS = [".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg",
+                    ".wmv", ".3gp", ".ts", ".mts", ".ogv"]
+IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"]
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    paths: list[str] = opt([], "Corpus root directories (searched recursively); relative paths "
+                               "are resolved against the config file's folder.")
+    include: list[str] = opt(["*"], "Glob patterns (on the path relative to its root) a clip "
+                                    "must match to be included.")
+    exclude: list[str] = opt([], "Glob patterns (on the path relative to its root) that drop "
+                                 "a clip.")
+    video_extensions: list[str] = opt(VIDEO_EXTENSIONS, "File extensions read as videos "
+                                                        "(any container OpenCV/FFmpeg reads).")
+    image_extensions: list[str] = opt(IMAGE_EXTENSIONS, "Image extensions; a directory holding "
+                                                        "only images is one clip (an image sequence).")
+    image_fps: float = opt(30.0, "Frame rate given to image-sequence clips (frames sorted by "
+                                 "name).", minimum=0, exclusive=True)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    every_n: int = opt(20, "Analyse every Nth decoded frame (the study used 20). Ignored when "
+                           "`fps` is set.", minimum=1)
+    fps: float | None = opt(None, "Target sampling rate in frames per second (null: use "
+                                  "`every_n`).", minimum=0, exclusive=True)
+    start_s: float = opt(0.0, "Skip frames before this time (seconds).", minimum=0)
+    end_s: float | None = opt(None, "Stop at this time (seconds, exclusive); null: clip end.",
+                              minimum=0, exclusive=True)
+    max_frames: int | None = opt(None, "At most this many sampled frames per clip; null: no cap.",
+                                 minimum=1)
+
+
+@dataclass(frozen=True)
+class HaarConfig:
+    scale_factor: float = opt(1.1, "detectMultiScale scaleFactor (fer's default 1.1).",
+                              minimum=1, exclusive=True)
+    min_neighbors: int = opt(5, "detectMultiScale minNeighbors (fer's default 5).", minimum=0)
+    min_size: int = opt(50, "Smallest face side in full-resolution pixels (fer's default 50).",
+                        minimum=1)
+
+
+@dataclass(frozen=True)
+class MtcnnConfig:
+    min_confidence: float = opt(0.9, "Drop MTCNN faces below this confidence (0-1).", minimum=0)
+    min_size: int = opt(20, "Drop faces with a side below this many full-resolution pixels "
+                            "(mtcnn itself always runs with its min_face_size 20).", minimum=1)
+    batch_size: int = opt(16, "Frames passed to MTCNN per call (same-size frames batch well).",
+                          minimum=1)
+
+
+@dataclass(frozen=True)
+class FacesConfig:
+    detector: Literal["haar", "mtcnn"] = opt("haar", "Face detector: OpenCV's Haar cascade "
+                                                     "(fer's default) or MTCNN.")
+    select: Literal["largest", "first", "all"] = opt(
+        "largest", "Which faces get a row: the largest box, the detector's first box (the "
+                   "study), or all (one row per face).")
+    max_width: int | None = opt(None, "Downscale frames wider than this before detection (boxes "
+                                      "are mapped back to full resolution); null: never.",
+                                minimum=16)
+    haar: HaarConfig = field(default_factory=HaarConfig, metadata={"doc": "Haar cascade options."})
+    mtcnn: MtcnnConfig = field(default_factory=MtcnnConfig, metadata={"doc": "MTCNN options."})
+
+
+@dataclass(frozen=True)
+class EmotionsConfig:
+    engine: Literal["tflite", "keras"] = opt(
+        "tflite", "FER model runtime: the quantized tflite file (CPU, fer's default) or the "
+                  "Keras .hdf5 model run in batches (useful on a GPU).")
+    batch_size: int = opt(64, "Faces per call of the Keras engine.", minimum=1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    out: str = opt("runs/run", "Run directory for all outputs; relative paths are resolved "
+                               "against the current directory.")
+    jobs: int = opt(1, "Worker processes on this machine (each loads the models once).",
+                    minimum=1)
+    threads: int | None = opt(None, "Threads per worker for OpenCV/TensorFlow; null: "
+                                    "SLURM_CPUS_PER_TASK or cores / jobs.", minimum=1)
+    on_error: Literal["continue", "abort"] = opt("continue", "On a failed clip: record it and "
+                                                             "go on, or stop the run.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    labels: str | None = opt(None, "Golden labels CSV (clip id or file name, label); relative "
+                                   "to the config file; null: no evaluation.")
+    mapping: dict[str, str] = opt(dict(schema.STUDY_MAPPING), "Seven emotions -> positive / "
+                                                              "negative / neutral (the study's "
+                                                              "table by default).")
+
+
+SECTIONS = ("corpus", "sampling", "faces", "emotions", "run", "report")
+# Sections whose values change what `extract` computes; their hash guards a run directory.
+EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
+
+
+@dataclass(frozen=True)
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig,
+                                 metadata={"doc": "Which clips to analyse."})
+    sampling: SamplingConfig = field(default_factory=SamplingConfig,
+                                     metadata={"doc": "Which frames of a clip to analyse."})
+    faces: FacesConfig = field(default_factory=FacesConfig,
+                               metadata={"doc": "How faces are found and chosen."})
+    emotions: EmotionsConfig = field(default_factory=EmotionsConfig,
+                                     metadata={"doc": "How the FER model scores a face."})
+    run: RunConfig = field(default_factory=RunConfig,
+                           metadata={"doc": "Where outputs go and how the work is spread."})
+    report: ReportConfig = field(default_factory=ReportConfig,
+                                 metadata={"doc": "How frames become clip labels and metrics."})
+    base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (the form written next to outputs)."""
+        d = dataclasses.asdict(self)
+        d.pop("base_dir")
+        return d
+
+    def extract_hash(self) -> str:
+        """Hash of everything that changes the per-frame table (not report or run options)."""
+        d = self.to_dict()
+        payload = {k: d[k] for k in EXTRACT_SECTIONS}
+        payload["corpus"] = {k: v for k, v in payload["corpus"].items() if k != "paths"}
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def resolve(self, path: str | None) -> Path | None:
+        """A path from the config, relative to the config file's folder."""
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    @property
+    def corpus_paths(self) -> list[Path]:
+        return [typing.cast(Path, self.resolve(p)) for p in self.corpus.paths]
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.run.out).expanduser()
+
+
+# ---------------------------------------------------------------- building from data
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}"
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"a mapping of {_type_name(k)} to {_type_name(v)}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        hint = difflib.get_close_matches(str(value), [str(a) for a in typing.get_args(tp)], n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"config key '{key}': {value!r} is not one of "
+                          f"{_type_name(tp)}{extra}")
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (item,) = typing.get_args(tp)
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        kt, vt = typing.get_args(tp)
+        return {_coerce(kt, k, key): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, key + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def _check_bounds(f: dataclasses.Field, value: Any, key: str) -> None:
+    minimum = f.metadata.get("minimum")
+    if minimum is None or value is None or not isinstance(value, (int, float)):
+        return
+    if f.metadata.get("exclusive") and value <= minimum:
+        raise ConfigError(f"config key '{key}': must be greater than {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"config key '{key}': must be at least {minimum}, got {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("doc") is not None}
+    for key in data:
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            extra = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"unknown config key '{prefix}{key}'{extra}; allowed here: "
+                              f"{', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            value = _coerce(hints[name], data[name], prefix + name)
+            _check_bounds(f, value, prefix + name)
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    """Checks across keys, after types and bounds."""
+    unknown = set(cfg.report.mapping) - set(schema.EMOTIONS)
+    if unknown:
+        raise ConfigError(f"config key 'report.mapping': unknown emotion(s) {sorted(unknown)}; "
+                          f"the seven are {', '.join(schema.EMOTIONS)}")
+    missing = set(schema.EMOTIONS) - set(cfg.report.mapping)
+    if missing:
+        raise ConfigError(f"config key 'report.mapping': no class for {sorted(missing)}")
+    bad = {v for v in cfg.report.mapping.values() if v not in schema.CLASSES}
+    if bad:
+        raise ConfigError(f"config key 'report.mapping': {sorted(bad)} not one of "
+                          f"{', '.join(schema.CLASSES)}")
+    s = cfg.sampling
+    if s.end_s is not None and s.end_s <= s.start_s:
+        raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "
+                          f"sampling.start_s ({s.start_s})")
+
+
+def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config:
+    """Build and validate a Config from plain data (as loaded from YAML)."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    cfg = _build(Config, data)
+    cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
+    _validate(cfg)
+    return cfg
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config file (safe loader), apply ``key=value`` overrides, validate."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections at top level")
+    data = apply_overrides(data, overrides or [])
+    return from_dict(data, base_dir=path.resolve().parent)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to plain config data."""
+    data = json.loads(json.dumps(data, default=str))  # deep copy of plain data
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. faces.detector=mtcnn")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def dump(cfg: Config) -> str:
+    """The resolved config as YAML."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def iter_options(cls: type = Config, prefix: str = ""):
+    """Yield (key, type, default, doc) for every option, depth first, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        doc = f.metadata.get("doc")
+        if doc is None:
+            continue
+        tp = hints[f.name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        yield prefix + f.name, tp, default, doc
+        if dataclasses.is_dataclass(tp):
+            yield from iter_options(tp, prefix + f.name + ".")
+
+
+def template() -> str:
+    """A complete, commented YAML config with every option at its default."""
+    lines = ["# videmo config: every option with its default. Delete what you do not change.",
+             "# Docs: README.md (Configuration). Validate with: videmo config check FILE", ""]
+    for key, tp, default, doc in iter_options():
+        depth = key.count(".")
+        indent = "  " * depth
+        name = key.rsplit(".", 1)[-1]
+        if dataclasses.is_dataclass(tp):
+            if depth == 0:
+                lines.append("")
+            lines.append(f"{indent}# {doc}")
+            lines.append(f"{indent}{name}:")
+            continue
+        lines.append(f"{indent}# {doc} ({_type_name(tp)})")
+        value = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
+        rendered = yaml.safe_dump({name: value}, default_flow_style=True, sort_keys=False,
+                                  width=1000).strip()
+        lines.append(f"{indent}{rendered[1:-1]}" if rendered.startswith("{") else indent + rendered)
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown() -> str:
+    """The config reference as a markdown table (kept in docs/config.md, checked by a test)."""
+    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    for key, tp, default, doc in iter_options():
+        if dataclasses.is_dataclass(tp):
+            continue
+        shown = json.dumps(default) if not isinstance(default, str) else default
+        rows.append(f"| `{key}` | {_type_name(tp)} | `{shown}` | {doc} |")
+    return "\n".join(rows) + "\n"

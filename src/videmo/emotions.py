@@ -1,0 +1,140 @@
+"""Score faces with the FER model (mini-Xception): seven probabilities in fer's label order.
+
+Preprocessing reproduces ``fer.FER.detect_emotions`` exactly, because the model was trained
+and published with it: square the box by growing its short side, widen it by offsets (10, 10),
+crop from the grey frame padded by 40 px filled with the mean of its bottom two rows, resize
+to 64x64 and scale to [-1, 1]. The parity test (tests/test_fer_parity.py) holds us to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from . import models
+from .faces import Face
+
+log = logging.getLogger(__name__)
+
+PADDING = 40
+OFFSETS = (10, 10)
+INPUT_SIZE = (64, 64)
+
+
+def pad(grey: np.ndarray) -> np.ndarray:
+    """fer's pad(): a 40 px border filled with the mean of the bottom two rows."""
+    rows = grey.shape[0]
+    mean = cv2.mean(grey[rows - 2: rows, :])[0]
+    return cv2.copyMakeBorder(grey, PADDING, PADDING, PADDING, PADDING,
+                              cv2.BORDER_CONSTANT, value=[mean, mean, mean])
+
+
+def to_square(face: Face) -> tuple[int, int, int, int]:
+    """fer's tosquare(): grow the shorter side, centred (integer halves as fer does)."""
+    x, y, w, h = face.x, face.y, face.w, face.h
+    if h > w:
+        diff = h - w
+        x -= diff // 2
+        w += diff
+    elif w > h:
+        diff = w - h
+        y -= diff // 2
+        h += diff
+    return x, y, w, h
+
+
+def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[int]]:
+    """Model inputs (k, 64, 64) float32 in [-1, 1] and the indices of faces that could be cropped.
+
+    A box that lies wholly outside the padded frame gives an empty crop; fer skips such a face
+    and so do we (its index is missing from the returned list).
+    """
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    padded = pad(grey)
+    crops, kept = [], []
+    for i, face in enumerate(faces):
+        x, y, w, h = to_square(face)
+        x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
+        y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
+        crop = padded[max(0, y1): y2, max(0, x1): x2]
+        if crop.size == 0:
+            log.debug("face %s gives an empty crop; skipped", face)
+            continue
+        crops.append(cv2.resize(crop, INPUT_SIZE))
+        kept.append(i)
+    if not crops:
+        return np.empty((0, *INPUT_SIZE), np.float32), kept
+    batch = np.asarray(crops, dtype=np.float32)
+    return (batch / 255.0 - 0.5) * 2.0, kept
+
+
+class EmotionModel(Protocol):
+    name: str
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """(k, 64, 64) inputs -> (k, 7) probabilities in schema.EMOTIONS order."""
+        ...
+
+
+class TfliteModel:
+    """fer's quantized tflite model on the LiteRT runtime (no TensorFlow needed)."""
+
+    name = "tflite"
+
+    def __init__(self, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = models.model_path(models.EMOTION_TFLITE)
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        out = np.empty((len(faces), 7), np.float32)
+        for i, face in enumerate(faces):  # the file has a fixed batch of 1, as fer runs it
+            self.interpreter.set_tensor(self.input, face[None, :, :, None].astype(np.float32))
+            self.interpreter.invoke()
+            out[i] = self.interpreter.get_tensor(self.output)[0]
+        return out
+
+
+class KerasModel:
+    """fer's Keras ``.hdf5`` model, run in fixed-size batches (one traced shape; GPU-friendly)."""
+
+    name = "keras"
+
+    def __init__(self, batch_size: int = 64):
+        from .runtime import import_tensorflow
+
+        tf = import_tensorflow()
+        path = models.model_path(models.EMOTION_KERAS)
+        self.model = tf.keras.models.load_model(str(path), compile=False)
+        self.batch_size = batch_size
+        self._predict = tf.function(lambda x: self.model(x, training=False),
+                                    reduce_retracing=True)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        n = len(faces)
+        if n == 0:
+            return np.empty((0, 7), np.float32)
+        out = []
+        for start in range(0, n, self.batch_size):
+            chunk = faces[start: start + self.batch_size][..., None].astype(np.float32)
+            k = len(chunk)
+            if k < self.batch_size:  # pad to the one traced shape
+                chunk = np.concatenate([chunk, np.zeros((self.batch_size - k, *chunk.shape[1:]),
+                                                        np.float32)])
+            out.append(np.asarray(self._predict(chunk))[:k])
+        return np.concatenate(out)
+
+
+def make_model(engine: str, threads: int = 1, batch_size: int = 64) -> EmotionModel:
+    if engine == "tflite":
+        return TfliteModel(threads)
+    if engine == "keras":
+        return KerasModel(batch_size)
+    raise ValueError(f"unknown emotion engine {engine!r}")

@@ -1,0 +1,199 @@
+"""Sample frames from a clip, streaming: one decoded frame in memory at a time.
+
+Skipped frames are only ``grab()``-ed (demuxed and decoded, never converted to BGR); seeking is
+avoided because ``CAP_PROP_POS_FRAMES`` is slow on long-GOP video and has returned the wrong frame.
+Timestamps are the container's presentation times (``CAP_PROP_POS_MSEC`` after each grab), with
+``index / fps`` as the fallback; never a hard-coded frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import Config, SamplingConfig
+from .corpus import Clip, image_files
+
+log = logging.getLogger(__name__)
+
+
+class ClipError(RuntimeError):
+    """This clip cannot be analysed (unreadable, not a video, no frames); the run goes on."""
+
+
+@dataclass
+class Frame:
+    index: int  # position in decode order, 0-based
+    time_s: float
+    image: np.ndarray  # BGR, full resolution
+
+
+@dataclass
+class SourceInfo:
+    """What the container says about a clip, and what decoding found."""
+
+    fps: float = math.nan
+    frame_count: int = -1  # as announced by the container; may be wrong
+    width: int = 0
+    height: int = 0
+    frames_decoded: int = 0  # frames actually grabbed
+    warnings: list[str] = field(default_factory=list)
+
+
+class Sampler:
+    """Decides, frame by frame in decode order, which frames are analysed.
+
+    ``every_n``: the first frame at or after ``start_s`` and every Nth frame after it.
+    ``fps``: the first frame at or after each tick ``start_s + k / fps``.
+    Frames at or after ``end_s`` stop the clip; ``max_frames`` caps the picks.
+    """
+
+    def __init__(self, s: SamplingConfig):
+        self.s = s
+        self.first: int | None = None
+        self.next_tick = s.start_s
+        self.picked = 0
+
+    def done(self, time_s: float) -> bool:
+        if self.s.max_frames is not None and self.picked >= self.s.max_frames:
+            return True
+        return self.s.end_s is not None and time_s >= self.s.end_s - 1e-9
+
+    def pick(self, index: int, time_s: float) -> bool:
+        if time_s < self.s.start_s - 1e-9:
+            return False
+        if self.s.fps is not None:
+            if time_s + 1e-6 < self.next_tick:
+                return False
+            # advance past this frame's time so one frame answers one tick at most
+            k = math.floor((time_s - self.s.start_s) * self.s.fps + 1e-6) + 1
+            self.next_tick = self.s.start_s + k / self.s.fps
+        else:
+            if self.first is None:
+                self.first = index
+            if (index - self.first) % self.s.every_n:
+                return False
+        self.picked += 1
+        return True
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ClipError(f"cannot stat file: {e.strerror}") from None
+    if path.is_dir():
+        raise ClipError("is a directory, not a video file")
+    if size == 0:
+        raise ClipError("empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise ClipError("permission denied: the file is not readable")
+
+
+def sample_video(clip: Clip, s: SamplingConfig, info: SourceInfo) -> Iterator[Frame]:
+    """Stream the sampled frames of a video file; fills ``info`` as it goes."""
+    _check_readable(clip.path)
+    cap = cv2.VideoCapture(str(clip.path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise ClipError("cannot open as video (not a video, truncated or unsupported codec)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        info.fps = fps if fps and math.isfinite(fps) and 0 < fps < 10_000 else math.nan
+        info.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
+        info.width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        info.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        step = 1.0 / info.fps if math.isfinite(info.fps) else 1.0 / 30.0
+        sampler = Sampler(s)
+        index, prev_t, failed_retrieve = -1, -math.inf, 0
+        while True:
+            if not cap.grab():
+                break
+            index += 1
+            pos = cap.get(cv2.CAP_PROP_POS_MSEC)
+            # trust the container's timestamp when it moves forward; else extrapolate
+            t = pos / 1000.0 if pos is not None and math.isfinite(pos) else math.nan
+            if not math.isfinite(t) or t <= prev_t or (index > 0 and pos == 0):
+                t = index * step if index == 0 or not math.isfinite(prev_t) else prev_t + step
+            prev_t = t
+            info.frames_decoded = index + 1
+            if sampler.done(t):
+                break
+            if not sampler.pick(index, t):
+                continue
+            ok, image = cap.retrieve()
+            if not ok or image is None:
+                failed_retrieve += 1
+                sampler.picked -= 1
+                continue
+            yield Frame(index, t, image)
+        if info.frames_decoded == 0:
+            raise ClipError("no decodable frames (empty or corrupt video stream)")
+        if failed_retrieve:
+            info.warnings.append(f"{failed_retrieve} sampled frame(s) could not be decoded")
+        if info.frame_count > 0 and index + 1 < info.frame_count * 0.9 and s.end_s is None \
+                and s.max_frames is None:
+            info.warnings.append(f"decoded {index + 1} of {info.frame_count} frames the "
+                                 f"container announces (truncated file or wrong header)")
+    finally:
+        cap.release()
+
+
+def sample_images(clip: Clip, cfg: Config, info: SourceInfo) -> Iterator[Frame]:
+    """Stream the sampled frames of an image-sequence clip (fps from ``corpus.image_fps``)."""
+    files = image_files(clip, cfg)
+    if not files:
+        raise ClipError("image-sequence folder holds no images")
+    info.fps = cfg.corpus.image_fps
+    info.frame_count = len(files)
+    sampler = Sampler(cfg.sampling)
+    unreadable: list[str] = []
+    for index, path in enumerate(files):
+        t = index / cfg.corpus.image_fps
+        info.frames_decoded = index + 1
+        if sampler.done(t):
+            break
+        if not sampler.pick(index, t):
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if os.access(path, os.R_OK) else None
+        if image is None:
+            unreadable.append(path.name)
+            sampler.picked -= 1
+            continue
+        if not info.width:
+            info.height, info.width = image.shape[:2]
+        yield Frame(index, t, image)
+    if unreadable:
+        info.warnings.append(f"{len(unreadable)} unreadable image(s) skipped: "
+                             f"{', '.join(unreadable[:5])}")
+
+
+def sample_frames(clip: Clip, cfg: Config, info: SourceInfo | None = None) -> Iterator[Frame]:
+    """The sampled frames of any clip, in order. Raises :class:`ClipError` for a bad clip."""
+    info = info if info is not None else SourceInfo()
+    if clip.kind == "images":
+        return sample_images(clip, cfg, info)
+    return sample_video(clip, cfg.sampling, info)
+
+
+def probe(clip: Clip, cfg: Config) -> SourceInfo:
+    """Container facts without decoding (for sharding by work)."""
+    info = SourceInfo()
+    if clip.kind == "images":
+        info.frame_count = len(image_files(clip, cfg))
+        info.fps = cfg.corpus.image_fps
+        return info
+    cap = cv2.VideoCapture(str(clip.path), cv2.CAP_FFMPEG)
+    try:
+        if cap.isOpened():
+            info.fps = cap.get(cv2.CAP_PROP_FPS)
+            info.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
+    finally:
+        cap.release()
+    return info

@@ -1,0 +1,64 @@
+"""The model files that ship inside videmo, and their recorded sha256.
+
+Nothing is downloaded at run time: compute nodes are often offline. Every file is checked
+against its recorded hash before it is loaded, so a corrupted or swapped file is refused with a
+clear message instead of silently changing results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+MODEL_DIR = Path(__file__).resolve().parent
+
+EMOTION_TFLITE = "emotion_model_quantized.tflite"
+EMOTION_KERAS = "emotion_model.hdf5"
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+
+SHA256: dict[str, str] = {
+    EMOTION_TFLITE: "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+    EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+    HAAR_CASCADE: "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
+}
+
+
+class ModelFileError(RuntimeError):
+    """A shipped model file is missing or does not match its recorded sha256."""
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@cache
+def _verified(path: Path, expected: str, mtime_ns: int, size: int) -> Path:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelFileError(
+            f"model file {path} has sha256 {actual}, expected {expected}: it was modified or "
+            f"corrupted. Reinstall videmo (pip install --force-reinstall videmo) to restore it."
+        )
+    return path
+
+
+def model_path(name: str, directory: Path | None = None) -> Path:
+    """Path of a shipped model file, after checking its sha256 (cached per file version)."""
+    if name not in SHA256:
+        raise KeyError(f"unknown model file {name!r}; known: {', '.join(SHA256)}")
+    path = (directory or MODEL_DIR) / name
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} is missing; reinstall videmo") from None
+    return _verified(path, SHA256[name], st.st_mtime_ns, st.st_size)
+
+
+def model_hashes() -> dict[str, str]:
+    """The recorded hashes, as written into every run's provenance."""
+    return dict(SHA256)

@@ -1,0 +1,168 @@
+"""The unit of work: one clip in, its per-frame rows and a status record out.
+
+:func:`analyze_clip` is pure apart from reading the clip: it writes nothing. The local loop,
+the process pool and the SLURM array are only different ways of mapping it over a corpus
+(see ``runner.py``); persisting a result is ``store.RunDir.save``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import schema
+from .config import Config
+from .corpus import Clip
+from .emotions import EmotionModel, crop_faces, make_model
+from .faces import Face, FaceDetector, detect_faces, make_detector, select_faces
+from .frames import ClipError, Frame, SourceInfo, sample_frames
+from .runtime import configure_threads, current_threads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Models:
+    """What a worker loads once and reuses for every clip."""
+
+    detector: FaceDetector
+    emotions: EmotionModel
+
+
+_MODELS: dict[tuple, Models] = {}
+
+
+def load_models(cfg: Config, threads: int | None = None) -> Models:
+    """The detector and emotion model for ``cfg``, loaded once per process."""
+    if threads is not None:
+        configure_threads(threads)
+    key = (repr(cfg.faces), cfg.emotions.engine, cfg.emotions.batch_size)
+    if key not in _MODELS:
+        t0 = time.perf_counter()
+        _MODELS[key] = Models(
+            make_detector(cfg.faces),
+            make_model(cfg.emotions.engine, current_threads(), cfg.emotions.batch_size),
+        )
+        log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, cfg.emotions.engine,
+                  time.perf_counter() - t0)
+    return _MODELS[key]
+
+
+@dataclass
+class ClipResult:
+    clip: Clip
+    status: str  # schema.DONE or schema.FAILED
+    rows: pd.DataFrame | None
+    reason: str = ""
+    frames_sampled: int = 0
+    frames_with_face: int = 0
+    seconds: float = 0.0
+    info: SourceInfo = field(default_factory=SourceInfo)
+
+    def record(self, config_hash: str) -> dict[str, Any]:
+        """This result as one manifest row (see schema.MANIFEST_COLUMNS)."""
+        fps = self.info.fps
+        return {
+            schema.CLIP_ID: self.clip.clip_id,
+            schema.PATH: str(self.clip.path),
+            schema.STATUS: self.status,
+            schema.REASON: self.reason,
+            schema.FRAMES_SAMPLED: self.frames_sampled,
+            schema.FRAMES_WITH_FACE: self.frames_with_face,
+            schema.SECONDS: round(self.seconds, 3),
+            schema.FPS: None if fps is None or not math.isfinite(fps) else round(fps, 4),
+            schema.FRAME_COUNT: self.info.frame_count,
+            schema.FRAMES_DECODED: self.info.frames_decoded,
+            schema.WIDTH: self.info.width,
+            schema.HEIGHT: self.info.height,
+            schema.CONFIG_HASH: config_hash,
+        }
+
+
+def _batches(frames, size: int):
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rows_for_frame(frame: Frame, faces: list[Face], how: str, model: EmotionModel,
+                    clip_id: str) -> list[tuple]:
+    chosen = select_faces(faces, how)
+    inputs, kept = crop_faces(frame.image, chosen)
+    chosen = [chosen[i] for i in kept]
+    n = len(faces)
+    if not chosen:
+        nan = (math.nan,) * len(schema.EMOTIONS)
+        return [(clip_id, frame.index, frame.time_s, n, -1, None, None, None, None, math.nan,
+                 *nan)]
+    probs = model.predict(inputs)
+    return [
+        (clip_id, frame.index, frame.time_s, n, i, f.x, f.y, f.w, f.h, f.confidence,
+         *map(float, p))
+        for i, (f, p) in enumerate(zip(chosen, probs, strict=True))
+    ]
+
+
+def frame_table(rows: list[tuple]) -> pd.DataFrame:
+    """Rows in schema.FRAME_COLUMNS order -> the per-frame table with its fixed dtypes."""
+    df = pd.DataFrame.from_records(rows, columns=list(schema.FRAME_COLUMNS))
+    return df.astype(FRAME_DTYPES)
+
+
+FRAME_DTYPES: dict[str, str] = {
+    schema.CLIP_ID: "string",
+    schema.FRAME_INDEX: "int64",
+    schema.TIME_S: "float64",
+    schema.N_FACES: "int16",
+    schema.FACE_INDEX: "int16",
+    **{c: "Int32" for c in schema.BOX},
+    schema.CONFIDENCE: "float32",
+    **{e: "float32" for e in schema.EMOTIONS},
+}
+
+
+def analyze_clip(clip: Clip, cfg: Config, models: Models) -> ClipResult:
+    """Sample, detect, select and score one clip. Never raises for a bad clip: a clip that
+    cannot be read comes back with status ``failed`` and the reason."""
+    t0 = time.perf_counter()
+    info = SourceInfo()
+    rows: list[tuple] = []
+    sampled = with_face = 0
+    batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
+    try:
+        for batch in _batches(sample_frames(clip, cfg, info), batch_size):
+            found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
+            for frame, faces in zip(batch, found, strict=True):
+                frame_rows = _rows_for_frame(frame, faces, cfg.faces.select, models.emotions,
+                                             clip.clip_id)
+                sampled += 1
+                with_face += frame_rows[0][4] >= 0
+                rows.extend(frame_rows)
+        if sampled == 0:
+            raise ClipError(f"no frame sampled (decoded {info.frames_decoded}; check "
+                            f"sampling.start_s/end_s against the clip's length)")
+    except ClipError as e:
+        return ClipResult(clip, schema.FAILED, None, str(e), sampled, with_face,
+                          time.perf_counter() - t0, info)
+    except Exception as e:  # a bug or a library failure on this clip: record it, keep going
+        log.debug("clip %s failed:\n%s", clip.clip_id, traceback.format_exc())
+        return ClipResult(clip, schema.FAILED, None, f"{type(e).__name__}: {e}", sampled,
+                          with_face, time.perf_counter() - t0, info)
+    return ClipResult(clip, schema.DONE, frame_table(rows), "; ".join(info.warnings), sampled,
+                      with_face, time.perf_counter() - t0, info)
+
+
+def empty_frame_table() -> pd.DataFrame:
+    return frame_table([])
+

@@ -1,0 +1,117 @@
+"""Map the unit of work over a corpus on this machine: in-process or over a process pool.
+
+Each worker loads its models once, analyses a clip and persists it itself (rows, then record),
+so what is finished survives a kill of the parent. The parent only counts, shows progress and
+merges the per-clip files at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from . import schema
+from .config import Config
+from .corpus import Clip, discover
+from .pipeline import analyze_clip, load_models
+from .runtime import threads_for
+from .store import RunDir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractSummary:
+    run_dir: RunDir
+    total: int = 0
+    skipped: int = 0  # already done with the same config
+    done: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
+
+
+def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int) -> dict[str, Any]:
+    """Worker entry point: analyse one clip and persist it. Returns its manifest record."""
+    models = load_models(cfg, threads)
+    result = analyze_clip(clip, cfg, models)
+    return RunDir(run_path).save(result, cfg.extract_hash())
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raise_interrupt(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
+            clips: list[Clip] | None = None, progress: bool | None = None,
+            command: str = "") -> ExtractSummary:
+    """Run the extract stage over the corpus (or ``clips``, e.g. one shard)."""
+    jobs = jobs or cfg.run.jobs
+    threads = threads_for(jobs, cfg.run.threads)
+    clips = discover(cfg) if clips is None else clips
+    run = RunDir.prepare(cfg, force=force, command=command)
+    config_hash = cfg.extract_hash()
+    todo = [c for c in clips if force or not run.is_done(c.clip_id, config_hash)]
+    summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
+    log.info("%d clips in corpus, %d already done, %d to do -> %s (%s, %d job(s) x %d "
+             "thread(s))", len(clips), summary.skipped, len(todo), run.path, cfg.faces.detector,
+             jobs, threads)
+    t0 = time.perf_counter()
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=len(todo), unit="clip", disable=not show, dynamic_ncols=True)
+    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
+    try:
+        for record in _map(todo, cfg, run, jobs, threads):
+            summary.frames += record[schema.FRAMES_SAMPLED] or 0
+            if record[schema.STATUS] == schema.DONE:
+                summary.done += 1
+            else:
+                summary.failed.append(record)
+                log.warning("clip %s failed: %s", record[schema.CLIP_ID], record[schema.REASON])
+                if cfg.run.on_error == "abort":
+                    log.error("run.on_error is 'abort': stopping after the first failed clip")
+                    break
+            bar.update(1)
+            bar.set_postfix(frames=summary.frames, failed=len(summary.failed), refresh=False)
+    except (KeyboardInterrupt, Interrupted) as e:
+        summary.interrupted = True
+        log.error("interrupted (%s): finished clips are kept; rerun the same command to "
+                  "resume", e or "Ctrl-C")
+    finally:
+        bar.close()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        summary.seconds = time.perf_counter() - t0
+        run.consolidate(config_hash)
+    return summary
+
+
+def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int):
+    if not todo:
+        return
+    if jobs <= 1 or len(todo) == 1:
+        for clip in todo:
+            yield process_clip(clip, cfg, str(run.path), threads)
+        return
+    from joblib import Parallel, delayed
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    pool = Parallel(n_jobs=min(jobs, len(todo)), backend="loky",
+                    return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
+    yield from pool(delayed(process_clip)(c, cfg, str(run.path), threads) for c in todo)

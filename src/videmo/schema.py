@@ -1,0 +1,86 @@
+"""The one place where column names, label orders and the 7 -> 3 mapping are spelled.
+
+Every other module imports names from here; a column name written as a string literal
+anywhere else is a bug waiting to happen.
+"""
+
+from __future__ import annotations
+
+# The FER model's output order (fer.FER._get_labels): index i of the model's output vector.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# The three classes of the study, in the order its result table uses (pos, neg, neut).
+POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
+CLASSES: tuple[str, ...] = (POSITIVE, NEGATIVE, NEUTRAL)
+# Short names as the study printed them ("Pos", "Neg", "Neut").
+CLASS_SHORT: dict[str, str] = {POSITIVE: "Pos", NEGATIVE: "Neg", NEUTRAL: "Neut"}
+
+# The study's table: happy, surprise -> Positive; neutral, fear, sad -> Neutral;
+# disgust, angry -> Negative.
+STUDY_MAPPING: dict[str, str] = {
+    "angry": NEGATIVE,
+    "disgust": NEGATIVE,
+    "fear": NEUTRAL,
+    "happy": POSITIVE,
+    "sad": NEUTRAL,
+    "surprise": POSITIVE,
+    "neutral": NEUTRAL,
+}
+
+# Label a clip gets when no sampled frame had a face: counted, never dropped.
+NO_FACE = "no_face"
+
+# ---------------------------------------------------------------- per-frame table
+CLIP_ID = "clip_id"
+FRAME_INDEX = "frame_index"  # index of the frame in the file (0-based, decode order)
+TIME_S = "time_s"  # presentation time of the frame in seconds
+N_FACES = "n_faces"  # faces the detector kept in this frame (before selection)
+FACE_INDEX = "face_index"  # which of the kept faces this row describes; -1 when n_faces == 0
+BOX_X, BOX_Y, BOX_W, BOX_H = "x", "y", "w", "h"  # chosen box, full-resolution pixels
+BOX = (BOX_X, BOX_Y, BOX_W, BOX_H)
+CONFIDENCE = "confidence"  # detector confidence (MTCNN); NaN for Haar, which has none
+
+FRAME_COLUMNS: tuple[str, ...] = (
+    CLIP_ID,
+    FRAME_INDEX,
+    TIME_S,
+    N_FACES,
+    FACE_INDEX,
+    *BOX,
+    CONFIDENCE,
+    *EMOTIONS,
+)
+
+# ---------------------------------------------------------------- run manifest
+STATUS = "status"
+DONE, FAILED = "done", "failed"
+REASON = "reason"
+PATH = "path"
+FRAMES_SAMPLED = "frames_sampled"
+FRAMES_WITH_FACE = "frames_with_face"
+SECONDS = "seconds"
+CONFIG_HASH = "config_hash"
+FPS = "fps"
+FRAME_COUNT = "frame_count"  # frames announced by the container (may be wrong)
+FRAMES_DECODED = "frames_decoded"  # frames actually decoded (grabbed)
+WIDTH, HEIGHT = "width", "height"
+FINISHED_AT = "finished_at"
+HOST = "host"
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    CLIP_ID,
+    PATH,
+    STATUS,
+    REASON,
+    FRAMES_SAMPLED,
+    FRAMES_WITH_FACE,
+    SECONDS,
+    FPS,
+    FRAME_COUNT,
+    FRAMES_DECODED,
+    WIDTH,
+    HEIGHT,
+    CONFIG_HASH,
+    FINISHED_AT,
+    HOST,
+)
