@@ -11,7 +11,6 @@ import logging
 import shlex
 import sys
 
-
 from . import __version__
 from . import config as config_mod
 from .config import Config, ConfigError

@@ -50,8 +50,9 @@ class CorpusConfig:
                                  "a clip.")
     video_extensions: list[str] = opt(VIDEO_EXTENSIONS, "File extensions read as videos "
                                                         "(any container OpenCV/FFmpeg reads).")
-    image_extensions: list[str] = opt(IMAGE_EXTENSIONS, "Image extensions; a directory holding "
-                                                        "only images is one clip (an image sequence).")
+    image_extensions: list[str] = opt(
+        IMAGE_EXTENSIONS, "Image extensions; a directory holding only images is one clip (an "
+                          "image sequence).")
     image_fps: float = opt(30.0, "Frame rate given to image-sequence clips (frames sorted by "
                                  "name).", minimum=0, exclusive=True)
 
@@ -189,7 +190,8 @@ def _type_name(tp: Any) -> str:
     if origin in (types.UnionType, typing.Union):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}"
+        item = _type_name(typing.get_args(tp)[0])
+        return f"list of {item.removeprefix('a ').removeprefix('an ')}"
     if origin is dict:
         k, v = typing.get_args(tp)
         return f"a mapping of {_type_name(k)} to {_type_name(v)}"
@@ -290,17 +292,19 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 def _validate(cfg: Config) -> None:
     """Checks across keys, after types and bounds."""
-    unknown = set(cfg.report.mapping) - set(schema.EMOTIONS)
-    if unknown:
-        raise ConfigError(f"config key 'report.mapping': unknown emotion(s) {sorted(unknown)}; "
-                          f"the seven are {', '.join(schema.EMOTIONS)}")
-    missing = set(schema.EMOTIONS) - set(cfg.report.mapping)
+    mapping = cfg.report.mapping
+    for emotion, cls in mapping.items():
+        if emotion not in schema.EMOTIONS:
+            hint = difflib.get_close_matches(emotion, schema.EMOTIONS, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"config key 'report.mapping.{emotion}': not one of the seven "
+                              f"emotions {', '.join(schema.EMOTIONS)}{extra}")
+        if cls not in schema.CLASSES:
+            raise ConfigError(f"config key 'report.mapping.{emotion}': {cls!r} is not one of "
+                              f"{', '.join(schema.CLASSES)}")
+    missing = [e for e in schema.EMOTIONS if e not in mapping]
     if missing:
-        raise ConfigError(f"config key 'report.mapping': no class for {sorted(missing)}")
-    bad = {v for v in cfg.report.mapping.values() if v not in schema.CLASSES}
-    if bad:
-        raise ConfigError(f"config key 'report.mapping': {sorted(bad)} not one of "
-                          f"{', '.join(schema.CLASSES)}")
+        raise ConfigError(f"config key 'report.mapping': no class for {', '.join(missing)}")
     s = cfg.sampling
     if s.end_s is not None and s.end_s <= s.start_s:
         raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Make .venv ready to run videmo (and, with --test, its test suite). Idempotent and quick when
+# nothing changed: it reinstalls only when pyproject.toml or this script changed.
+#   bash scripts/bootstrap.sh          # runtime: videmo and its dependencies
+#   bash scripts/bootstrap.sh --test   # + pytest, ruff, and fer 25.10.3 for the parity test
+# Needs Python >= 3.11 (python3, or $PYTHON). On Debian/Ubuntu as root it installs python3-venv
+# if venv is missing. The SLURM packages for the cluster tests are installed by
+# scripts/slurm/local-cluster.sh when the tests start the cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VIDEMO_VENV:-.venv}
+want_test=0; [ "${1:-}" = "--test" ] && want_test=1
+
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "bootstrap: videmo needs Python >= 3.11; $PY is $("$PY" --version 2>&1)" >&2; exit 2; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "bootstrap: installing python3-venv (Debian package)" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+      ver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv "python$ver-venv" >/dev/null \
+        || apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv >/dev/null
+      "$PY" -m venv "$VENV"
+    else
+      echo "bootstrap: '$PY -m venv' failed; install your distribution's python3-venv" >&2
+      exit 2
+    fi
+  fi
+fi
+
+stamp="$VENV/.videmo-stamp"
+key="$want_test $(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then exit 0; fi
+# a runtime-only venv stays valid for --test after adding the test extras; the reverse too
+pip=("$VENV/bin/python" -m pip -q --disable-pip-version-check)
+"${pip[@]}" install --upgrade pip >/dev/null
+if [ "$want_test" = 1 ]; then
+  "${pip[@]}" install -e ".[test]"
+  # The parity test compares against the real fer package. fer 25.10.3's declared dependencies
+  # pull torch/CUDA (facenet-pytorch) and moviepy, none of which its Haar + tflite path imports,
+  # so it goes in without them; its imports need pillow, requests and pkg_resources
+  # (setuptools < 82). Test environment only: videmo itself never imports fer.
+  "${pip[@]}" install --no-deps "fer==25.10.3" pillow requests "setuptools<82"
+else
+  "${pip[@]}" install -e .
+fi
+echo "$key" >"$stamp"

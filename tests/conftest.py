@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from videmo import config as config_mod  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample" / "crema-d"
+SAMPLE_CLIPS = sorted(SAMPLE.glob("*.flv"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def make_config(tmp_path: Path, corpus_path: Path | list[Path], **sections) -> config_mod.Config:
+    """A validated Config for a test: corpus path(s), run.out in tmp_path, section overrides."""
+    paths = [str(p) for p in (corpus_path if isinstance(corpus_path, list) else [corpus_path])]
+    data = {"corpus": {"paths": paths}, "run": {"out": str(tmp_path / "run")}}
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return config_mod.from_dict(data, base_dir=tmp_path)
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str = "mp4v") -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), f"cannot write {path}"
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while limit is None or len(out) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(frame)
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="session")
+def clip_frames() -> dict[str, list[np.ndarray]]:
+    """Every decoded frame of the six sample clips, by clip id."""
+    return {p.stem: read_frames(p) for p in SAMPLE_CLIPS}
+
+
+@pytest.fixture
+def sample_corpus(tmp_path: Path) -> Path:
+    """A private copy of the sample corpus (videos only) that a test may modify."""
+    dst = tmp_path / "corpus"
+    dst.mkdir()
+    for p in SAMPLE_CLIPS:
+        shutil.copy(p, dst / p.name)
+    return dst

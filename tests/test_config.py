@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from videmo import config as config_mod
+from videmo.cli import main
+from videmo.config import Config, ConfigError
+
+from .conftest import REPO
+
+
+def load_text(tmp_path, text: str, overrides=None) -> Config:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return config_mod.load(p, overrides)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sampling:\n  evry_n: 10\n", "unknown config key 'sampling.evry_n' (did you mean "
+                                      "'sampling.every_n'?)"),
+        ("smapling:\n  every_n: 10\n", "unknown config key 'smapling' (did you mean 'sampling'?)"),
+        ("sampling:\n  every_n: ten\n", "config key 'sampling.every_n': expected an integer, "
+                                        "got 'ten'"),
+        ("sampling:\n  every_n: 0\n", "config key 'sampling.every_n': must be at least 1, got 0"),
+        ("sampling:\n  every_n: -3\n", "must be at least 1, got -3"),
+        ("sampling:\n  fps: 0\n", "config key 'sampling.fps': must be greater than 0"),
+        ("sampling:\n  every_n: true\n", "expected an integer, got True"),
+        ("faces:\n  detector: mtcn\n", "config key 'faces.detector': 'mtcn' is not one of "
+                                       "'haar' | 'mtcnn' (did you mean 'mtcnn'?)"),
+        ("faces:\n  haar:\n    scale_factor: 1.0\n", "'faces.haar.scale_factor': must be "
+                                                     "greater than 1"),
+        ("corpus:\n  paths: 3\n", "config key 'corpus.paths': expected list of string, got 3"),
+        ("corpus:\n  paths: [3]\n", "config key 'corpus.paths[0]': expected a string, got 3"),
+        ("sampling: [1, 2]\n", "config key 'sampling': expected a mapping"),
+        ("sampling:\n  start_s: 5\n  end_s: 2\n", "'sampling.end_s': 2.0 must be after"),
+        ("report:\n  mapping: {happy: positive}\n", "'report.mapping': no class for"),
+        ("report:\n  mapping: {happy: joyful}\n", "'report.mapping.happy': 'joyful' is not one"),
+        ("report:\n  mapping: {hapy: positive}\n", "(did you mean 'happy'?)"),
+        ("- just\n- a list\n", "expected a mapping of sections"),
+        ("sampling: {every_n: [\n", "is not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, text)
+    assert message in str(e.value)
+
+
+def test_defaults_and_types(tmp_path):
+    cfg = load_text(tmp_path, "corpus:\n  paths: clips\nsampling:\n  fps: 2\n")
+    assert cfg.corpus.paths == ["clips"]  # one string is a list of one
+    assert cfg.corpus_paths == [(tmp_path / "clips").resolve()]  # relative to the config file
+    assert cfg.sampling.fps == 2.0 and isinstance(cfg.sampling.fps, float)
+    assert cfg.sampling.every_n == 20 and cfg.faces.detector == "haar"
+    assert cfg.faces.haar.min_size == 50 and cfg.faces.select == "largest"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.sampling = None  # type: ignore[misc]
+
+
+def test_overrides(tmp_path):
+    cfg = load_text(tmp_path, "sampling:\n  every_n: 10\n",
+                    ["sampling.every_n=5", "faces.detector=mtcnn", "faces.mtcnn.min_size=30",
+                     "corpus.paths=[a, b]", "sampling.end_s=null"])
+    assert cfg.sampling.every_n == 5
+    assert cfg.faces.detector == "mtcnn" and cfg.faces.mtcnn.min_size == 30
+    assert cfg.corpus.paths == ["a", "b"] and cfg.sampling.end_s is None
+    with pytest.raises(ConfigError, match="did you mean 'faces.detector'"):
+        load_text(tmp_path, "", ["faces.detectr=haar"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_text(tmp_path, "", ["faces.detector"])
+
+
+def test_every_option_has_a_doc():
+    options = list(config_mod.iter_options())
+    assert len(options) > 25
+    for key, _tp, _default, doc in options:
+        assert isinstance(doc, str) and len(doc) > 10, f"{key} has no doc"
+
+
+def test_template_is_valid_and_gives_the_defaults(tmp_path):
+    text = config_mod.template()
+    data = yaml.safe_load(text)
+    cfg = config_mod.from_dict(data)
+    assert cfg.to_dict() == Config().to_dict()
+    for key, *_ in config_mod.iter_options():
+        assert key.rsplit(".", 1)[-1] + ":" in text
+
+
+def test_extract_hash_ignores_report_and_run_options(tmp_path):
+    a = load_text(tmp_path, "run: {out: x, jobs: 2}\n")
+    b = load_text(tmp_path, "run: {out: y}\nreport: {labels: l.csv}\ncorpus: {paths: [z]}\n")
+    c = load_text(tmp_path, "sampling: {every_n: 10}\n")
+    assert a.extract_hash() == b.extract_hash() != c.extract_hash()
+
+
+def test_config_reference_in_docs_is_current():
+    doc = (REPO / "docs" / "config.md").read_text()
+    assert config_mod.reference_markdown() in doc, (
+        "docs/config.md is stale: regenerate with `videmo config reference`")
+
+
+def test_cli_config_errors_exit_2_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("faces:\n  detectr: haar\n")
+    assert main(["extract", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'faces.detectr' (did you mean 'faces.detector'?)" in err
+    assert "Traceback" not in err
+    assert main(["extract", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert main(["config", "check", str(bad)]) == 2
+
+
+def test_cli_template_and_check(tmp_path, capsys):
+    assert main(["config", "--template"]) == 0
+    text = capsys.readouterr().out
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    assert main(["config", "check", str(p)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "videmo", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "extract" in out and "report" in out
