@@ -10,18 +10,21 @@ import argparse
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 from . import __version__
 from . import config as config_mod
 from .config import Config, ConfigError
 from .corpus import CorpusError
+from .labels import LabelsError
 from .models import ModelFileError
 from .store import RunDirError
 
 log = logging.getLogger("videmo")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-USER_ERRORS = (ConfigError, CorpusError, RunDirError, ModelFileError, FileNotFoundError)
+USER_ERRORS = (ConfigError, CorpusError, RunDirError, ModelFileError, LabelsError,
+               FileNotFoundError)
 
 
 class UsageError(Exception):
@@ -62,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
                                    "already done with the same config are skipped.")
     _add_extract_args(p)
+
+    p = sub.add_parser("run", help="the main job: extract, then report",
+                       description="extract + report in one command (resumes like extract).")
+    _add_extract_args(p)
+    p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
+
+    p = sub.add_parser("report", help="per-frame table -> per-clip CSV, metrics, figures",
+                       description="Rebuild the report of a run directory from its per-frame "
+                                   "table, in seconds, without touching a video. Report options "
+                                   "may differ from the run's: --set report.aggregate=mean.")
+    p.add_argument("run_dir", help="run directory made by extract/run")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a report.* key, e.g. --set report.balance=uniform")
+    p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
+    p.add_argument("--out", help="report directory (default RUN_DIR/report)")
 
     p = sub.add_parser("config", help="print a documented config template, or check a config",
                        description="Without arguments: print the template (every option, its "
@@ -104,6 +122,43 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return print_extract_summary(summary)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import build_report
+    from .runner import extract
+
+    cfg = load_config(args)
+    summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
+                      command=shlex.join(sys.argv))
+    code = print_extract_summary(summary)
+    if summary.interrupted:
+        return code
+    labels = Path(args.labels) if args.labels else None
+    report = build_report(summary.run_dir, cfg, labels_path=labels)
+    print(report.summary())
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+    from .store import RunDir
+
+    run = RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"run directory not found: {run.path}")
+    cfg = run.config()
+    bad = [o for o in args.overrides if not o.strip().startswith("report.")]
+    if bad:
+        raise ConfigError(f"videmo report changes only report.* keys; {bad[0]!r} would need a "
+                          f"new extract (videmo extract CONFIG --set ...)")
+    if args.overrides:
+        data = config_mod.apply_overrides(cfg.to_dict(), args.overrides)
+        cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
+    report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
+                          labels_path=Path(args.labels) if args.labels else None)
+    print(report.summary())
+    return EXIT_OK
+
+
 def print_extract_summary(summary) -> int:
     run = summary.run_dir
     print(f"extract: {summary.done} done, {summary.skipped} already done, "
@@ -134,7 +189,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"extract": cmd_extract, "config": cmd_config}
+COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report, "config": cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -126,9 +127,35 @@ class RunConfig:
 class ReportConfig:
     labels: str | None = opt(None, "Golden labels CSV (clip id or file name, label); relative "
                                    "to the config file; null: no evaluation.")
+    strict_labels: bool = opt(False, "Fail when labels are missing, extra, duplicate or unknown "
+                                     "(otherwise they are reported by name).")
     mapping: dict[str, str] = opt(dict(schema.STUDY_MAPPING), "Seven emotions -> positive / "
                                                               "negative / neutral (the study's "
                                                               "table by default).")
+    frame_label: Literal["top", "sum"] = opt(
+        "top", "Frame label: top of the seven emotions, then mapped (the study), or top of the "
+               "three summed probabilities.")
+    aggregate: Literal["majority", "mean", "interval"] = opt(
+        "majority", "Clip label: majority of frame labels, label of the mean probabilities, or "
+                    "majority over intervals of `interval_frames` frames.")
+    interval_frames: int = opt(1000, "Decoded frames per interval for aggregate: interval (the "
+                                     "study used 1,000).", minimum=1)
+    tie: Literal["probability", "neutral", "order"] = opt(
+        "probability", "Tie rule between classes with equal votes: larger summed probability, "
+                       "neutral if tied, or class order (positive, negative, neutral).")
+    balance: Literal["none", "uniform", "golden", "shares"] = opt(
+        "none", "Reassign clip labels by rank so predicted class proportions match uniform "
+                "shares, the golden distribution, or `balance_shares` (see README).")
+    balance_shares: dict[str, float] = opt({}, "Target shares per class for balance: shares, "
+                                               "e.g. {positive: 0.3, negative: 0.3, "
+                                               "neutral: 0.4}.")
+    group_pattern: str = opt(r"^([^_]+)", "Regular expression on the clip's file name; its "
+                                          "first group names the clip's group (biden_58.0 -> "
+                                          "biden).")
+    figures: bool = opt(True, "Write PNG figures.")
+    timeline_clips: int | None = opt(50, "Clips that get a per-clip timeline figure (the first "
+                                         "N by id); null: all.", minimum=0)
+    out: str | None = opt(None, "Report directory; null: RUN/report.")
 
 
 SECTIONS = ("corpus", "sampling", "faces", "emotions", "run", "report")
@@ -305,6 +332,18 @@ def _validate(cfg: Config) -> None:
     missing = [e for e in schema.EMOTIONS if e not in mapping]
     if missing:
         raise ConfigError(f"config key 'report.mapping': no class for {', '.join(missing)}")
+    r = cfg.report
+    if r.balance == "shares":
+        bad = set(r.balance_shares) - set(schema.CLASSES)
+        if bad or not r.balance_shares or any(v < 0 for v in r.balance_shares.values()) \
+                or sum(r.balance_shares.values()) <= 0:
+            raise ConfigError("config key 'report.balance_shares': give non-negative shares for "
+                              f"{', '.join(schema.CLASSES)} (got {r.balance_shares})")
+    try:
+        re.compile(r.group_pattern)
+    except re.error as e:
+        raise ConfigError(f"config key 'report.group_pattern': not a regular expression: "
+                          f"{e}") from None
     s = cfg.sampling
     if s.end_s is not None and s.end_s <= s.start_s:
         raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "

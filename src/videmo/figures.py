@@ -1,0 +1,117 @@
+"""PNG figures that read without the code: titles, axis labels, units, counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import schema  # noqa: E402
+from .metrics import PRED_CLASSES  # noqa: E402
+
+CLASS_COLOURS = {schema.POSITIVE: "#2a9d8f", schema.NEGATIVE: "#e76f51",
+                 schema.NEUTRAL: "#8d99ae", schema.NO_FACE: "#d9d9d9"}
+EMOTION_COLOURS = dict(zip(schema.EMOTIONS, ["#d62828", "#6a994e", "#7b2cbf", "#f4a261",
+                                             "#457b9d", "#e9c46a", "#8d99ae"], strict=True))
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def group_distribution(group: str, top7: pd.Series, labels3: pd.Series, n_clips: int,
+                       path: Path) -> Path:
+    """The share of face frames per top emotion and per class, for one group ("Biden")."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [7, 3]})
+    n = max(1, len(top7))
+    shares7 = [float((top7 == e).sum()) / n for e in schema.EMOTIONS]
+    a.bar(schema.EMOTIONS, shares7, color=[EMOTION_COLOURS[e] for e in schema.EMOTIONS])
+    a.set_ylabel("share of frames with a face")
+    a.set_title("top emotion per frame")
+    a.set_ylim(0, 1)
+    shares3 = [float((labels3 == c).sum()) / n for c in schema.CLASSES]
+    b.bar(schema.CLASSES, shares3, color=[CLASS_COLOURS[c] for c in schema.CLASSES])
+    b.set_title("three classes")
+    b.set_ylim(0, 1)
+    for ax, vals in ((a, shares7), (b, shares3)):
+        for i, v in enumerate(vals):
+            ax.text(i, v + 0.01, f"{v:.0%}", ha="center", va="bottom", fontsize=8)
+    fig.suptitle(f"{group}'s emotional analysis ({n_clips} clips, {len(top7)} frames with a "
+                 f"face)")
+    return _save(fig, path)
+
+
+def timeline(clip_id: str, rows: pd.DataFrame, predict: str, golden: str | None,
+             path: Path) -> Path:
+    """The seven scores over time for one clip (first face row of each frame)."""
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    first = rows.sort_values([schema.FRAME_INDEX, schema.FACE_INDEX]).drop_duplicates(
+        schema.FRAME_INDEX)
+    t = first[schema.TIME_S].to_numpy()
+    for e in schema.EMOTIONS:
+        ax.plot(t, first[e].to_numpy(dtype=float), label=e, color=EMOTION_COLOURS[e],
+                marker=".", linewidth=1.2)
+    no_face = first[first[schema.FACE_INDEX] < 0][schema.TIME_S]
+    if len(no_face):
+        ax.scatter(no_face, np.zeros(len(no_face)) - 0.03, marker="|", color="black",
+                   label="no face")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(-0.06, 1.02)
+    gold = f", golden {golden}" if golden else ""
+    ax.set_title(f"{clip_id}: predicted {predict}{gold}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
+def confusion(conf: dict[str, dict[str, int]], title: str, path: Path) -> Path:
+    cols = [p for p in PRED_CLASSES if p != schema.NO_FACE or
+            any(conf[g][schema.NO_FACE] for g in conf)]
+    m = np.array([[conf[g][p] for p in cols] for g in schema.CLASSES])
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2, 4))
+    im = ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(schema.CLASSES)), schema.CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("golden")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="clips")
+    return _save(fig, path)
+
+
+def comparison(table: pd.DataFrame, path: Path) -> Path:
+    """Accuracy, macro-F1 and coverage per compared run."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(table) + 3), 4))
+    x = np.arange(len(table))
+    metrics = [("accuracy", "#264653"), ("macro_f1", "#2a9d8f"), ("coverage", "#e9c46a")]
+    width = 0.8 / len(metrics)
+    for k, (name, colour) in enumerate(metrics):
+        vals = table[name].astype(float).to_numpy()
+        bars = ax.bar(x + (k - 1) * width, vals, width, label=name.replace("_", "-"),
+                      color=colour)
+        for bar, v in zip(bars, vals, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.2f}", ha="center",
+                    fontsize=7)
+    if "majority_baseline" in table:
+        for i, v in enumerate(table["majority_baseline"].astype(float)):
+            ax.hlines(v, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
+                      label="majority baseline" if i == 0 else None)
+    ax.set_xticks(x, table["run"])
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("per clip")
+    ax.set_title("comparison of runs")
+    ax.legend(fontsize=8, loc="upper right")
+    return _save(fig, path)

@@ -1,0 +1,186 @@
+"""From per-frame scores to one label per clip: frame labels, votes, ties, intervals, balancing.
+
+All functions take the per-frame table (schema.FRAME_COLUMNS) and return new tables; nothing
+here touches a video, so a report with other options takes seconds.
+
+Rules, as documented in the README ("How a clip gets its label"):
+
+* **Frame label** (``report.frame_label``): ``top`` takes the top of the seven emotions and maps
+  it (the study); ``sum`` sums the seven probabilities into the three classes and takes the top.
+  Only rows with a face get a frame label. With ``faces.select: all`` every face row votes.
+* **Clip vote** (``report.aggregate``): ``majority`` counts frame labels; ``mean`` averages the
+  seven probabilities over the face rows and labels that mean like a frame; ``interval`` cuts the
+  clip into intervals of ``report.interval_frames`` decoded frames, takes the majority in each
+  interval, then the majority over intervals (each tie broken by the tie rule).
+* **Ties** (``report.tie``): ``probability`` gives a tie to the tied class with the larger summed
+  probability over the clip's face rows (then class order); ``neutral`` gives it to neutral when
+  neutral is among the tied classes (else ``probability``); ``order`` to the first tied class in
+  positive, negative, neutral order.
+* **No face**: a clip without a single face row gets ``no_face``; it is kept and counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import schema
+
+CLASS_COLS = ("pos", "neg", "neut")  # the study's count columns, in schema.CLASSES order
+assert len(CLASS_COLS) == len(schema.CLASSES)
+
+
+def face_rows(frames: pd.DataFrame) -> pd.DataFrame:
+    return frames[frames[schema.FACE_INDEX] >= 0]
+
+
+def class_probabilities(frames: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """The seven probabilities summed into the three classes (columns schema.CLASSES)."""
+    out = pd.DataFrame(index=frames.index)
+    for cls in schema.CLASSES:
+        cols = [e for e in schema.EMOTIONS if mapping[e] == cls]
+        out[cls] = frames[cols].sum(axis=1) if cols else 0.0
+    return out
+
+
+def frame_labels(frames: pd.DataFrame, mapping: dict[str, str], rule: str = "top") -> pd.Series:
+    """Three-class label of every face row (rows without a face are dropped)."""
+    rows = face_rows(frames)
+    if rows.empty:
+        return pd.Series([], dtype="string", index=rows.index)
+    if rule == "top":
+        probs = rows[list(schema.EMOTIONS)].to_numpy()
+        top = np.asarray(schema.EMOTIONS)[probs.argmax(axis=1)]
+        return pd.Series([mapping[e] for e in top], index=rows.index, dtype="string")
+    if rule == "sum":
+        probs = class_probabilities(rows, mapping).to_numpy()
+        return pd.Series(np.asarray(schema.CLASSES)[probs.argmax(axis=1)], index=rows.index,
+                         dtype="string")
+    raise ValueError(f"unknown frame label rule {rule!r}")
+
+
+def top_emotions(frames: pd.DataFrame) -> pd.Series:
+    """The top of the seven emotions of every face row."""
+    rows = face_rows(frames)
+    probs = rows[list(schema.EMOTIONS)].to_numpy()
+    return pd.Series(np.asarray(schema.EMOTIONS)[probs.argmax(axis=1)] if len(rows) else [],
+                     index=rows.index, dtype="string")
+
+
+def break_tie(tied: list[str], prob_sums: dict[str, float], rule: str) -> str:
+    """One class out of several with the same vote count (see the module doc)."""
+    ordered = [c for c in schema.CLASSES if c in tied]
+    if len(ordered) == 1 or rule == "order":
+        return ordered[0]
+    if rule == "neutral" and schema.NEUTRAL in ordered:
+        return schema.NEUTRAL
+    if rule in ("probability", "neutral"):
+        best = max(prob_sums.get(c, 0.0) for c in ordered)
+        return next(c for c in ordered if prob_sums.get(c, 0.0) == best)
+    raise ValueError(f"unknown tie rule {rule!r}")
+
+
+def majority(counts: dict[str, int], prob_sums: dict[str, float], tie: str) -> str:
+    top = max(counts.values()) if counts else 0
+    if top == 0:
+        return schema.NO_FACE
+    return break_tie([c for c, n in counts.items() if n == top], prob_sums, tie)
+
+
+def _label_of_mean(mean7: pd.Series, mapping: dict[str, str], rule: str, tie: str) -> str:
+    if rule == "top":
+        values = mean7[list(schema.EMOTIONS)].to_numpy(dtype=float)
+        return mapping[schema.EMOTIONS[int(values.argmax())]]
+    sums = {c: float(sum(mean7[e] for e in schema.EMOTIONS if mapping[e] == c))
+            for c in schema.CLASSES}
+    best = max(sums.values())
+    return break_tie([c for c, v in sums.items() if v == best], sums, tie)
+
+
+def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str], *,
+               frame_rule: str = "top", aggregate: str = "majority", tie: str = "probability",
+               interval_frames: int = 1000) -> pd.DataFrame:
+    """One row per clip id: predict, the three frame-label counts, face rows, intervals and
+    the mean of each of the seven probabilities over face rows."""
+    labels = frame_labels(frames, mapping, frame_rule)
+    rows = face_rows(frames).assign(_label=labels)
+    probs3 = class_probabilities(rows, mapping)
+    out = []
+    grouped = dict(tuple(rows.groupby(schema.CLIP_ID, sort=False))) if len(rows) else {}
+    for cid in clip_ids:
+        g = grouped.get(cid)
+        rec = {schema.CLIP_ID: cid}
+        if g is None or g.empty:
+            rec.update({"predict": schema.NO_FACE, **dict.fromkeys(CLASS_COLS, 0),
+                        "face_rows": 0, "intervals": 0,
+                        **{f"mean_{e}": np.nan for e in schema.EMOTIONS}})
+            out.append(rec)
+            continue
+        counts = {c: int((g["_label"] == c).sum()) for c in schema.CLASSES}
+        sums = {c: float(probs3.loc[g.index, c].sum()) for c in schema.CLASSES}
+        mean7 = g[list(schema.EMOTIONS)].mean()
+        n_intervals = int((g[schema.FRAME_INDEX] // interval_frames).nunique())
+        if aggregate == "majority":
+            predict = majority(counts, sums, tie)
+        elif aggregate == "mean":
+            predict = _label_of_mean(mean7, mapping, frame_rule, tie)
+        elif aggregate == "interval":
+            votes = {c: 0 for c in schema.CLASSES}
+            for _, part in g.groupby(g[schema.FRAME_INDEX] // interval_frames):
+                pc = {c: int((part["_label"] == c).sum()) for c in schema.CLASSES}
+                ps = {c: float(probs3.loc[part.index, c].sum()) for c in schema.CLASSES}
+                votes[majority(pc, ps, tie)] += 1
+            predict = majority(votes, sums, tie)
+        else:
+            raise ValueError(f"unknown aggregate {aggregate!r}")
+        rec.update({"predict": predict, **dict(zip(CLASS_COLS, counts.values(), strict=True)),
+                    "face_rows": len(g), "intervals": n_intervals,
+                    **{f"mean_{e}": float(mean7[e]) for e in schema.EMOTIONS}})
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def target_counts(n: int, shares: dict[str, float]) -> dict[str, int]:
+    """Split n clips by shares with the largest-remainder method (sums to n exactly)."""
+    total = sum(shares.values())
+    if total <= 0:
+        raise ValueError("balance shares must add up to more than 0")
+    exact = {c: n * shares.get(c, 0.0) / total for c in schema.CLASSES}
+    counts = {c: int(np.floor(v)) for c, v in exact.items()}
+    left = n - sum(counts.values())
+    for c in sorted(schema.CLASSES, key=lambda c: (-(exact[c] - counts[c]),
+                                                   schema.CLASSES.index(c)))[:left]:
+        counts[c] += 1
+    return counts
+
+
+def balance(votes: pd.DataFrame, shares: dict[str, float]) -> pd.Series:
+    """Reassign clip labels by rank so predicted class proportions match ``shares``.
+
+    Our reading of the study's "sorted the results of FER and then converted them into new class
+    labels". Each clip with a face has a share per class (its frame-label count / face rows).
+    Target counts per class come from ``shares`` (largest remainder). Then, greedily, the
+    highest remaining (clip, class) share whose class still has room assigns that clip to that
+    class (ties: class order, then clip id). Every clip is assigned exactly once; a class's
+    clips are those that rank highest for it. ``no_face`` clips keep ``no_face``.
+    """
+    out = votes["predict"].copy()
+    has_face = votes["face_rows"] > 0
+    sub = votes[has_face]
+    if sub.empty:
+        return out
+    room = target_counts(len(sub), shares)
+    shares_of = sub[list(CLASS_COLS)].to_numpy(float) / sub["face_rows"].to_numpy(float)[:, None]
+    pairs = sorted(
+        ((-shares_of[i, j], j, str(sub[schema.CLIP_ID].iloc[i]), i)
+         for i in range(len(sub)) for j in range(len(schema.CLASSES))),
+    )
+    done: set[int] = set()
+    for _neg, j, _cid, i in pairs:
+        cls = schema.CLASSES[j]
+        if i in done or room[cls] == 0:
+            continue
+        out.iloc[np.flatnonzero(has_face.to_numpy())[i]] = cls
+        room[cls] -= 1
+        done.add(i)
+    return out
