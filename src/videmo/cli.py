@@ -7,6 +7,7 @@ them); 2 usage, config or path errors (one clear message, no traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import sys
@@ -80,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a report.* key, e.g. --set report.balance=uniform")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
+
+    p = sub.add_parser("compare", help="run or collect several runs; the study's table + chart",
+                       description="With a comparison job (jobs/compare-*.yaml): extract + "
+                                   "report every combination of its `vary` values, then write "
+                                   "comparison.csv/.md/.png. With --runs: collect finished runs.")
+    p.add_argument("job", nargs="?", help="comparison job YAML (a top-level compare: section)")
+    p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="collect these finished runs")
+    p.add_argument("--out", help="where the comparison tables go (default: the job's out, or "
+                                 "runs/comparison with --runs)")
+    p.add_argument("--force", action="store_true", help="redo clips already done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("config", help="print a documented config template, or check a config",
                        description="Without arguments: print the template (every option, its "
@@ -159,6 +171,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    if bool(args.job) == bool(args.runs):
+        raise UsageError("give either a comparison JOB file or --runs RUN_DIR...")
+    if args.runs:
+        out = Path(args.out or "runs/comparison")
+        table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out)
+    else:
+        job = compare.load_job(args.job)
+        if args.out:
+            job = dataclasses.replace(job, out=Path(args.out))
+        out = job.out
+        table = compare.run_job(job, force=args.force,
+                                progress=False if args.no_progress else None)
+    print(compare.to_markdown(table), end="")
+    print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png")
+    return EXIT_OK
+
+
 def print_extract_summary(summary) -> int:
     run = summary.run_dir
     print(f"extract: {summary.done} done, {summary.skipped} already done, "
@@ -189,7 +221,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report, "config": cmd_config}
+COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
+            "compare": cmd_compare, "config": cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

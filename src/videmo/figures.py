@@ -110,8 +110,9 @@ def comparison(table: pd.DataFrame, path: Path) -> Path:
             ax.hlines(v, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
                       label="majority baseline" if i == 0 else None)
     ax.set_xticks(x, table["run"])
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("per clip")
     ax.set_title("comparison of runs")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", ncol=4)
     return _save(fig, path)

@@ -1,0 +1,179 @@
+"""Compare settings: run (or collect) several runs and tabulate them like the study.
+
+A comparison job (``jobs/compare-*.yaml``)::
+
+    compare:
+      base: sample.yaml              # a videmo config, relative to this file
+      out: runs/compare-sample       # each run goes to OUT/<name>, the tables to OUT/
+      vary:                          # every combination of these is one run
+        faces.detector: [haar, mtcnn]
+        dataset:                     # a named axis: each name sets several keys
+          "2019": {corpus.paths: [/data/2019], report.labels: /data/2019/labels.csv}
+          "2020": {corpus.paths: [/data/2020], report.labels: /data/2020/labels.csv}
+
+``videmo compare --runs DIR...`` collects finished runs instead. Output: ``comparison.csv``,
+``comparison.md`` and ``comparison.png`` with the study's columns (dataset, clips, MTCNN?,
+accuracy) plus macro-F1, coverage, majority baseline and seconds per clip.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from . import config as config_mod
+from . import figures
+from .config import Config, ConfigError
+from .store import RunDir, write_csv_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+JOB_KEYS = ("base", "out", "vary", "jobs")
+TABLE_COLUMNS = ("run", "dataset", "clips", "mtcnn", "accuracy", "macro_f1", "coverage",
+                 "majority_baseline", "seconds_per_clip", "detector")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    dataset: str | None
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompareJob:
+    base: Path
+    out: Path
+    variants: tuple[Variant, ...]
+    jobs: int | None = None
+
+
+def load_job(path: str | Path) -> CompareJob:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"comparison job not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"comparison job {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("compare"), dict):
+        raise ConfigError(f"{path}: expected a top-level 'compare:' section")
+    spec = data["compare"]
+    for key in spec:
+        if key not in JOB_KEYS:
+            hint = difflib.get_close_matches(key, JOB_KEYS, n=1)
+            extra = f" (did you mean 'compare.{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"unknown key 'compare.{key}'{extra}; allowed: "
+                              f"{', '.join(JOB_KEYS)}")
+    if "base" not in spec:
+        raise ConfigError(f"{path}: 'compare.base' (a videmo config file) is required")
+    vary = spec.get("vary") or {}
+    if not isinstance(vary, dict) or not vary:
+        raise ConfigError(f"{path}: 'compare.vary' must map config keys to lists of values")
+    axes: list[list[tuple[str, str, Any]]] = []
+    for key, values in vary.items():
+        if isinstance(values, dict):
+            axes.append([(key, str(name), v) for name, v in values.items()])
+        elif isinstance(values, list) and values:
+            axes.append([(key, _label(v), v) for v in values])
+        else:
+            raise ConfigError(f"compare.vary.{key}: give a list of values or a mapping of "
+                              f"name -> value")
+    variants = []
+    for combo in itertools.product(*axes):
+        name = "_".join(f"{k.rsplit('.', 1)[-1]}-{label}" for k, label, _ in combo)
+        dataset = next((label for k, label, _ in combo
+                        if k.startswith("corpus.") or k == "dataset"), None)
+        overrides = []
+        for k, _, v in combo:
+            if "." not in k:  # a named axis: each value is a mapping of config keys
+                if not isinstance(v, dict):
+                    raise ConfigError(f"compare.vary.{k}: a name without a dot needs values "
+                                      f"that map config keys to values")
+                overrides.extend(f"{kk}={json.dumps(vv)}" for kk, vv in v.items())
+            else:
+                overrides.append(f"{k}={json.dumps(v)}")
+        overrides = tuple(overrides)
+        variants.append(Variant(name, dataset, overrides))
+    base = (path.parent / spec["base"]).resolve()
+    out = Path(spec.get("out") or f"runs/compare-{path.stem}")
+    return CompareJob(base, out, tuple(variants), spec.get("jobs"))
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, list):
+        value = "+".join(PurePosixPath(str(v)).name for v in value)
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in str(value))
+
+
+def run_job(job: CompareJob, *, force: bool = False, progress: bool | None = None) -> pd.DataFrame:
+    """Extract + report every variant (each resumes like `videmo run`), then tabulate."""
+    from .report import build_report
+    from .runner import extract
+
+    runs: list[tuple[Path, str | None, str]] = []
+    for v in job.variants:
+        overrides = [*v.overrides, f"run.out={job.out / v.name}"]
+        if job.jobs:
+            overrides.append(f"run.jobs={job.jobs}")
+        cfg = config_mod.load(job.base, overrides)
+        log.info("compare: run %s (%s)", v.name, " ".join(v.overrides))
+        summary = extract(cfg, force=force, progress=progress, command=f"videmo compare {v.name}")
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        build_report(summary.run_dir, cfg)
+        runs.append((cfg.out_dir, v.dataset, v.name))
+    return collect(runs, job.out)
+
+
+def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
+    run = RunDir(run_dir)
+    cfg: Config = run.config()
+    metrics_path = Path(cfg.resolve(cfg.report.out) or run.path / "report") / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir} has no report yet: run `videmo report {run_dir}`") from None
+    m = metrics["overall"]
+    roots = cfg.corpus.paths
+    return {
+        "run": name,
+        "dataset": dataset or (PurePosixPath(roots[0]).name if roots else "?"),
+        "clips": m["clips"],
+        "mtcnn": "yes" if cfg.faces.detector == "mtcnn" else "no",
+        "accuracy": round(m["accuracy"], 4),
+        "macro_f1": round(m["macro_f1"], 4),
+        "coverage": round(m["coverage"], 4),
+        "majority_baseline": round(m["majority_baseline"], 4),
+        "seconds_per_clip": round(metrics["seconds_per_clip"] or 0.0, 3),
+        "detector": cfg.faces.detector,
+    }
+
+
+def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame:
+    """Tabulate finished runs into OUT/comparison.{csv,md,png}."""
+    table = pd.DataFrame([_row(*r) for r in runs], columns=list(TABLE_COLUMNS))
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(table, out / "comparison.csv")
+    write_text_atomic(out / "comparison.md", to_markdown(table))
+    figures.comparison(table, out / "comparison.png")
+    return table
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    head = ["dataset", "clips", "MTCNN?", "accuracy", "macro-F1", "coverage",
+            "majority baseline", "s / clip", "run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['dataset']} | {r['clips']} | {r['mtcnn']} | {r['accuracy']:.2%} | "
+                     f"{r['macro_f1']:.3f} | {r['coverage']:.1%} | {r['majority_baseline']:.2%} "
+                     f"| {r['seconds_per_clip']:.2f} | {r['run']} |")
+    return "\n".join(lines) + "\n"
