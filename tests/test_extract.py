@@ -135,6 +135,10 @@ def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, c
     (sample_corpus / "truncated.flv").write_bytes(good[: len(good) // 40])
     noface = [np.full((240, 320, 3), 90, np.uint8)] * 25
     write_video(sample_corpus / "noface.mp4", noface, fps=25)
+    import cv2  # a container with a header and no frames
+
+    cv2.VideoWriter(str(sample_corpus / "noframes.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                    (320, 240)).release()
     job = write_job(tmp_path, sample_corpus)
     assert main(["extract", str(job), "--no-progress", "--jobs", "2"]) == 1
     out = capsys.readouterr().out
@@ -142,6 +146,9 @@ def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, c
     assert manifest.loc["zero", schema.REASON] == "empty file (0 bytes)"
     assert "cannot open as video" in manifest.loc["text", schema.REASON]
     assert manifest.loc["truncated", schema.STATUS] in (schema.FAILED, schema.DONE)
+    assert manifest.loc["noframes", schema.STATUS] == schema.FAILED
+    assert "no decodable frames" in manifest.loc["noframes", schema.REASON] or \
+        "cannot open" in manifest.loc["noframes", schema.REASON]
     for name in ("zero", "text"):
         assert manifest.loc[name, schema.STATUS] == schema.FAILED
         assert f"failed: {name} (" in out
