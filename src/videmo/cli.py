@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         return code
     labels = Path(args.labels) if args.labels else None
-    report = build_report(summary.run_dir, cfg, labels_path=labels)
+    report = build_report(summary.run_dir, cfg, labels_path=labels, frames=summary.table)
     print(report.summary())
     return code
 

@@ -129,7 +129,7 @@ def run_job(job: CompareJob, *, force: bool = False, progress: bool | None = Non
         summary = extract(cfg, force=force, progress=progress, command=f"videmo compare {v.name}")
         if summary.interrupted:
             raise KeyboardInterrupt
-        build_report(summary.run_dir, cfg)
+        build_report(summary.run_dir, cfg, frames=summary.table)
         runs.append((cfg.out_dir, v.dataset, v.name))
     return collect(runs, job.out)
 

@@ -158,7 +158,6 @@ class ReportConfig:
     out: str | None = opt(None, "Report directory; null: RUN/report.")
 
 
-SECTIONS = ("corpus", "sampling", "faces", "emotions", "run", "report")
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 

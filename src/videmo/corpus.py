@@ -30,15 +30,6 @@ class Clip:
     path: Path
     kind: Literal["video", "images"] = "video"
 
-    def frames_hint(self) -> int:
-        """Bytes on disk, a cheap stand-in for work when nothing better is known."""
-        try:
-            if self.kind == "images":
-                return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-            return self.path.stat().st_size
-        except OSError:
-            return 0
-
 
 def natural_key(name: str) -> list:
     """Sort key that orders frame2.png before frame10.png."""

@@ -181,19 +181,3 @@ def sample_frames(clip: Clip, cfg: Config, info: SourceInfo | None = None) -> It
         return sample_images(clip, cfg, info)
     return sample_video(clip, cfg.sampling, info)
 
-
-def probe(clip: Clip, cfg: Config) -> SourceInfo:
-    """Container facts without decoding (for sharding by work)."""
-    info = SourceInfo()
-    if clip.kind == "images":
-        info.frame_count = len(image_files(clip, cfg))
-        info.fps = cfg.corpus.image_fps
-        return info
-    cap = cv2.VideoCapture(str(clip.path), cv2.CAP_FFMPEG)
-    try:
-        if cap.isOpened():
-            info.fps = cap.get(cv2.CAP_PROP_FPS)
-            info.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
-    finally:
-        cap.release()
-    return info

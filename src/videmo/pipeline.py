@@ -85,6 +85,9 @@ class ClipResult:
         }
 
 
+_FACE_INDEX_POS = schema.FRAME_COLUMNS.index(schema.FACE_INDEX)
+
+
 def _batches(frames, size: int):
     batch: list[Frame] = []
     for frame in frames:
@@ -147,7 +150,7 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models) -> ClipResult:
                 frame_rows = _rows_for_frame(frame, faces, cfg.faces.select, models.emotions,
                                              clip.clip_id)
                 sampled += 1
-                with_face += frame_rows[0][4] >= 0
+                with_face += frame_rows[0][_FACE_INDEX_POS] >= 0
                 rows.extend(frame_rows)
         if sampled == 0:
             raise ClipError(f"no frame sampled (decoded {info.frames_decoded}; check "

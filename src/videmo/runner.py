@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 from tqdm import tqdm
 
 from . import schema
@@ -37,6 +38,8 @@ class ExtractSummary:
     interrupted: bool = False
     frames: int = 0
     seconds: float = 0.0
+    table: pd.DataFrame | None = None  # the consolidated per-frame table, for the report
+
 
     @property
     def ok(self) -> bool:
@@ -98,7 +101,7 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
         for s, handler in old.items():
             signal.signal(s, handler)
         summary.seconds = time.perf_counter() - t0
-        run.consolidate(config_hash)
+        summary.table, _ = run.consolidate(config_hash)
     return summary
 
 

@@ -35,6 +35,8 @@ def threads_for(jobs: int = 1, configured: int | None = None) -> int:
 def configure_threads(n: int) -> None:
     """Pin OpenCV and (future) TensorFlow thread pools of this process to ``n`` threads."""
     global _threads
+    if n == _threads:
+        return
     import cv2
 
     cv2.setNumThreads(n)

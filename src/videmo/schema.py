@@ -84,3 +84,22 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     FINISHED_AT,
     HOST,
 )
+
+# ---------------------------------------------------------------- per-clip table (report)
+FILENAME = "filename"  # the clip id, under the study's column name
+PREDICT = "predict"
+GOLDEN = "golden"
+# frame-label counts per class, the study's column names, in CLASSES order
+CLASS_COUNTS: dict[str, str] = {POSITIVE: "pos", NEGATIVE: "neg", NEUTRAL: "neut"}
+CORRECT = "correct"
+GROUP = "group"
+PREDICT_UNBALANCED = "predict_unbalanced"
+FACE_ROWS = "face_rows"  # rows with a face (frames with a face; faces with select: all)
+INTERVALS = "intervals"
+MEAN_PREFIX = "mean_"
+MEAN_EMOTIONS: tuple[str, ...] = tuple(MEAN_PREFIX + e for e in EMOTIONS)
+
+CLIP_TABLE_COLUMNS: tuple[str, ...] = (
+    FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), FRAMES_SAMPLED, FRAMES_WITH_FACE,
+    CORRECT, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, INTERVALS,
+)

@@ -26,8 +26,7 @@ import pandas as pd
 
 from . import schema
 
-CLASS_COLS = ("pos", "neg", "neut")  # the study's count columns, in schema.CLASSES order
-assert len(CLASS_COLS) == len(schema.CLASSES)
+COUNTS = schema.CLASS_COUNTS
 
 
 def face_rows(frames: pd.DataFrame) -> pd.DataFrame:
@@ -100,8 +99,8 @@ def _label_of_mean(mean7: pd.Series, mapping: dict[str, str], rule: str, tie: st
 def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str], *,
                frame_rule: str = "top", aggregate: str = "majority", tie: str = "probability",
                interval_frames: int = 1000) -> pd.DataFrame:
-    """One row per clip id: predict, the three frame-label counts, face rows, intervals and
-    the mean of each of the seven probabilities over face rows."""
+    """One row per clip id: predict, the three frame-label counts (schema.CLASS_COUNTS), face
+    rows, intervals and the mean of each of the seven probabilities over face rows."""
     labels = frame_labels(frames, mapping, frame_rule)
     rows = face_rows(frames).assign(_label=labels)
     probs3 = class_probabilities(rows, mapping)
@@ -111,9 +110,9 @@ def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str
         g = grouped.get(cid)
         rec = {schema.CLIP_ID: cid}
         if g is None or g.empty:
-            rec.update({"predict": schema.NO_FACE, **dict.fromkeys(CLASS_COLS, 0),
-                        "face_rows": 0, "intervals": 0,
-                        **{f"mean_{e}": np.nan for e in schema.EMOTIONS}})
+            rec.update({schema.PREDICT: schema.NO_FACE, **dict.fromkeys(COUNTS.values(), 0),
+                        schema.FACE_ROWS: 0, schema.INTERVALS: 0,
+                        **dict.fromkeys(schema.MEAN_EMOTIONS, np.nan)})
             out.append(rec)
             continue
         counts = {c: int((g["_label"] == c).sum()) for c in schema.CLASSES}
@@ -133,9 +132,9 @@ def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str
             predict = majority(votes, sums, tie)
         else:
             raise ValueError(f"unknown aggregate {aggregate!r}")
-        rec.update({"predict": predict, **dict(zip(CLASS_COLS, counts.values(), strict=True)),
-                    "face_rows": len(g), "intervals": n_intervals,
-                    **{f"mean_{e}": float(mean7[e]) for e in schema.EMOTIONS}})
+        rec.update({schema.PREDICT: predict, **{COUNTS[c]: n for c, n in counts.items()},
+                    schema.FACE_ROWS: len(g), schema.INTERVALS: n_intervals,
+                    **{schema.MEAN_PREFIX + e: float(mean7[e]) for e in schema.EMOTIONS}})
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -164,13 +163,15 @@ def balance(votes: pd.DataFrame, shares: dict[str, float]) -> pd.Series:
     class (ties: class order, then clip id). Every clip is assigned exactly once; a class's
     clips are those that rank highest for it. ``no_face`` clips keep ``no_face``.
     """
-    out = votes["predict"].copy()
-    has_face = votes["face_rows"] > 0
+    out = votes[schema.PREDICT].copy()
+    has_face = votes[schema.FACE_ROWS] > 0
     sub = votes[has_face]
     if sub.empty:
         return out
     room = target_counts(len(sub), shares)
-    shares_of = sub[list(CLASS_COLS)].to_numpy(float) / sub["face_rows"].to_numpy(float)[:, None]
+    counts = sub[[COUNTS[c] for c in schema.CLASSES]].to_numpy(float)
+    shares_of = counts / sub[schema.FACE_ROWS].to_numpy(float)[:, None]
+    positions = np.flatnonzero(has_face.to_numpy())  # row of each sub clip in votes
     pairs = sorted(
         ((-shares_of[i, j], j, str(sub[schema.CLIP_ID].iloc[i]), i)
          for i in range(len(sub)) for j in range(len(schema.CLASSES))),
@@ -180,7 +181,7 @@ def balance(votes: pd.DataFrame, shares: dict[str, float]) -> pd.Series:
         cls = schema.CLASSES[j]
         if i in done or room[cls] == 0:
             continue
-        out.iloc[np.flatnonzero(has_face.to_numpy())[i]] = cls
+        out.iloc[positions[i]] = cls
         room[cls] -= 1
         done.add(i)
     return out
