@@ -19,13 +19,14 @@ from .config import Config, ConfigError
 from .corpus import CorpusError
 from .labels import LabelsError
 from .models import ModelFileError
+from .slurm import SlurmError
 from .store import RunDirError
 
 log = logging.getLogger("videmo")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 USER_ERRORS = (ConfigError, CorpusError, RunDirError, ModelFileError, LabelsError,
-               FileNotFoundError)
+               SlurmError, FileNotFoundError)
 
 
 class UsageError(Exception):
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
                                    "already done with the same config are skipped.")
     _add_extract_args(p)
+    p.add_argument("--shard", metavar="I/N",
+                   help="do shard I of N (0-based) of the corpus, balanced by frames to sample; "
+                        "default inside a SLURM array (0..N-1): SLURM_ARRAY_TASK_ID/"
+                        "SLURM_ARRAY_TASK_COUNT. The merged tables are left to `videmo report`.")
 
     p = sub.add_parser("run", help="the main job: extract, then report",
                        description="extract + report in one command (resumes like extract).")
@@ -81,6 +86,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a report.* key, e.g. --set report.balance=uniform")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
+
+    p = sub.add_parser("submit", help="run extract as a SLURM job array, then a merge job",
+                       description="Split the corpus into shards (slurm.shards) and submit one "
+                                   "array task per shard (videmo extract --shard I/N) and a merge "
+                                   "job (videmo report) that runs after every task succeeded. "
+                                   "Prints the job ids and the run directory.")
+    p.add_argument("config", nargs="?", help="YAML config file (with a slurm: section)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="submit again only the shards of RUN_DIR with clips not done (failed, "
+                        "interrupted, never started), then the merge job")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set slurm.partition=short")
+    p.add_argument("--out", help="run directory (overrides run.out)")
+    p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
+    p.add_argument("--jobs", "-j", type=int, help="worker processes per task (run.jobs)")
+    p.add_argument("--shards", type=int, help="number of array tasks (overrides slurm.shards)")
+    p.add_argument("--force", action="store_true",
+                   help="reuse a run directory made with another config (its clips are redone)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the sbatch scripts; submit and write nothing")
+
+    p = sub.add_parser("status", help="clips done / failed / not started, per shard and job",
+                       description="Read a run directory (and squeue, for submitted runs): "
+                                   "clips done, failed, interrupted and not started, per shard "
+                                   "and in total, with the failure reasons. Exit 0 when every "
+                                   "clip is done, 1 otherwise.")
+    p.add_argument("run_dir", help="run directory")
 
     p = sub.add_parser("compare", help="run or collect several runs; the study's table + chart",
                        description="With a comparison job (jobs/compare-*.yaml): extract + "
@@ -127,11 +159,44 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .runner import extract
+    from .shard import parse_shard, shard_from_env
 
+    shard = parse_shard(args.shard) if args.shard else shard_from_env()
     cfg = load_config(args)
-    summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
-                      command=shlex.join(sys.argv))
+    summary = extract(cfg, force=args.force, shard=shard,
+                      progress=False if args.no_progress else None, command=shlex.join(sys.argv))
     return print_extract_summary(summary)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from . import slurm
+
+    if bool(args.config) == bool(args.resume):
+        raise UsageError("give either a CONFIG to submit or --resume RUN_DIR")
+    if args.resume:
+        given = [o for o in ("overrides", "out", "detector", "jobs", "shards", "force")
+                 if getattr(args, o)]
+        if given:
+            raise UsageError(f"--resume takes the run's own config; drop --{given[0]}")
+        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run)
+    else:
+        if args.shards is not None and args.shards < 1:
+            raise ConfigError(f"--shards must be at least 1, got {args.shards}")
+        sub = slurm.submit(load_config(args), shards=args.shards, dry_run=args.dry_run,
+                           force=args.force, command=shlex.join(sys.argv))
+    if args.resume and not sub.shards:
+        print(f"every shard of {sub.run_dir} is done; submitting the merge job only")
+    sys.stdout.write(slurm.describe(sub, args.dry_run))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import format_status, run_status
+    from .store import RunDir
+
+    st = run_status(RunDir(args.run_dir))
+    sys.stdout.write(format_status(st))
+    return EXIT_OK if st.complete else EXIT_FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -165,8 +230,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.overrides:
         data = config_mod.apply_overrides(cfg.to_dict(), args.overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
+    frames, _ = run.consolidate(cfg.extract_hash())  # merges shards' per-clip files
     report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
-                          labels_path=Path(args.labels) if args.labels else None)
+                          labels_path=Path(args.labels) if args.labels else None, frames=frames)
     print(report.summary())
     return EXIT_OK
 
@@ -193,9 +259,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def print_extract_summary(summary) -> int:
     run = summary.run_dir
+    where = run.frames_path if summary.table is not None else \
+        f"{run.parts} (a shard: `videmo report {run.path}` merges them)"
     print(f"extract: {summary.done} done, {summary.skipped} already done, "
           f"{len(summary.failed)} failed of {summary.total} clips; {summary.frames} frames in "
-          f"{summary.seconds:.1f}s -> {run.frames_path}")
+          f"{summary.seconds:.1f}s -> {where}")
     for rec in summary.failed:
         print(f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}")
     if summary.interrupted:
@@ -222,7 +290,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
-            "compare": cmd_compare, "config": cmd_config}
+            "submit": cmd_submit, "status": cmd_status, "compare": cmd_compare,
+            "config": cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,6 +158,35 @@ class ReportConfig:
     out: str | None = opt(None, "Report directory; null: RUN/report.")
 
 
+@dataclass(frozen=True)
+class SlurmConfig:
+    shards: int = opt(20, "Array tasks the corpus is split into, balanced by frames to sample "
+                          "(at most one per clip).", minimum=1)
+    max_concurrent: int | None = opt(10, "Array tasks running at once (--array=...%K); null: "
+                                         "no limit.", minimum=1)
+    partition: str | None = opt(None, "sbatch --partition; null: the cluster's default.")
+    account: str | None = opt(None, "sbatch --account; null: your default account.")
+    time: str = opt("04:00:00", "Time limit of one array task (sbatch --time, e.g. 04:00:00 "
+                                "or 1-00:00:00).")
+    mem: str = opt("4G", "Memory of one array task (sbatch --mem).")
+    cpus_per_task: int = opt(2, "CPUs of one array task; videmo's threads follow "
+                                "SLURM_CPUS_PER_TASK.", minimum=1)
+    gpus: str | None = opt(None, "sbatch --gpus for each array task (e.g. 1 or a100:1); "
+                                 "TensorFlow uses a granted GPU for MTCNN and the Keras engine.")
+    merge_time: str = opt("01:00:00", "Time limit of the merge job (videmo report).")
+    merge_mem: str = opt("4G", "Memory of the merge job.")
+    job_name: str = opt("videmo", "Job name prefix (NAME-extract, NAME-merge).")
+    extra: list[str] = opt([], "Extra sbatch options, one per item, for both jobs, e.g. "
+                               "--qos=short or --constraint=avx2.")
+    setup: list[str] = opt([], "Shell lines run before videmo in every job, e.g. module load "
+                               "or source ~/venvs/videmo/bin/activate.")
+    command: str | None = opt(None, "How a job runs videmo; null: this Python with -m videmo "
+                                    "(a shared file system is assumed).")
+    templates: str | None = opt(None, "Folder with your own extract-array.sbatch and "
+                                      "merge-report.sbatch templates; null: the shipped ones "
+                                      "(scripts/slurm/templates).")
+
+
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 
@@ -176,6 +205,8 @@ class Config:
                            metadata={"doc": "Where outputs go and how the work is spread."})
     report: ReportConfig = field(default_factory=ReportConfig,
                                  metadata={"doc": "How frames become clip labels and metrics."})
+    slurm: SlurmConfig = field(default_factory=SlurmConfig,
+                               metadata={"doc": "SLURM job arrays (videmo submit)."})
     base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,6 +229,20 @@ class Config:
             return None
         p = Path(path).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    def absolute(self) -> Config:
+        """The same config with every path made absolute, for jobs that run elsewhere."""
+        def absolute(path: str | None) -> str | None:
+            return None if path is None else str(self.resolve(path))
+
+        return dataclasses.replace(
+            self,
+            corpus=dataclasses.replace(self.corpus, paths=[str(p) for p in self.corpus_paths]),
+            run=dataclasses.replace(self.run, out=str(self.out_dir.resolve())),
+            report=dataclasses.replace(self.report, labels=absolute(self.report.labels),
+                                       out=absolute(self.report.out)),
+            slurm=dataclasses.replace(self.slurm, templates=absolute(self.slurm.templates)),
+            base_dir="/")
 
     @property
     def corpus_paths(self) -> list[Path]:

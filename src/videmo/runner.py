@@ -23,6 +23,7 @@ from .config import Config
 from .corpus import Clip, discover
 from .pipeline import analyze_clip, load_models
 from .runtime import threads_for
+from .shard import Shard
 from .store import RunDir
 
 log = logging.getLogger(__name__)
@@ -62,25 +63,36 @@ def _raise_interrupt(signum, frame):
 
 
 def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
-            clips: list[Clip] | None = None, progress: bool | None = None,
-            command: str = "") -> ExtractSummary:
-    """Run the extract stage over the corpus (or ``clips``, e.g. one shard)."""
+            clips: list[Clip] | None = None, shard: Shard | None = None,
+            progress: bool | None = None, command: str = "") -> ExtractSummary:
+    """Run the extract stage over the corpus (or ``clips``), or over one ``shard`` of it.
+
+    A shard run leaves the merged tables to the merge job (``videmo report``): many shards
+    finishing at once would otherwise each rebuild them from every clip.
+    """
+    from . import shard as shard_mod
+
     jobs = jobs or cfg.run.jobs
     threads = threads_for(jobs, cfg.run.threads)
     clips = discover(cfg) if clips is None else clips
     run = RunDir.prepare(cfg, force=force, command=command)
+    if shard is not None:
+        clips = shard_mod.select(clips, shard, run, cfg)
     config_hash = cfg.extract_hash()
     todo = [c for c in clips if force or not run.is_done(c.clip_id, config_hash)]
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
-    log.info("%d clips in corpus, %d already done, %d to do -> %s (%s, %d job(s) x %d "
-             "thread(s))", len(clips), summary.skipped, len(todo), run.path, cfg.faces.detector,
+    where = f"shard {shard}: " if shard is not None else ""
+    log.info("%s%d clips, %d already done, %d to do -> %s (%s, %d job(s) x %d thread(s))",
+             where, len(clips), summary.skipped, len(todo), run.path, cfg.faces.detector,
              jobs, threads)
     t0 = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(todo), unit="clip", disable=not show, dynamic_ncols=True)
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
+    finished: set[str] = set()
     try:
         for record in _map(todo, cfg, run, jobs, threads):
+            finished.add(record[schema.CLIP_ID])
             summary.frames += record[schema.FRAMES_SAMPLED] or 0
             if record[schema.STATUS] == schema.DONE:
                 summary.done += 1
@@ -94,15 +106,34 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
             bar.set_postfix(frames=summary.frames, failed=len(summary.failed), refresh=False)
     except (KeyboardInterrupt, Interrupted) as e:
         summary.interrupted = True
-        log.error("interrupted (%s): finished clips are kept; rerun the same command to "
-                  "resume", e or "Ctrl-C")
+        cause = str(e) or "SIGINT (Ctrl-C)"
+        log.error("interrupted by %s: finished clips are kept; rerun the same command to "
+                  "resume", cause)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the notes
+        _note_interrupted(run, [c for c in todo if c.clip_id not in finished], cfg, cause)
     finally:
         bar.close()
         for s, handler in old.items():
             signal.signal(s, handler)
+        if summary.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         summary.seconds = time.perf_counter() - t0
-        summary.table, _ = run.consolidate(config_hash)
+        if shard is None:
+            summary.table, _ = run.consolidate(config_hash)
     return summary
+
+
+def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -> None:
+    """Record the clips this run did not finish, so the manifest says what happened to them.
+
+    The note never replaces a finished clip: a worker may have saved one after the signal.
+    """
+    config_hash = cfg.extract_hash()
+    for clip in clips:
+        if run.is_done(clip.clip_id, config_hash):
+            continue
+        run.note(clip, schema.INTERRUPTED, f"run interrupted by {cause} before this clip "
+                                           f"finished; rerun to resume", config_hash)
 
 
 def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int):

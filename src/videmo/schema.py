@@ -53,7 +53,7 @@ FRAME_COLUMNS: tuple[str, ...] = (
 
 # ---------------------------------------------------------------- run manifest
 STATUS = "status"
-DONE, FAILED = "done", "failed"
+DONE, FAILED, INTERRUPTED = "done", "failed", "interrupted"
 REASON = "reason"
 PATH = "path"
 FRAMES_SAMPLED = "frames_sampled"

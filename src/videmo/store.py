@@ -170,6 +170,15 @@ class RunDir:
         write_text_atomic(self.record_path(result.clip.clip_id), json.dumps(record) + "\n")
         return record
 
+    def note(self, clip, status: str, reason: str, config_hash: str) -> None:
+        """Record a clip that has no result (e.g. abandoned by an interrupted run)."""
+        record = dict.fromkeys(schema.MANIFEST_COLUMNS)
+        record.update({schema.CLIP_ID: clip.clip_id, schema.PATH: str(clip.path),
+                       schema.STATUS: status, schema.REASON: reason,
+                       schema.CONFIG_HASH: config_hash, schema.FINISHED_AT: now(),
+                       schema.HOST: socket.gethostname()})
+        write_text_atomic(self.record_path(clip.clip_id), json.dumps(record) + "\n")
+
     def record(self, clip_id: str) -> dict[str, Any] | None:
         try:
             return json.loads(self.record_path(clip_id).read_text(encoding="utf-8"))

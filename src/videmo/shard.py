@@ -1,0 +1,210 @@
+"""Split a corpus into N shards of about equal work, the same way on every machine.
+
+Work is the number of frames a clip will have sampled, estimated from its container (frame
+count, else duration x fps) and the sampling config; a clip whose container says neither is
+weighed by its file size, converted to frames with the corpus' median bytes per frame. Clips are
+dealt largest first to the least loaded shard (ties: lowest shard, then clip id), so the plan
+depends only on the corpus and the config.
+
+The plan is saved as ``RUN/shards.json`` when a run is submitted. Array tasks and
+``videmo submit --resume`` read it back, so a clip never changes shard during a run, even if a
+file changes or disappears.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError
+from .corpus import Clip, image_files
+from .store import RunDir, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (0-based, like SLURM array task ids)."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str) -> Shard:
+    """``"I/N"`` -> Shard(I, N), with a message that says what is wrong."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m:
+        raise ConfigError(f"--shard {text!r}: expected I/N, e.g. --shard 0/8 (shards count "
+                          f"from 0)")
+    index, count = int(m[1]), int(m[2])
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {text!r}: I must be in 0..N-1 and N at least 1")
+    return Shard(index, count)
+
+
+def shard_from_env(environ: dict[str, str] | None = None) -> Shard | None:
+    """The shard of a SLURM array task (``--array=0-(N-1)``), or None outside an array."""
+    env = os.environ if environ is None else environ
+    task, count = env.get("SLURM_ARRAY_TASK_ID"), env.get("SLURM_ARRAY_TASK_COUNT")
+    if task is None or count is None:
+        return None
+    return parse_shard(f"{task}/{count}")
+
+
+# ------------------------------------------------------------------ work estimates
+@dataclass(frozen=True)
+class Work:
+    frames: float | None  # frames to sample; None when the container says nothing usable
+    size: int  # bytes on disk (a folder: the sum of its images)
+
+
+def estimate(clip: Clip, cfg: Config) -> Work:
+    """Frames ``clip`` will have sampled under ``cfg.sampling`` (an estimate; never fails)."""
+    if clip.kind == "images":
+        try:
+            files = image_files(clip, cfg)
+        except OSError:
+            files = []
+        size = sum(_size(f) for f in files)
+        return Work(_sampled(len(files), cfg.corpus.image_fps, cfg), size)
+    size = _size(clip.path)
+    count, fps = _probe(clip.path)
+    return Work(_sampled(count, fps, cfg) if count else None, size)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _probe(path: Path) -> tuple[int, float]:
+    """Frame count and fps from the container header (0 when missing or unreadable)."""
+    import cv2
+
+    if not os.access(path, os.R_OK):
+        return 0, 0.0
+    cap = cv2.VideoCapture(str(path), cv2.CAP_ANY)
+    try:
+        if not cap.isOpened():
+            return 0, 0.0
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    count = int(count) if math.isfinite(count) and count > 0 else 0
+    fps = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else 0.0
+    return count, fps
+
+
+def _sampled(count: int, fps: float, cfg: Config) -> float:
+    s = cfg.sampling
+    if fps > 0:  # the time window, in frames
+        first = int(s.start_s * fps)
+        last = count if s.end_s is None else min(count, int(math.ceil(s.end_s * fps)))
+        count = max(0, last - first)
+    if s.fps is not None and fps > 0:
+        n = count * min(1.0, s.fps / fps)
+    else:
+        n = math.ceil(count / s.every_n)
+    return float(min(n, s.max_frames) if s.max_frames is not None else n)
+
+
+def weights(clips: list[Clip], cfg: Config) -> dict[str, float]:
+    """Work per clip id, in frames to sample; file sizes fill the gaps (see module doc)."""
+    works = {c.clip_id: estimate(c, cfg) for c in clips}
+    per_frame = sorted(w.size / w.frames for w in works.values() if w.frames and w.size)
+    bytes_per_frame = per_frame[len(per_frame) // 2] if per_frame else None
+    out = {}
+    for cid, w in works.items():
+        if w.frames is not None:
+            out[cid] = w.frames
+        elif bytes_per_frame:
+            out[cid] = w.size / bytes_per_frame
+        else:  # nothing probed: sizes alone still balance the shards against each other
+            out[cid] = float(w.size)
+    return out
+
+
+# ------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class Plan:
+    count: int
+    assignment: dict[str, int]  # clip id -> shard index
+    work: dict[str, float]  # clip id -> estimated frames to sample
+
+    def clips(self, index: int) -> list[str]:
+        return sorted(cid for cid, s in self.assignment.items() if s == index)
+
+    def load_of(self, index: int) -> float:
+        return sum(self.work[c] for c in self.clips(index))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "clips": dict(sorted(self.assignment.items())),
+                "work": {k: round(v, 3) for k, v in sorted(self.work.items())}}
+
+    def save(self, run: RunDir) -> None:
+        write_text_atomic(plan_path(run), json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def plan_path(run: RunDir) -> Path:
+    return run.path / "shards.json"
+
+
+def make_plan(clips: list[Clip], count: int, cfg: Config) -> Plan:
+    """Deal clips to ``count`` shards (some stay empty when there are fewer clips)."""
+    work = weights(clips, cfg)
+    order = sorted(clips, key=lambda c: (-work[c.clip_id], c.clip_id))
+    heap = [(0.0, i) for i in range(count)]
+    assignment = {}
+    for clip in order:
+        load, index = heapq.heappop(heap)
+        assignment[clip.clip_id] = index
+        heapq.heappush(heap, (load + work[clip.clip_id], index))
+    return Plan(count, assignment, work)
+
+
+def load_plan(run: RunDir) -> Plan | None:
+    try:
+        data = json.loads(plan_path(run).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read the shard plan {plan_path(run)}: {e}") from None
+    return Plan(int(data["count"]), {k: int(v) for k, v in data["clips"].items()},
+                {k: float(v) for k, v in data["work"].items()})
+
+
+def select(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config) -> list[Clip]:
+    """The clips of ``shard``: from the run's saved plan, or a new plan saved for the others."""
+    plan = load_plan(run)
+    if plan is None:
+        plan = make_plan(clips, shard.count, cfg)
+        plan.save(run)
+    if plan.count != shard.count:
+        raise ConfigError(f"{plan_path(run)} splits this run into {plan.count} shards, but "
+                          f"--shard {shard} asks for {shard.count}; use --shard I/{plan.count}")
+    unplanned = [c.clip_id for c in clips if c.clip_id not in plan.assignment]
+    if unplanned:
+        log.warning("%d clip(s) were added to the corpus after %s was made and belong to no "
+                    "shard (first: %s); run `videmo extract` on the config to add them",
+                    len(unplanned), plan_path(run), unplanned[0])
+    by_id = {c.clip_id: c for c in clips}
+    mine = [by_id[cid] for cid in plan.clips(shard.index) if cid in by_id]
+    gone = [cid for cid in plan.clips(shard.index) if cid not in by_id]
+    if gone:
+        log.warning("shard %s: %d planned clip(s) are no longer in the corpus (first: %s)",
+                    shard, len(gone), gone[0])
+    return mine

@@ -1,0 +1,360 @@
+"""SLURM as a mapper: an array of ``videmo extract --shard I/N`` tasks and a merge job.
+
+``videmo submit`` plans the shards (:mod:`videmo.shard`), writes the job's config with absolute
+paths to ``RUN/slurm/config.yaml``, renders the two sbatch templates into ``RUN/slurm/`` and
+submits them: the array first, then the merge (``videmo report``) with
+``--dependency=afterok:ARRAY --kill-on-invalid-dep=yes``, so a failed task cancels the merge
+instead of leaving it pending forever. Every submission is appended to ``RUN/slurm/jobs.json``,
+which ``videmo status`` and ``videmo submit --resume`` read.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import config as config_mod
+from . import shard as shard_mod
+from .config import Config
+from .corpus import discover
+from .store import RunDir, now, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+ARRAY_TEMPLATE = "extract-array.sbatch"
+MERGE_TEMPLATE = "merge-report.sbatch"
+PACKAGED_TEMPLATES = Path(__file__).parent / "slurm_templates"
+ARRAY_ID_PLACEHOLDER = "<array-job-id>"
+
+
+class SlurmError(RuntimeError):
+    """SLURM cannot do what was asked (no sbatch, a refused job, jobs of the run still queued)."""
+
+
+# ------------------------------------------------------------------ rendering
+def render(template: str, values: dict[str, str], name: str = "template") -> str:
+    """Fill ``{{key}}`` placeholders; drop lines that are only a placeholder rendered empty."""
+    def fill(m: re.Match) -> str:
+        key = m[1]
+        if key not in values:
+            raise SlurmError(f"{name}: unknown placeholder {{{{{key}}}}}; known: "
+                             f"{', '.join(sorted(values))}")
+        return values[key]
+
+    out = []
+    for line in template.splitlines():
+        rendered = re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, line)
+        if not rendered.strip() and line.strip():
+            continue
+        out.append(rendered)
+    return "\n".join(out) + "\n"
+
+
+def array_spec(indices: list[int], max_concurrent: int | None) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2,5`` (``%K`` appended when limited)."""
+    if not indices:
+        raise ValueError("an array needs at least one task")
+    parts, run = [], [indices[0]]
+    for i in sorted(indices)[1:]:
+        if i == run[-1] + 1:
+            run.append(i)
+            continue
+        parts.append(run)
+        run = [i]
+    parts.append(run)
+    spec = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in parts)
+    return f"{spec}%{max_concurrent}" if max_concurrent else spec
+
+
+def _sbatch_lines(options: list[str]) -> str:
+    return "\n".join(f"#SBATCH {o}" for o in options)
+
+
+def _extra(cfg: Config) -> list[str]:
+    """slurm.extra items as options (a leading '#SBATCH' is tolerated)."""
+    return [re.sub(r"^#SBATCH\s+", "", e.strip()) for e in cfg.slurm.extra if e.strip()]
+
+
+def videmo_command(cfg: Config) -> str:
+    return cfg.slurm.command or f"{shlex.quote(sys.executable)} -m videmo"
+
+
+def templates_dir(cfg: Config) -> Path:
+    return Path(cfg.slurm.templates) if cfg.slurm.templates else PACKAGED_TEMPLATES
+
+
+def read_template(cfg: Config, name: str) -> str:
+    path = templates_dir(cfg) / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SlurmError(f"cannot read the sbatch template {path} (config key "
+                         f"'slurm.templates'): {e.strerror or e}") from None
+
+
+@dataclass(frozen=True)
+class Scripts:
+    array: str | None  # None when every shard is done already
+    merge: str
+
+
+def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[int],
+                   count: int, array_job: str | None = ARRAY_ID_PLACEHOLDER) -> Scripts:
+    """The two job scripts of a submission; ``cfg`` must be absolute (Config.absolute)."""
+    sc = cfg.slurm
+    common = ([f"--partition={sc.partition}"] if sc.partition else []) + \
+             ([f"--account={sc.account}"] if sc.account else [])
+    values = {
+        "job_name": sc.job_name,
+        "run_dir": shlex.quote(str(run_dir)),
+        "log_dir": str(run_dir / "slurm" / "logs"),
+        "config": shlex.quote(str(config_path)),
+        "videmo": videmo_command(cfg),
+        "setup": "\n".join(sc.setup),
+        "shards": str(count),
+        "cpus_per_task": str(sc.cpus_per_task),
+        "mem": sc.mem,
+        "time": sc.time,
+        "merge_mem": sc.merge_mem,
+        "merge_time": sc.merge_time,
+    }
+    array = None
+    if shards:
+        gpus = [f"--gpus={sc.gpus}"] if sc.gpus else []
+        array = render(read_template(cfg, ARRAY_TEMPLATE),
+                       {**values, "array": array_spec(shards, sc.max_concurrent),
+                        "options": _sbatch_lines(common + gpus + _extra(cfg))}, ARRAY_TEMPLATE)
+    dependency = ""
+    if shards and array_job:
+        dependency = _sbatch_lines([f"--dependency=afterok:{array_job}",
+                                    "--kill-on-invalid-dep=yes"])
+    merge = render(read_template(cfg, MERGE_TEMPLATE),
+                   {**values, "dependency": dependency,
+                    "options": _sbatch_lines(common + _extra(cfg))}, MERGE_TEMPLATE)
+    return Scripts(array, merge)
+
+
+# ------------------------------------------------------------------ talking to SLURM
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SlurmError(f"`{name}` not found: run videmo submit on a SLURM login node (or use "
+                         f"--dry-run to see the scripts)")
+    return path
+
+
+def sbatch(script: Path) -> str:
+    """Submit a script; return its job id."""
+    proc = subprocess.run([_tool("sbatch"), "--parsable", str(script)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise SlurmError(f"sbatch refused {script}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip().split(";")[0]
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    job_id: str  # the array's job id, or the job's own id
+    task: str  # array task id ('' for a plain job; '1-3%2' for tasks not yet split off)
+    state: str
+    reason: str
+
+
+def squeue(job_ids: list[str]) -> list[QueuedTask] | None:
+    """Tasks of these jobs: queued or running ones from squeue, recently ended ones (within
+    SLURM's MinJobAge, 5 minutes by default) from scontrol. None when squeue is not there."""
+    exe = shutil.which("squeue")
+    if exe is None:
+        return None
+    if not job_ids:
+        return []
+    proc = subprocess.run([exe, "-h", "-r", "-u", getpass.getuser(), "-o", "%F|%K|%i|%T|%r"],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        log.warning("squeue failed: %s", proc.stderr.strip())
+        return None
+    wanted, out = set(job_ids), []
+    for line in proc.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5:
+            continue
+        array_id, task, job_id, state, reason = parts
+        if array_id in wanted or job_id in wanted:
+            task = "" if task in ("N/A", "") else task
+            out.append(QueuedTask(array_id if array_id in wanted else job_id, task, state,
+                                  reason))
+    seen = {q.job_id for q in out}
+    for job in job_ids:
+        if job not in seen:
+            out.extend(_scontrol(job))
+    return out
+
+
+def _scontrol(job_id: str) -> list[QueuedTask]:
+    """Ended tasks of a job that SLURM still remembers (empty when it has forgotten it)."""
+    exe = shutil.which("scontrol")
+    if exe is None:
+        return []
+    proc = subprocess.run([exe, "-o", "show", "job", job_id], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        return []
+    out = []
+    for line in proc.stdout.splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if "JobState" in f:
+            task = f.get("ArrayTaskId", "")
+            out.append(QueuedTask(job_id, "" if task in ("N/A", "") else task, f["JobState"],
+                                  f.get("Reason", "None")))
+    return out
+
+
+ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED",
+                 "RESIZING", "SIGNALING", "STAGE_OUT"}
+
+
+# ------------------------------------------------------------------ submissions
+def jobs_path(run: RunDir) -> Path:
+    return run.path / "slurm" / "jobs.json"
+
+
+def submissions(run: RunDir) -> list[dict[str, Any]]:
+    try:
+        return json.loads(jobs_path(run).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        raise SlurmError(f"cannot read {jobs_path(run)}: {e}") from None
+
+
+def job_ids(run: RunDir) -> list[str]:
+    return [j for s in submissions(run) for j in (s.get("array_job"), s.get("merge_job")) if j]
+
+
+@dataclass
+class Submission:
+    run_dir: Path
+    shards: list[int]
+    count: int
+    scripts: Scripts
+    array_job: str | None = None
+    merge_job: str | None = None
+
+
+def submit(cfg: Config, *, shards: int | None = None, dry_run: bool = False,
+           force: bool = False, command: str = "") -> Submission:
+    """Plan shards over the whole corpus and submit the array and the merge job."""
+    cfg = cfg.absolute()
+    clips = discover(cfg)
+    count = max(1, min(shards or cfg.slurm.shards, len(clips)))
+    plan = shard_mod.make_plan(clips, count, cfg)
+    run = RunDir(cfg.out_dir)
+    if dry_run:
+        return _dry(cfg, run, list(range(count)), count)
+    _refuse_if_active(run)
+    run = RunDir.prepare(cfg, force=force, command=command)
+    plan.save(run)
+    todo = _unfinished_shards(run, plan, cfg)
+    return _submit(cfg, run, todo, count, resume=False)
+
+
+def resume(run_dir: Path, *, dry_run: bool = False) -> Submission:
+    """Submit again only the shards with clips not done (failed, interrupted, never started)."""
+    run = RunDir(run_dir)
+    cfg = job_config(run)
+    plan = shard_mod.load_plan(run)
+    if plan is None:
+        raise SlurmError(f"{run.path} has no shard plan (shards.json): it was not made by "
+                         f"`videmo submit`; submit it with `videmo submit CONFIG`")
+    todo = _unfinished_shards(run, plan, cfg)
+    if dry_run:
+        return _dry(cfg, run, todo, plan.count)
+    _refuse_if_active(run)
+    return _submit(cfg, run, todo, plan.count, resume=True)
+
+
+def job_config(run: RunDir) -> Config:
+    path = run.path / "slurm" / "config.yaml"
+    if not path.exists():
+        raise SlurmError(f"{run.path} has no {path.relative_to(run.path)}: it was not made by "
+                         f"`videmo submit`")
+    return config_mod.load(path)
+
+
+def _unfinished_shards(run: RunDir, plan: shard_mod.Plan, cfg: Config) -> list[int]:
+    config_hash = cfg.extract_hash()
+    return [i for i in range(plan.count)
+            if any(not run.is_done(cid, config_hash) for cid in plan.clips(i))]
+
+
+def _dry(cfg: Config, run: RunDir, todo: list[int], count: int) -> Submission:
+    scripts = render_scripts(cfg, run.path, run.path / "slurm" / "config.yaml", todo, count)
+    return Submission(run.path, todo, count, scripts)
+
+
+def _refuse_if_active(run: RunDir) -> None:
+    ids = job_ids(run)
+    queued = [q for q in squeue(ids) or [] if q.state in ACTIVE_STATES] if ids else []
+    if queued:
+        listing = ", ".join(sorted({f"{q.job_id} ({q.state})" for q in queued}))
+        raise SlurmError(f"jobs of {run.path} are still queued or running: {listing}; wait for "
+                         f"them or scancel them first")
+
+
+def _submit(cfg: Config, run: RunDir, todo: list[int], count: int, *,
+            resume: bool) -> Submission:
+    _tool("sbatch")
+    slurm_dir = run.path / "slurm"
+    (slurm_dir / "logs").mkdir(parents=True, exist_ok=True)
+    config_path = slurm_dir / "config.yaml"
+    if not resume:
+        write_text_atomic(config_path, config_mod.dump(cfg))
+    array_job = None
+    if todo:
+        array_text = render_scripts(cfg, run.path, config_path, todo, count).array
+        array_file = slurm_dir / ARRAY_TEMPLATE
+        write_text_atomic(array_file, typing.cast(str, array_text))
+        array_job = sbatch(array_file)
+    sub = Submission(run.path, todo, count,
+                     render_scripts(cfg, run.path, config_path, todo, count, array_job),
+                     array_job=array_job)
+    merge_file = slurm_dir / MERGE_TEMPLATE
+    write_text_atomic(merge_file, sub.scripts.merge)
+    try:
+        sub.merge_job = sbatch(merge_file)
+    finally:
+        history = submissions(run) + [{
+            "submitted": now(), "resume": resume, "shards": todo, "count": count,
+            "array_job": sub.array_job, "merge_job": sub.merge_job}]
+        write_text_atomic(jobs_path(run), json.dumps(history, indent=1) + "\n")
+    return sub
+
+
+def describe(sub: Submission, dry_run: bool) -> str:
+    """What ``videmo submit`` prints."""
+    lines = []
+    if dry_run:
+        if sub.scripts.array is not None:
+            lines += [f"# ---- {ARRAY_TEMPLATE} (not submitted)", sub.scripts.array.rstrip()]
+        lines += [f"# ---- {MERGE_TEMPLATE} (not submitted)", sub.scripts.merge.rstrip()]
+        return "\n".join(lines) + "\n"
+    if sub.array_job:
+        lines.append(f"array job {sub.array_job}: {len(sub.shards)} of {sub.count} shard(s) "
+                     f"({array_spec(sub.shards, None)})")
+    else:
+        lines.append("every shard is done; only the merge job was submitted")
+    lines.append(f"merge job {sub.merge_job}: videmo report, after the array succeeds")
+    lines.append(f"run directory: {sub.run_dir}")
+    lines.append(f"follow it with: videmo status {sub.run_dir}")
+    return "\n".join(lines) + "\n"
+
