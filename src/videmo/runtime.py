@@ -72,11 +72,18 @@ def import_tensorflow():
     if first:
         _set_tf_threads(current_threads())
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        for gpu in tf.config.list_physical_devices("GPU"):
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:
                 pass
+        log.info("TensorFlow %s: %s", tf.__version__,
+                 f"{len(gpus)} GPU(s), used for MTCNN and the Keras engine" if gpus else
+                 "no GPU visible (CPU)")
+        if not gpus and os.environ.get("SLURM_JOB_GPUS", os.environ.get("CUDA_VISIBLE_DEVICES")):
+            log.warning("a GPU was granted but TensorFlow sees none: install videmo with the "
+                        "gpu extra (pip install 'videmo[gpu]', CUDA wheels for TensorFlow)")
     return tf
 
 

@@ -80,6 +80,14 @@ def _sbatch_lines(options: list[str]) -> str:
     return "\n".join(f"#SBATCH {o}" for o in options)
 
 
+def _sbatch_value(path: Path) -> str:
+    """A path as an #SBATCH value: sbatch splits on blanks unless the value is double-quoted."""
+    text = str(path)
+    if '"' in text:
+        raise SlurmError(f"run directory {text!r}: sbatch cannot take a path with a '\"'")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
 def _extra(cfg: Config) -> list[str]:
     """slurm.extra items as options (a leading '#SBATCH' is tolerated)."""
     return [re.sub(r"^#SBATCH\s+", "", e.strip()) for e in cfg.slurm.extra if e.strip()]
@@ -117,7 +125,8 @@ def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[i
     values = {
         "job_name": sc.job_name,
         "run_dir": shlex.quote(str(run_dir)),
-        "log_dir": str(run_dir / "slurm" / "logs"),
+        "array_log": _sbatch_value(run_dir / "slurm" / "logs" / "extract-%A_%a.out"),
+        "merge_log": _sbatch_value(run_dir / "slurm" / "logs" / "merge-%j.out"),
         "config": shlex.quote(str(config_path)),
         "videmo": videmo_command(cfg),
         "setup": "\n".join(sc.setup),

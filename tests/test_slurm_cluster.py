@@ -1,0 +1,156 @@
+"""videmo on a real SLURM cluster: scripts/slurm/local-cluster.sh starts one on this machine.
+
+Needs root and apt (Debian/Ubuntu): the script installs munge + slurm when missing. Elsewhere
+these tests skip with the reason; under CI (CI=true) that is a failure, so CI always runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from videmo import schema, slurm
+from videmo.cli import main
+from videmo.status import run_status
+from videmo.store import RunDir
+
+from .conftest import IN_CI, REPO, SAMPLE, SAMPLE_CLIPS
+
+SCRIPT = REPO / "scripts" / "slurm" / "local-cluster.sh"
+pytestmark = pytest.mark.slurm
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "the local SLURM cluster needs root (it installs packages and runs daemons)"
+    if not shutil.which("slurmctld") and not shutil.which("apt-get"):
+        return "no slurmctld and no apt-get to install it"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = _why_not()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI must run the SLURM tests, but: {reason}")
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "VIDEMO_SLURM_DIR": str(base)}
+    subprocess.run(["bash", str(SCRIPT), "start"], env=env, check=True, timeout=900,
+                   stdin=subprocess.DEVNULL)
+    pids = [int(line.split()[1]) for line in (base / "run" / "pids").read_text().splitlines()]
+    assert len(pids) == 3  # munged, slurmctld, slurmd
+    try:
+        yield base
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, check=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    for pid in pids:  # no daemon left behind
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", f"daemon {pid} still runs"
+
+
+def _job(tmp_path: Path, corpus: Path) -> Path:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"corpus: {{paths: ['{corpus}']}}\n"
+        "sampling: {every_n: 5}\n"
+        f"run: {{out: '{tmp_path / 'slurm-run'}'}}\n"
+        f"report: {{labels: '{SAMPLE / 'labels.csv'}', figures: false}}\n"
+        # a 2-core machine: one CPU per task, memory well under the node's
+        "slurm: {cpus_per_task: 1, mem: 1500M, merge_mem: 1500M, max_concurrent: 2, "
+        "time: '00:10:00'}\n")
+    return job
+
+
+def _wait(run: RunDir, timeout: float = 300) -> None:
+    """Until no job of the run is pending or running."""
+    ids = slurm.job_ids(run)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [q for q in slurm.squeue(ids) or [] if q.state in slurm.ACTIVE_STATES]:
+            return
+        time.sleep(0.5)
+    logs = "\n".join(p.read_text() for p in sorted((run.path / "slurm" / "logs").glob("*")))
+    pytest.fail(f"jobs {ids} still queued after {timeout} s; logs:\n{logs}")
+
+
+def _local_run(tmp_path: Path, job: Path) -> Path:
+    out = tmp_path / "local-run"
+    assert main(["run", str(job), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def _copy_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for p in SAMPLE_CLIPS:
+        shutil.copy(p, corpus / p.name)
+    return corpus
+
+
+def test_array_and_merge_equal_a_local_run(cluster, tmp_path, capsys):
+    corpus = _copy_corpus(tmp_path)
+    job = _job(tmp_path, corpus)
+    assert main(["submit", str(job), "--shards", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "array job" in out and "3 of 3 shard(s)" in out and "merge job" in out
+    run = RunDir(tmp_path / "slurm-run")
+    _wait(run)
+    st = run_status(run)
+    assert st.complete and st.merge.startswith("COMPLETED"), st
+    assert [s.queue for s in st.shards] == ["COMPLETED"] * 3
+    assert sorted(p.name for p in (run.path / "slurm" / "logs").iterdir()) == sorted(
+        [f"extract-{slurm.submissions(run)[0]['array_job']}_{i}.out" for i in range(3)]
+        + [f"merge-{slurm.submissions(run)[0]['merge_job']}.out"])
+    # every shard did its own clips
+    hosts = pd.read_csv(run.manifest_path)
+    assert (hosts[schema.STATUS] == schema.DONE).all() and len(hosts) == 6
+
+    local = _local_run(tmp_path, job)
+    pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path),
+                                  pd.read_parquet(local / "frames.parquet"))
+    assert (run.path / "report" / "clips.csv").read_text() == \
+        (local / "report" / "clips.csv").read_text()
+
+
+def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, capsys):
+    corpus = _copy_corpus(tmp_path)
+    job = _job(tmp_path, corpus)
+    victim = corpus / SAMPLE_CLIPS[2].name
+    good = victim.read_bytes()
+    victim.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4096)  # a truncated header
+    assert main(["submit", str(job), "--shards", "3"]) == 0
+    run = RunDir(tmp_path / "slurm-run")
+    _wait(run)
+    capsys.readouterr()
+
+    assert main(["status", str(run.path)]) == 1
+    out = capsys.readouterr().out
+    plan_shard = run_status(run).problems[0].shard
+    assert f"failed: {victim.stem} (shard {plan_shard})" in out
+    assert "latest merge job: CANCELLED" in out  # afterok never satisfied: killed, not pending
+    st = run_status(run)
+    assert st.shards[plan_shard].queue == "FAILED"
+    assert not (run.path / "report").exists()
+
+    victim.write_bytes(good)  # the cause is removed
+    assert main(["submit", "--resume", str(run.path)]) == 0
+    assert f"1 of 3 shard(s) ({plan_shard})" in capsys.readouterr().out
+    _wait(run)
+    st = run_status(run)
+    assert st.complete and st.merge.startswith("COMPLETED"), st
+    assert slurm.submissions(run)[-1]["shards"] == [plan_shard]
+
+    local = _local_run(tmp_path, job)
+    pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path),
+                                  pd.read_parquet(local / "frames.parquet"))
+    assert (run.path / "report" / "clips.csv").read_text() == \
+        (local / "report" / "clips.csv").read_text()
