@@ -154,3 +154,40 @@ def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, capsy
                                   pd.read_parquet(local / "frames.parquet"))
     assert (run.path / "report" / "clips.csv").read_text() == \
         (local / "report" / "clips.csv").read_text()
+
+
+def test_task_killed_mid_run_resumes(cluster, tmp_path, clip_frames, capsys):
+    """scancel sends what a time limit sends (SIGTERM, then SIGKILL after KillWait): finished
+    clips stay, the rest is noted, the merge is cancelled and --resume completes the run."""
+    import cv2
+
+    from .conftest import write_video
+
+    corpus = _copy_corpus(tmp_path)
+    frames = [cv2.resize(f, (320, 240)) for f in clip_frames["1001_DFA_NEU_XX"]] * 6
+    write_video(corpus / "zz_long.mp4", frames, fps=30)  # last in its shard, ~12 s of work
+    job = _job(tmp_path, corpus)
+    job.write_text(job.read_text().replace("{every_n: 5}", "{every_n: 1}"))
+    assert main(["submit", str(job), "--shards", "1"]) == 0
+    run = RunDir(tmp_path / "slurm-run")
+    array_job = slurm.submissions(run)[0]["array_job"]
+    deadline = time.monotonic() + 120
+    while sum(r[schema.STATUS] == schema.DONE for r in run.records()) < 2:
+        assert time.monotonic() < deadline, "no clip finished"
+        time.sleep(0.2)
+    subprocess.run(["scancel", array_job], check=True)
+    _wait(run)
+    capsys.readouterr()
+    assert main(["status", str(run.path)]) == 1
+    out = capsys.readouterr().out
+    # the task caught SIGTERM: the clip in progress is abandoned and noted, not half-written
+    assert "interrupted: zz_long (shard 0): run interrupted by SIGTERM" in out, out
+    st = run_status(run)
+    assert st.merge.startswith("CANCELLED") and st.shards[0].counts[schema.DONE] >= 2, st
+    assert main(["submit", "--resume", str(run.path)]) == 0
+    _wait(run)
+    st = run_status(run)
+    assert st.complete and st.merge.startswith("COMPLETED"), st
+    df = pd.read_parquet(run.frames_path)
+    assert len(df[df[schema.CLIP_ID] == "zz_long"]) == len(frames)
+    assert not df.duplicated([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX]).any()

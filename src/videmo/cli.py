@@ -207,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
                       command=shlex.join(sys.argv))
     code = print_extract_summary(summary)
-    if summary.interrupted:
+    if summary.interrupted or summary.write_error:
         return code
     labels = Path(args.labels) if args.labels else None
     report = build_report(summary.run_dir, cfg, labels_path=labels, frames=summary.table)
@@ -268,6 +268,8 @@ def print_extract_summary(summary) -> int:
         print(f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}")
     if summary.interrupted:
         print("  interrupted: rerun the same command to resume")
+    if summary.write_error:
+        print(f"  stopped: {summary.write_error}")
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
@@ -307,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))  # exits 2
     except KeyboardInterrupt:
         print("videmo: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:  # e.g. a full disk while writing a report: say so, no traceback
+        print(f"videmo: error: {e}", file=sys.stderr)
         return EXIT_FAILED
 
 

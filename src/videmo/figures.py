@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -22,8 +23,10 @@ EMOTION_COLOURS = dict(zip(schema.EMOTIONS, ["#d62828", "#6a994e", "#7b2cbf", "#
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():  # clip ids in scripts the default font lacks: boxes, fine
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 

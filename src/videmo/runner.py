@@ -7,6 +7,7 @@ merges the per-clip files at the end.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ class ExtractSummary:
     done: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    write_error: str | None = None  # the run directory could not be written (disk full, ...)
     frames: int = 0
     seconds: float = 0.0
     table: pd.DataFrame | None = None  # the consolidated per-frame table, for the report
@@ -44,7 +46,7 @@ class ExtractSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.interrupted
+        return not self.failed and not self.interrupted and not self.write_error
 
 
 def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int) -> dict[str, Any]:
@@ -54,8 +56,12 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int) -> dict[s
     return RunDir(run_path).save(result, cfg.extract_hash())
 
 
-class Interrupted(Exception):
-    pass
+# errors that mean "the run directory cannot take more", not "this clip is bad"
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived. A BaseException, so no per-clip ``except Exception`` can swallow it."""
 
 
 def _raise_interrupt(signum, frame):
@@ -111,6 +117,13 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
                   "resume", cause)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the notes
         _note_interrupted(run, [c for c in todo if c.clip_id not in finished], cfg, cause)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        summary.write_error = (f"cannot write to the run directory {run.path}: {e.strerror} "
+                               f"({e.filename or 'a result file'}); the clips finished before "
+                               f"are kept: make room and rerun the same command to continue")
+        log.error("%s", summary.write_error)
     finally:
         bar.close()
         for s, handler in old.items():
@@ -118,7 +131,7 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
         if summary.interrupted:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         summary.seconds = time.perf_counter() - t0
-        if shard is None:
+        if shard is None and summary.write_error is None:
             summary.table, _ = run.consolidate(config_hash)
     return summary
 

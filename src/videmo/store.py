@@ -201,6 +201,10 @@ class RunDir:
     # -------------------------------------------------------------- merged views
     def manifest(self) -> pd.DataFrame:
         df = pd.DataFrame.from_records(self.records(), columns=list(schema.MANIFEST_COLUMNS))
+        # counts stay integers when some records (interrupted clips) have none
+        for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAME_COUNT,
+                    schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT):
+            df[col] = pd.to_numeric(df[col]).astype("Int64")
         return df.sort_values(schema.CLIP_ID, kind="stable").reset_index(drop=True)
 
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:

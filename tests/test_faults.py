@@ -1,0 +1,373 @@
+"""Reliability: real bad files, signals, SIGKILL trials, a full disk, no network.
+
+Every bad input is a real file made here. Kills and signals hit a real `videmo extract` process
+(and its worker processes); afterwards the per-frame table must equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from videmo import schema, store
+from videmo.cli import main
+from videmo.config import ConfigError
+from videmo.store import RunDir
+
+from .conftest import SAMPLE_CLIPS, read_frames, write_video
+
+IS_ROOT = os.geteuid() == 0
+
+
+def _job(tmp_path: Path, corpus: Path, out: Path | None = None, every_n: int = 2,
+         extra: str = "") -> Path:
+    job = tmp_path / f"job-{out.name if out else 'run'}.yaml"
+    job.write_text(f"corpus: {{paths: ['{corpus}']}}\nsampling: {{every_n: {every_n}}}\n"
+                   f"run: {{out: '{out or tmp_path / 'run'}'}}\n{extra}")
+    return job
+
+
+def _manifest(run: Path) -> pd.DataFrame:
+    return pd.read_csv(run / "manifest.csv", keep_default_na=False).set_index(schema.CLIP_ID)
+
+
+def _videmo(*args: str, **kw) -> subprocess.Popen:
+    """`videmo ...` as its own process group (so a signal can reach its workers too)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "videmo", *args], env=env,
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+# ------------------------------------------------------------------ bad inputs
+def test_odd_names_are_ordinary_clips(tmp_path):
+    corpus = tmp_path / "odd corpus"
+    corpus.mkdir()
+    names = ["with space.flv", "it's \"quoted\".flv", "émotion_日本.flv", "semi;colon,comma.flv"]
+    for name in names:
+        shutil.copy(SAMPLE_CLIPS[3], corpus / name)
+    assert main(["run", str(_job(tmp_path, corpus, every_n=10)), "--no-progress"]) == 0
+    frames = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    assert sorted(frames[schema.CLIP_ID].unique()) == sorted(Path(n).stem for n in names)
+    clips = pd.read_csv(tmp_path / "run" / "report" / "clips.csv")
+    assert sorted(clips[schema.FILENAME]) == sorted(Path(n).stem for n in names)
+    # one row per clip, same frames for identical files
+    assert frames.groupby(schema.CLIP_ID).size().nunique() == 1
+
+
+def test_unreadable_file_fails_only_its_clip(tmp_path):
+    """A file without read permission. Root reads anything, so as root the run is done as
+    `nobody` (setpriv); otherwise chmod 000 is enough."""
+    base = Path(tempfile.mkdtemp(prefix="videmo-perm-"))  # outside pytest's root-only tmp
+    try:
+        corpus, out = base / "corpus", base / "out"
+        corpus.mkdir()
+        out.mkdir()
+        shutil.copy(SAMPLE_CLIPS[0], corpus / "readable.flv")
+        shutil.copy(SAMPLE_CLIPS[1], corpus / "locked.flv")
+        (corpus / "locked.flv").chmod(0)
+        for p in (base, corpus):
+            p.chmod(0o755)
+        out.chmod(0o777)
+        job = _job(base, corpus, out / "run", every_n=10)
+        job.chmod(0o644)
+        cmd = [sys.executable, "-m", "videmo", "extract", str(job), "--no-progress"]
+        if IS_ROOT:
+            setpriv = shutil.which("setpriv")
+            probe = setpriv and subprocess.run(
+                [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                 "-c", "import videmo"], capture_output=True, check=False)
+            if not probe or probe.returncode != 0:
+                pytest.skip("cannot run videmo as an unprivileged user here (no setpriv, or "
+                            "the checkout is not readable by nobody)")
+            cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              env={**os.environ, "HOME": str(out), "MPLCONFIGDIR": str(out)})
+        assert proc.returncode == 1, proc.stderr
+        assert "failed: locked" in proc.stdout and "permission denied" in proc.stdout
+        m = _manifest(out / "run")
+        assert m.loc["locked", schema.STATUS] == schema.FAILED
+        assert m.loc["locked", schema.REASON] == "permission denied: the file is not readable"
+        assert m.loc["readable", schema.STATUS] == schema.DONE
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _avi_with_lying_header(path: Path, frames: list[np.ndarray]) -> Path:
+    """An MJPG AVI whose headers announce 9,999 frames at 1,000 fps; it holds len(frames)."""
+    write_video(path, frames, fps=25, fourcc="MJPG")
+    b = bytearray(path.read_bytes())
+    avih, strh = b.find(b"avih"), b.find(b"strh")
+    struct.pack_into("<I", b, avih + 8 + 16, 9999)  # avih.dwTotalFrames
+    struct.pack_into("<I", b, strh + 8 + 24, 1000)  # strh.dwRate (dwScale is 1)
+    struct.pack_into("<I", b, strh + 8 + 32, 9999)  # strh.dwLength
+    path.write_bytes(bytes(b))
+    return path
+
+
+def test_wrong_frame_count_and_fps_headers(tmp_path, clip_frames):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    frames = [cv2.resize(f, (320, 240)) for f in clip_frames["1001_DFA_NEU_XX"][:30]]
+    path = _avi_with_lying_header(corpus / "liar.avi", frames)
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 9999 and cap.get(cv2.CAP_PROP_FPS) == 1000
+    cap.release()
+    assert main(["extract", str(_job(tmp_path, corpus, every_n=5)), "--no-progress"]) == 0
+    m = _manifest(tmp_path / "run")
+    assert m.loc["liar", schema.STATUS] == schema.DONE
+    assert m.loc["liar", schema.FRAMES_DECODED] == 30 and m.loc["liar", schema.FRAME_COUNT] == 9999
+    assert "decoded 30 of 9999" in m.loc["liar", schema.REASON]  # said, not hidden
+    df = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    assert list(df[schema.FRAME_INDEX]) == [0, 5, 10, 15, 20, 25]
+    assert (df[schema.N_FACES] == 1).all()
+
+
+def test_4k_frames(tmp_path, clip_frames):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    big = [cv2.resize(f, (3840, 2160), interpolation=cv2.INTER_LINEAR)
+           for f in clip_frames["1001_DFA_HAP_XX"][20:22]]
+    write_video(corpus / "uhd.mp4", big, fps=25)
+    for extra, out in (("", "full"), ("faces: {max_width: 960}\n", "small")):
+        job = _job(tmp_path, corpus, tmp_path / out, every_n=1, extra=extra)
+        assert main(["extract", str(job), "--no-progress"]) == 0
+    full = pd.read_parquet(tmp_path / "full" / "frames.parquet")
+    small = pd.read_parquet(tmp_path / "small" / "frames.parquet")
+    assert len(full) == 2 and (full[schema.N_FACES] >= 1).all()
+    assert (small[schema.N_FACES] >= 1).all()
+    assert (full[schema.BOX_W] > 500).all()  # full-resolution pixel boxes in both runs
+    assert np.allclose(small[schema.BOX_W], full[schema.BOX_W], rtol=0.1)
+
+
+def test_image_sequence_with_an_unreadable_image(tmp_path, clip_frames):
+    seq = tmp_path / "corpus" / "seq"
+    seq.mkdir(parents=True)
+    for i, f in enumerate(clip_frames["1001_DFA_NEU_XX"][:4]):
+        cv2.imwrite(str(seq / f"frame{i:02d}.png"), f)
+    (seq / "frame04.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    assert main(["extract", str(_job(tmp_path, tmp_path / "corpus", every_n=1)),
+                 "--no-progress"]) == 0
+    m = _manifest(tmp_path / "run")
+    assert m.loc["seq", schema.STATUS] == schema.DONE
+    assert "1 unreadable image(s) skipped: frame04.png" in m.loc["seq", schema.REASON]
+    df = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    assert list(df[schema.FRAME_INDEX]) == [0, 1, 2, 3]
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    marker = tmp_path / "pwned"
+    cfg = tmp_path / "evil.yaml"
+    cfg.write_text(f"run: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        from videmo.config import load
+
+        load(cfg)
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ signals and kills
+@pytest.fixture(scope="module")
+def kill_corpus(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """The six sample clips, every 2nd frame (about 200 frames), and the uninterrupted table."""
+    base = tmp_path_factory.mktemp("kill")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for p in SAMPLE_CLIPS:
+        shutil.copy(p, corpus / p.name)
+    job = _job(base, corpus, base / "reference")
+    assert main(["extract", str(job), "--no-progress"]) == 0
+    return corpus, pd.read_parquet(base / "reference" / "frames.parquet")
+
+
+def _check_visible_state(run: Path) -> None:
+    """What report would see after a kill: whole files, no duplicate rows."""
+    rd = RunDir(run)
+    for p in rd.parts.glob("*.parquet"):
+        pd.read_parquet(p)  # never half a file
+    for p in rd.clips.glob("*.json"):
+        json.loads(p.read_text())
+    frames = rd.frames()
+    assert not frames.duplicated([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX]).any()
+
+
+def _wait_for_done_clip(run: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in (run / "clips").glob("*.json"):
+            if json.loads(p.read_text()).get(schema.STATUS) == schema.DONE:
+                return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    pytest.fail("no clip finished in time")
+
+
+@pytest.mark.parametrize(("sig", "jobs"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)])
+def test_sigterm_and_ctrl_c_stop_cleanly(tmp_path, kill_corpus, sig, jobs):
+    corpus, reference = kill_corpus
+    run = tmp_path / "run"
+    job = _job(tmp_path, corpus, run)
+    proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
+    _wait_for_done_clip(run, proc)
+    # Ctrl-C in a terminal signals the whole process group; SIGTERM (scancel) the job's
+    # processes. Either way: stop, keep what is finished, say so, exit 1.
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "interrupted" in out and "Traceback" not in err
+    m = _manifest(run)
+    statuses = set(m[schema.STATUS])
+    assert schema.DONE in statuses and schema.INTERRUPTED in statuses, m
+    name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+    assert m[m[schema.STATUS] == schema.INTERRUPTED][schema.REASON].str.contains(name).all()
+    assert len(m) == len(SAMPLE_CLIPS)  # every clip has a line saying what happened
+    _check_visible_state(run)
+    proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "frames.parquet"), reference)
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, kill_corpus, jobs):
+    """12 SIGKILLs (of videmo and its workers) per setting at random moments, each followed by
+    a rerun on the same run directory; whenever a run completes, its table must equal the
+    uninterrupted one and a fresh run directory starts."""
+    corpus, reference = kill_corpus
+    rng = random.Random(1234 + jobs)
+    chain, kills, completed, mid_run = 0, 0, 0, 0
+    run = tmp_path / f"run{chain}"
+    while kills < 12:
+        job = _job(tmp_path, corpus, run)
+        before = len(RunDir(run).records()) if run.exists() else 0
+        proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 5.0))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            _check_visible_state(run)
+            mid_run += len(RunDir(run).records()) > before  # killed after real progress
+            continue
+        assert proc.returncode == 0, proc.communicate()
+        pd.testing.assert_frame_equal(pd.read_parquet(run / "frames.parquet"), reference)
+        completed += 1
+        chain += 1
+        run = tmp_path / f"run{chain}"
+    proc = _videmo("extract", str(_job(tmp_path, corpus, run)), "--jobs", str(jobs),
+                   "--no-progress")
+    assert proc.wait(timeout=180) == 0, proc.communicate()
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "frames.parquet"), reference)
+    assert kills == 12 and mid_run >= 3, (kills, mid_run, completed)
+
+
+# ------------------------------------------------------------------ full disk
+def test_failing_writes_stop_the_run_and_keep_finished_clips(tmp_path, kill_corpus,
+                                                             monkeypatch, capsys):
+    """ENOSPC from the third part written (a patched write: works for any user)."""
+    corpus, reference = kill_corpus
+    job = _job(tmp_path, corpus)
+    real = store.write_parquet_atomic
+    calls = []
+
+    def full_after_two(df, path):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(df, path)
+
+    monkeypatch.setattr(store, "write_parquet_atomic", full_after_two)
+    assert main(["extract", str(job), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped: cannot write to the run directory" in out and "No space left" in out
+    run = RunDir(tmp_path / "run")
+    assert sum(1 for r in run.records() if r[schema.STATUS] == schema.DONE) == 2
+    _check_visible_state(run.path)
+    monkeypatch.setattr(store, "write_parquet_atomic", real)
+    assert main(["extract", str(job), "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), reference)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="mounting a tmpfs needs root (the patched-write test "
+                                        "covers other users)")
+def test_a_real_full_filesystem(tmp_path, kill_corpus):
+    corpus, reference = kill_corpus
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], check=True)
+    try:
+        filler = mnt / "filler"
+        # leave room for the run's metadata and a few clips, not for all six
+        free = shutil.disk_usage(mnt).free
+        filler.write_bytes(b"\0" * (free - 96 * 1024))
+        job = _job(tmp_path, corpus, mnt / "run")
+        proc = _videmo("extract", str(job), "--no-progress")
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, (out, err)
+        assert "No space left on device" in out + err and "Traceback" not in err
+        run = RunDir(mnt / "run")
+        done = [r for r in run.records() if r[schema.STATUS] == schema.DONE]
+        assert 0 < len(done) < len(SAMPLE_CLIPS), (out, err)
+        _check_visible_state(run.path)
+        assert not list(run.parts.glob(".*.tmp")) and not list(run.clips.glob(".*.tmp"))
+        filler.unlink()  # make room, rerun: it continues
+        proc = _videmo("extract", str(job), "--no-progress")
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert f"{len(done)} already done" in out
+        pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), reference)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# ------------------------------------------------------------------ no network
+NO_NETWORK = """
+import socket, sys
+def guard(event, args):
+    if event.startswith("socket.") and event not in ("socket.gethostname", "socket.__new__"):
+        raise RuntimeError(f"network use at run time: {event} {args!r:.80}")
+    if event == "socket.__new__" and args[1] in (socket.AF_INET, socket.AF_INET6):
+        raise RuntimeError(f"network socket at run time: {args!r:.80}")
+sys.addaudithook(guard)
+from videmo.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_whole_pipeline_runs_without_network(tmp_path, sample_corpus):
+    """`videmo run` with Haar (2 workers) and MTCNN + Keras, every socket refused: an audit hook
+    in the parent, and as root a fresh network namespace with no interface up for all."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text("clip,label\n" + "".join(f"{p.stem},neutral\n" for p in SAMPLE_CLIPS))
+    job = _job(tmp_path, sample_corpus, every_n=20,
+               extra=f"report: {{labels: '{labels}'}}\n")
+    wrap = [sys.executable, "-c", NO_NETWORK]
+    if IS_ROOT and shutil.which("unshare"):
+        wrap = ["unshare", "--net", *wrap]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+    for args in (["run", str(job), "--jobs", "2"],
+                 ["run", str(job), "--detector", "mtcnn", "--out", str(tmp_path / "m"),
+                  "--set", "emotions.engine=keras"]):
+        proc = subprocess.run([*wrap, *args, "--no-progress"], capture_output=True, text=True,
+                              env=env, check=False, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "accuracy" in proc.stdout
+    assert (tmp_path / "m" / "report" / "clips.csv").exists()
+    assert len(read_frames(SAMPLE_CLIPS[0], limit=1)) == 1  # the corpus is intact
