@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -73,6 +74,33 @@ def test_square_and_pad_follow_fer():
     grey[-2:] = 100
     padded = pad(grey)
     assert padded.shape == (90, 90) and padded[0, 0] == 100 and padded[45, 45] == 0
+
+
+def test_region_crop_equals_cropping_the_padded_frame(clip_frames):
+    """crop_faces pads only the box's region; it must equal fer's whole-frame pad + slice."""
+    from videmo.emotions import OFFSETS, PADDING
+
+    def reference(frame, face):
+        padded = pad(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        x, y, w, h = to_square(face)
+        crop = padded[max(0, y - OFFSETS[1] + PADDING): y + h + OFFSETS[1] + PADDING,
+                      max(0, x - OFFSETS[0] + PADDING): x + w + OFFSETS[0] + PADDING]
+        return None if crop.size == 0 else cv2.resize(crop, (64, 64))
+
+    rng = np.random.default_rng(7)
+    frame = clip_frames["1001_DFA_HAP_XX"][10].copy()
+    frame[-2:] = rng.integers(0, 255, frame[-2:].shape)  # a border mean that needs rounding
+    h, w = frame.shape[:2]
+    faces = [Face(100, 50, 120, 140), Face(-30, -20, 80, 60), Face(w - 40, h - 30, 90, 90),
+             Face(-200, 10, 50, 50), Face(w + 60, 10, 40, 40), Face(0, 0, w, h)]
+    faces += [Face(int(rng.integers(-80, w)), int(rng.integers(-80, h)),
+                   int(rng.integers(20, 300)), int(rng.integers(20, 300))) for _ in range(40)]
+    inputs, kept = crop_faces(frame, faces)
+    expected = [(i, reference(frame, f)) for i, f in enumerate(faces)]
+    expected = [(i, c) for i, c in expected if c is not None]
+    assert kept == [i for i, _ in expected] and 4 not in kept  # wholly outside: skipped
+    want = (np.asarray([c for _, c in expected], np.float32) / 255.0 - 0.5) * 2.0
+    assert np.array_equal(inputs, want)
 
 
 def test_crop_inputs_are_64x64_in_minus_one_to_one(clip_frames):

@@ -5,9 +5,9 @@ import pytest
 
 from videmo.config import SamplingConfig
 from videmo.corpus import Clip
-from videmo.frames import ClipError, Sampler, SourceInfo, sample_frames
+from videmo.frames import ClipError, Sampler, SourceInfo, prefetch, sample_frames
 
-from .conftest import SAMPLE, make_config, write_video
+from .conftest import SAMPLE, SAMPLE_CLIPS, make_config, write_video
 
 
 def picks(times, **kw):
@@ -135,3 +135,28 @@ def test_bad_files_raise_clip_errors(tmp_path, content, message):
     cfg = make_config(tmp_path, tmp_path)
     with pytest.raises(ClipError, match=message):
         list(sample_frames(Clip("bad", p), cfg))
+
+
+def test_prefetch_gives_the_same_frames_and_errors(tmp_path):
+    cfg = make_config(tmp_path, SAMPLE, sampling={"every_n": 3})
+    clip = Clip("x", SAMPLE_CLIPS[0])
+    plain = list(sample_frames(clip, cfg))
+    ahead = list(prefetch(sample_frames(clip, cfg), 2))
+    assert [(f.index, f.time_s) for f in ahead] == [(f.index, f.time_s) for f in plain]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, plain, strict=True))
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n" * 50)
+    with pytest.raises(ClipError, match="cannot open as video"):
+        list(prefetch(sample_frames(Clip("bad", bad), cfg), 2))
+    closed = []
+
+    def endless():
+        try:
+            yield from range(10**9)
+        finally:
+            closed.append(True)
+
+    it = prefetch(endless(), 2)
+    assert next(it) == 0
+    it.close()  # the consumer stops early: the producer stops and closes its source
+    assert closed == [True]

@@ -49,17 +49,24 @@ def to_square(face: Face) -> tuple[int, int, int, int]:
 def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[int]]:
     """Model inputs (k, 64, 64) float32 in [-1, 1] and the indices of faces that could be cropped.
 
-    A box that lies wholly outside the padded frame gives an empty crop; fer skips such a face
-    and so do we (its index is missing from the returned list).
+    The crop equals fer's (grey frame, padded by :func:`pad`, sliced by the widened square box)
+    pixel for pixel, but only the box's region is converted and padded: at 1080p that skips a
+    full-frame grey conversion and border copy per frame. A box that lies wholly outside the
+    padded frame gives an empty crop; fer skips such a face and so do we (its index is missing
+    from the returned list).
     """
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    padded = pad(grey)
+    rows, cols = frame.shape[:2]
+    fill = _pad_value(frame)
     crops, kept = [], []
     for i, face in enumerate(faces):
         x, y, w, h = to_square(face)
         x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
         y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
-        crop = padded[max(0, y1): y2, max(0, x1): x2]
+        if x2 <= 0 or y2 <= 0:  # numpy would count a negative end from the far side
+            crop = pad(_grey(frame))[max(0, y1): y2, max(0, x1): x2]
+        else:
+            crop = _padded_region(frame, fill, max(0, y1), min(y2, rows + 2 * PADDING),
+                                  max(0, x1), min(x2, cols + 2 * PADDING))
         if crop.size == 0:
             log.debug("face %s gives an empty crop; skipped", face)
             continue
@@ -69,6 +76,32 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
         return np.empty((0, *INPUT_SIZE), np.float32), kept
     batch = np.asarray(crops, dtype=np.float32)
     return (batch / 255.0 - 0.5) * 2.0, kept
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
+def _pad_value(frame: np.ndarray) -> int:
+    """The border value :func:`pad` writes, as uint8 (rounded by OpenCV, as fer's is)."""
+    rows = frame.shape[0]
+    mean = cv2.mean(_grey(frame[rows - 2: rows]))[0]
+    one = cv2.copyMakeBorder(np.zeros((1, 1), np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT,
+                             value=[mean, mean, mean])
+    return int(one[0, 0])
+
+
+def _padded_region(frame: np.ndarray, fill: int, y1: int, y2: int, x1: int,
+                   x2: int) -> np.ndarray:
+    """``pad(grey(frame))[y1:y2, x1:x2]`` for 0 <= y1, x1 and ends within the padded frame."""
+    out = np.full((max(0, y2 - y1), max(0, x2 - x1)), fill, np.uint8)
+    rows, cols = frame.shape[:2]
+    iy1, iy2 = max(y1, PADDING), min(y2, PADDING + rows)
+    ix1, ix2 = max(x1, PADDING), min(x2, PADDING + cols)
+    if iy2 > iy1 and ix2 > ix1:
+        region = frame[iy1 - PADDING: iy2 - PADDING, ix1 - PADDING: ix2 - PADDING]
+        out[iy1 - y1: iy2 - y1, ix1 - x1: ix2 - x1] = _grey(region)
+    return out
 
 
 class EmotionModel(Protocol):

@@ -56,6 +56,7 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade with fer's parameters (on the grey image)."""
 
     name = "haar"
+    grey = True  # works on grey frames: detect_faces converts before shrinking (1/3 the work)
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 50):
         path = models.model_path(models.HAAR_CASCADE)
@@ -163,6 +164,8 @@ def downscale(frame: np.ndarray, max_width: int | None) -> tuple[np.ndarray, flo
 def detect_faces(detector: FaceDetector, frames: list[np.ndarray],
                  max_width: int | None = None) -> list[list[Face]]:
     """Faces per frame in full-resolution pixels, optionally detected on downscaled frames."""
+    if max_width is not None and getattr(detector, "grey", False):
+        frames = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f for f in frames]
     if max_width is None:
         return detector.detect(frames, 1.0)
     shrunk = [downscale(f, max_width) for f in frames]

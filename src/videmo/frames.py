@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,3 +183,53 @@ def sample_frames(clip: Clip, cfg: Config, info: SourceInfo | None = None) -> It
         return sample_images(clip, cfg, info)
     return sample_video(clip, cfg.sampling, info)
 
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def prefetch(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
+    """Decode ahead in a background thread, at most ``depth`` frames, so that decoding overlaps
+    face detection (OpenCV releases the GIL in both). Same frames, same order, same errors;
+    worth it only with a second core (videmo uses it when a worker has 2+ threads)."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(end)
+        except BaseException as e:  # ClipError and the like: raised again in the consumer
+            put(_Failure(e))
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # releases the VideoCapture in this thread, where the generator runs
+
+    worker = threading.Thread(target=produce, name="videmo-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -21,7 +21,7 @@ from .config import Config
 from .corpus import Clip
 from .emotions import EmotionModel, crop_faces, make_model
 from .faces import Face, FaceDetector, detect_faces, make_detector, select_faces
-from .frames import ClipError, Frame, SourceInfo, sample_frames
+from .frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
 from .runtime import configure_threads, current_threads
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models) -> ClipResult:
     sampled = with_face = 0
     batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
     try:
-        for batch in _batches(sample_frames(clip, cfg, info), batch_size):
+        frames = sample_frames(clip, cfg, info)
+        if current_threads() >= 2:  # a spare core: decode the next frames while detecting
+            frames = prefetch(frames, batch_size)
+        for batch in _batches(frames, batch_size):
             found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
             for frame, faces in zip(batch, found, strict=True):
                 frame_rows = _rows_for_frame(frame, faces, cfg.faces.select, models.emotions,
