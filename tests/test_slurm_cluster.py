@@ -88,16 +88,8 @@ def _local_run(tmp_path: Path, job: Path) -> Path:
     return out
 
 
-def _copy_corpus(tmp_path: Path) -> Path:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for p in SAMPLE_CLIPS:
-        shutil.copy(p, corpus / p.name)
-    return corpus
-
-
-def test_array_and_merge_equal_a_local_run(cluster, tmp_path, capsys):
-    corpus = _copy_corpus(tmp_path)
+def test_array_and_merge_equal_a_local_run(cluster, tmp_path, sample_corpus, capsys):
+    corpus = sample_corpus
     job = _job(tmp_path, corpus)
     assert main(["submit", str(job), "--shards", "3"]) == 0
     out = capsys.readouterr().out
@@ -121,8 +113,9 @@ def test_array_and_merge_equal_a_local_run(cluster, tmp_path, capsys):
         (local / "report" / "clips.csv").read_text()
 
 
-def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, capsys):
-    corpus = _copy_corpus(tmp_path)
+def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sample_corpus,
+                                                        capsys):
+    corpus = sample_corpus
     job = _job(tmp_path, corpus)
     victim = corpus / SAMPLE_CLIPS[2].name
     good = victim.read_bytes()
@@ -156,14 +149,14 @@ def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, capsy
         (local / "report" / "clips.csv").read_text()
 
 
-def test_task_killed_mid_run_resumes(cluster, tmp_path, clip_frames, capsys):
+def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_frames, capsys):
     """scancel sends what a time limit sends (SIGTERM, then SIGKILL after KillWait): finished
     clips stay, the rest is noted, the merge is cancelled and --resume completes the run."""
     import cv2
 
     from .conftest import write_video
 
-    corpus = _copy_corpus(tmp_path)
+    corpus = sample_corpus
     frames = [cv2.resize(f, (320, 240)) for f in clip_frames["1001_DFA_NEU_XX"]] * 6
     write_video(corpus / "zz_long.mp4", frames, fps=30)  # last in its shard, ~12 s of work
     job = _job(tmp_path, corpus)

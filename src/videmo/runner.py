@@ -95,6 +95,7 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(todo), unit="clip", disable=not show, dynamic_ncols=True)
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
+    old[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     finished: set[str] = set()
     try:
         for record in _map(todo, cfg, run, jobs, threads):
@@ -128,8 +129,6 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
         bar.close()
         for s, handler in old.items():
             signal.signal(s, handler)
-        if summary.interrupted:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
         summary.seconds = time.perf_counter() - t0
         if shard is None and summary.write_error is None:
             summary.table, _ = run.consolidate(config_hash)
