@@ -478,10 +478,14 @@ def targets(S: dict) -> list[tuple[str, str, str]]:
          "-"),
         ("MTCNN >= 3x fer 22.4.0 FER(mtcnn=True) per core, faces in at least as many frames "
          "(max_width 384)",
-         f"{S['mtcnn_vs_fer22']}x; faces in {faces[0]} vs {faces[1]} frames",
+         f"{S['mtcnn_vs_fer22']}x; faces in {faces[0]} vs {faces[1]} frames; "
+         f"{pct(S['mtcnn_384_label_agreement_vs_full'])} of labels equal to full-size MTCNN",
          yes(None if S["mtcnn_vs_fer22"] is None else
              S["mtcnn_vs_fer22"] >= 3 and faces[0] >= (faces[1] or 0))),
-        ("(MTCNN at full native size)", f"{S['mtcnn_full_vs_fer22']}x", "-"),
+        ("(MTCNN at full native size; batch 16 vs 1: labels equal)",
+         f"{S['mtcnn_full_vs_fer22']}x; {pct(S['mtcnn_batch1_label_agreement'])}", "-"),
+        ("(MTCNN at 1080p, max_width 384, vs fer 22.4.0 at 1080p)",
+         f"{S.get('mtcnn_1080_vs_fer22')}x", "-"),
         ("Haar native: no slower than fer 25.10.3 (and the same labels)",
          f"{S['haar_native_vs_fer25']}x; {pct(S['haar_native_label_agreement_vs_fer25'])} "
          "labels equal", yes(None if S["haar_native_vs_fer25"] is None else
