@@ -117,7 +117,7 @@ def video_facts(path: Path) -> dict:
 
 
 # ------------------------------------------------------------------ measuring a process
-def peak_rss(cmd: list[str], one_core: bool, env: dict | None = None) -> tuple[dict, float]:
+def peak_rss(cmd: list[str], one_core: bool, env: dict | None = None) -> dict:
     """Run ``cmd`` as a fresh process (pinned to one CPU when ``one_core``): wall seconds, CPU
     seconds (user + sys, its reaped children included) and the peak RSS of its process tree,
     sampled every 50 ms. Only one measured process runs at a time."""
@@ -156,7 +156,7 @@ def peak_rss(cmd: list[str], one_core: bool, env: dict | None = None) -> tuple[d
     marks = [round(max((r for t, r in timeline if t <= wall * q), default=0.0), 1)
              for q in (0.2, 0.4, 0.6, 0.8, 1.0)]
     return {"wall_s": wall, "cpu_s": cpu, "stdout": out, "peak_rss_mb": round(peak[0], 1),
-            "rss_timeline_mb": marks}, peak[0]
+            "rss_timeline_mb": marks}
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -205,7 +205,7 @@ def videmo_run(name: str, corpus: Path, *, detector: str = "haar", max_width: in
     path = WORK / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cfg))  # JSON is YAML
-    r, _ = peak_rss([PY, "-m", "videmo", "extract", str(path), "--no-progress"], one_core)
+    r = peak_rss([PY, "-m", "videmo", "extract", str(path), "--no-progress"], one_core)
     manifest = pd.read_csv(out / "manifest.csv")
     frames = pd.read_parquet(out / "frames.parquet")
     sampled = int(manifest[schema.FRAMES_SAMPLED].sum())
@@ -241,7 +241,7 @@ def decode_floor(name: str, video: Path, one_core: bool = True) -> dict:
             "while c.grab():\n if i%n==0: c.retrieve();k+=1\n i+=1\n"
             "print(json.dumps({'loop_s':time.perf_counter()-t,'frames_decoded':i,"
             "'frames_sampled':k}))")
-    r, _ = peak_rss([PY, "-c", code, str(video), str(EVERY_N)], one_core=one_core)
+    r = peak_rss([PY, "-c", code, str(video), str(EVERY_N)], one_core=one_core)
     r.update(json.loads(r.pop("stdout")))
     r["tool"] = "decode floor"
     r["threads"] = 1 if one_core else "OpenCV default"
@@ -269,7 +269,7 @@ def peer_python(name: str) -> Path:
 def fer_run(name: str, peer: str, video: Path, mtcnn: bool) -> dict:
     py = peer_python(peer)
     cmd = [str(py), str(REPO / "bench" / "fer_driver.py"), str(video), str(EVERY_N)]
-    r, _ = peak_rss(cmd + (["--mtcnn"] if mtcnn else []), one_core=True)
+    r = peak_rss(cmd + (["--mtcnn"] if mtcnn else []), one_core=True)
     data = json.loads(r.pop("stdout").strip().splitlines()[-1])
     clip = video.stem
     labels = {f"{clip}:{f['frame']}": LABEL3[f["top"]] if f["top"] else schema.NO_FACE
@@ -349,20 +349,30 @@ def machine() -> dict:
             "versions": versions()}
 
 
+def input_of(run_name: str) -> str:
+    """Which input a run read (run names say it: *_1080*, *long, jobs*)."""
+    if run_name.endswith("long"):
+        return "long"
+    if run_name.startswith("jobs"):
+        return "corpus8"
+    return "hd1080" if "1080" in run_name else "native"
+
+
+def add_cpu_per_minute(res: dict) -> None:
+    """CPU seconds of the whole process per minute of the video it read."""
+    minutes = {k: v["minutes"] for k, v in res["video_facts"].items()}
+    minutes["corpus8"] = 8 * minutes["native"]  # eight copies of the native clip
+    for name, r in res["runs"].items():
+        r["cpu_s_per_video_min"] = round(r["cpu_s"] / minutes[input_of(name)], 2)
+
+
 def summarise(res: dict) -> dict:
     R = res["runs"]
 
     def ratio(a, b, key="sampled_fps"):
         return round(R[a][key] / R[b][key], 2) if a in R and b in R else None
 
-    minutes = {k: v["minutes"] for k, v in res["video_facts"].items()}
-    for name, r in R.items():
-        src = {"floor_native": "native", "floor_1080": "hd1080", "jobs1": None, "jobs2": None,
-               "rss_long": "long"}.get(name)
-        if src is None and name not in ("jobs1", "jobs2"):
-            src = "hd1080" if "1080" in name else "native"
-        if src:
-            r["cpu_s_per_video_min"] = round(r["cpu_s"] / minutes[src], 2)
+    add_cpu_per_minute(res)
 
     def agree(a, b):
         return agreement(R[a]["labels"], R[b]["labels"]) if a in R and b in R else None
@@ -433,21 +443,25 @@ def write_markdown(res: dict, command: str) -> str:
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for row in targets(S):
         lines.append(f"| {row[0]} | {row[1]} | {row[2]} |")
+    j1, j2, fast, floor = R["jobs1"], R["jobs2"], R["haar_1080_fast"], R["floor_1080"]
+    startup = j2["wall_s"] - j2["loop_s"] / 2 - (j1["wall_s"] - j1["loop_s"])
+    beyond = 1000 * (fast["loop_s"] - floor["loop_s"]) / fast["frames_sampled"]
+    allowed = 1000 * 0.6 * floor["loop_s"] / floor["frames_sampled"]
     lines += ["", "## Notes", "",
-              "* Timings on this shared VM vary by up to 30% between runs (see `repeats` in the "
-              "JSON); each row is the fastest of its repeats, and every ratio compares rows "
-              "taken in the same run.",
-              "* The 60-minute video's RSS is flat while it is decoded (the timeline above); "
-              "the peak is reached at the end, when the clip's one table (5,395 rows) is built "
-              "and written, so it grows with the sampled frames of one clip, not with time.",
-              "* `jobs2` pays about 2 s of start-up (two worker processes importing and "
-              "loading models) that `jobs1` does not; on this 8-clip corpus that is the gap to "
-              "2x. Per-clip loop time per worker is within 13% of one job's.",
-              "* Haar at 1080p against the decode floor: 1.6x the floor leaves about 17 ms "
-              "per sampled frame beyond decoding; the Haar call alone, on a 640-px frame with "
-              "fer's scale factor 1.1, costs about 50 ms on one core. Only a coarser pyramid "
-              "(scale_factor 1.2) or much larger minimum faces get closer, and they cost "
-              "labels (93% agreement with 1.2).",
+              "* Timings on a shared VM vary between runs (see `repeats` in the JSON); each "
+              "row is the fastest of its repeats, and every ratio compares rows taken in the "
+              "same run.",
+              "* The long video's RSS is flat while it is decoded (the timeline above); the "
+              "peak is reached at the end, when the clip's one table "
+              f"({R['rss_long']['frames_sampled']:,} rows) is built and written, so it grows "
+              "with the sampled frames of one clip, not with time.",
+              f"* `jobs2` pays about {startup:.1f} s more start-up than `jobs1` (two worker "
+              "processes importing and loading models); per-clip loop time per worker is "
+              f"{j2['loop_s'] / j1['loop_s'] - 1:.0%} above one job's.",
+              f"* Haar at 1080p against the decode floor: 1.6x the floor leaves {allowed:.0f} ms "
+              f"per sampled frame beyond decoding; videmo's fast setting spends {beyond:.0f} ms "
+              "there, nearly all in the Haar call with fer's scale factor 1.1. A coarser "
+              "pyramid (scale_factor 1.2) gets closer at a cost in labels (above).",
               "* fer 22.4.0 resolves `mtcnn` to 1.0.0 today (faster than the 0.1.x the study "
               "used in 2021) and passes it BGR frames, as its users' code does."]
     lines += ["", "## GPU", ""]
@@ -523,6 +537,8 @@ def main() -> None:
     args = p.parse_args()
     if args.render:
         res = json.loads(Path(args.render).read_text())
+        add_cpu_per_minute(res)
+        Path(args.render).write_text(json.dumps(res, indent=1) + "\n")
         Path(args.out).write_text(write_markdown(res, res["command"]))
         return
     command = "python bench/run.py" + "".join(

@@ -177,6 +177,18 @@ def test_submit_dry_run_prints_and_writes_nothing(tmp_path, sample_corpus, capsy
     assert "#SBATCH --array=0-5%10" in capsys.readouterr().out
 
 
+def test_dry_run_leaves_out_shards_already_done(tmp_path, sample_corpus, capsys):
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{sample_corpus}]}}\nsampling: {{every_n: 10}}\n"
+                   f"run: {{out: {tmp_path / 'run'}}}\n")
+    assert main(["extract", str(job), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["submit", str(job), "--shards", "3", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "# ---- extract-array.sbatch" not in out and "--dependency" not in out
+    assert "exec " in out and " report " in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["submit"], "either a CONFIG"),
     (["submit", "--resume", "x", "--shards", "3"], "drop --shards"),

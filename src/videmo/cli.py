@@ -184,8 +184,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
         sub = slurm.submit(load_config(args), shards=args.shards, dry_run=args.dry_run,
                            force=args.force, command=shlex.join(sys.argv))
-    if args.resume and not sub.shards:
-        print(f"every shard of {sub.run_dir} is done; submitting the merge job only")
     sys.stdout.write(slurm.describe(sub, args.dry_run))
     return EXIT_OK
 

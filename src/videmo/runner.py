@@ -20,11 +20,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import schema
+from . import shard as shard_mod
 from .config import Config
 from .corpus import Clip, discover
 from .pipeline import analyze_clip, load_models
 from .runtime import threads_for
-from .shard import Shard
 from .store import RunDir
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,13 @@ def _raise_interrupt(signum, frame):
 
 
 def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
-            clips: list[Clip] | None = None, shard: Shard | None = None,
+            clips: list[Clip] | None = None, shard: shard_mod.Shard | None = None,
             progress: bool | None = None, command: str = "") -> ExtractSummary:
     """Run the extract stage over the corpus (or ``clips``), or over one ``shard`` of it.
 
     A shard run leaves the merged tables to the merge job (``videmo report``): many shards
     finishing at once would otherwise each rebuild them from every clip.
     """
-    from . import shard as shard_mod
-
     jobs = jobs or cfg.run.jobs
     threads = threads_for(jobs, cfg.run.threads)
     clips = discover(cfg) if clips is None else clips

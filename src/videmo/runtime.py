@@ -81,7 +81,8 @@ def import_tensorflow():
         log.info("TensorFlow %s: %s", tf.__version__,
                  f"{len(gpus)} GPU(s), used for MTCNN and the Keras engine" if gpus else
                  "no GPU visible (CPU)")
-        if not gpus and os.environ.get("SLURM_JOB_GPUS", os.environ.get("CUDA_VISIBLE_DEVICES")):
+        granted = os.environ.get("SLURM_JOB_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+        if not gpus and granted not in (None, "", "-1"):
             log.warning("a GPU was granted but TensorFlow sees none: install videmo with the "
                         "gpu extra (pip install 'videmo[gpu]', CUDA wheels for TensorFlow)")
     return tf

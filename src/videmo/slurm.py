@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,13 +115,10 @@ class Scripts:
     merge: str
 
 
-def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[int],
-                   count: int, array_job: str | None = ARRAY_ID_PLACEHOLDER) -> Scripts:
-    """The two job scripts of a submission; ``cfg`` must be absolute (Config.absolute)."""
+def _values(cfg: Config, run_dir: Path, config_path: Path, count: int) -> dict[str, str]:
+    """Placeholder values both templates share."""
     sc = cfg.slurm
-    common = ([f"--partition={sc.partition}"] if sc.partition else []) + \
-             ([f"--account={sc.account}"] if sc.account else [])
-    values = {
+    return {
         "job_name": sc.job_name,
         "run_dir": shlex.quote(str(run_dir)),
         "array_log": _sbatch_value(run_dir / "slurm" / "logs" / "extract-%A_%a.out"),
@@ -137,20 +133,41 @@ def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[i
         "merge_mem": sc.merge_mem,
         "merge_time": sc.merge_time,
     }
-    array = None
-    if shards:
-        gpus = [f"--gpus={sc.gpus}"] if sc.gpus else []
-        array = render(read_template(cfg, ARRAY_TEMPLATE),
-                       {**values, "array": array_spec(shards, sc.max_concurrent),
-                        "options": _sbatch_lines(common + gpus + _extra(cfg))}, ARRAY_TEMPLATE)
-    dependency = ""
-    if shards and array_job:
-        dependency = _sbatch_lines([f"--dependency=afterok:{array_job}",
-                                    "--kill-on-invalid-dep=yes"])
-    merge = render(read_template(cfg, MERGE_TEMPLATE),
-                   {**values, "dependency": dependency,
-                    "options": _sbatch_lines(common + _extra(cfg))}, MERGE_TEMPLATE)
-    return Scripts(array, merge)
+
+
+def _options(cfg: Config, *, gpus: bool) -> list[str]:
+    """#SBATCH options from the config: partition, account, GPUs (array only), extra lines."""
+    sc = cfg.slurm
+    return ([f"--partition={sc.partition}"] if sc.partition else []) + \
+        ([f"--account={sc.account}"] if sc.account else []) + \
+        ([f"--gpus={sc.gpus}"] if gpus and sc.gpus else []) + _extra(cfg)
+
+
+def render_array(cfg: Config, run_dir: Path, config_path: Path, shards: list[int],
+                 count: int) -> str:
+    """The array script for ``shards`` of ``count``; ``cfg`` must be absolute."""
+    return render(read_template(cfg, ARRAY_TEMPLATE),
+                  {**_values(cfg, run_dir, config_path, count),
+                   "array": array_spec(shards, cfg.slurm.max_concurrent),
+                   "options": _sbatch_lines(_options(cfg, gpus=True))}, ARRAY_TEMPLATE)
+
+
+def render_merge(cfg: Config, run_dir: Path, config_path: Path, count: int,
+                 array_job: str | None) -> str:
+    """The merge script; it waits for ``array_job`` when there is one."""
+    dependency = "" if array_job is None else _sbatch_lines(
+        [f"--dependency=afterok:{array_job}", "--kill-on-invalid-dep=yes"])
+    return render(read_template(cfg, MERGE_TEMPLATE),
+                  {**_values(cfg, run_dir, config_path, count), "dependency": dependency,
+                   "options": _sbatch_lines(_options(cfg, gpus=False))}, MERGE_TEMPLATE)
+
+
+def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[int],
+                   count: int, array_job: str | None = ARRAY_ID_PLACEHOLDER) -> Scripts:
+    """Both scripts of a submission (no array, and no dependency, when ``shards`` is empty)."""
+    array = render_array(cfg, run_dir, config_path, shards, count) if shards else None
+    return Scripts(array, render_merge(cfg, run_dir, config_path, count,
+                                       array_job if shards else None))
 
 
 # ------------------------------------------------------------------ talking to SLURM
@@ -268,12 +285,12 @@ def submit(cfg: Config, *, shards: int | None = None, dry_run: bool = False,
     count = max(1, min(shards or cfg.slurm.shards, len(clips)))
     plan = shard_mod.make_plan(clips, count, cfg)
     run = RunDir(cfg.out_dir)
+    todo = _unfinished_shards(run, plan, cfg)  # clips done by an earlier run are kept
     if dry_run:
-        return _dry(cfg, run, list(range(count)), count)
+        return _dry(cfg, run, todo, count)
     _refuse_if_active(run)
     run = RunDir.prepare(cfg, force=force, command=command)
     plan.save(run)
-    todo = _unfinished_shards(run, plan, cfg)
     return _submit(cfg, run, todo, count, resume=False)
 
 
@@ -313,7 +330,7 @@ def _dry(cfg: Config, run: RunDir, todo: list[int], count: int) -> Submission:
 
 def _refuse_if_active(run: RunDir) -> None:
     ids = job_ids(run)
-    queued = [q for q in squeue(ids) or [] if q.state in ACTIVE_STATES] if ids else []
+    queued = [q for q in squeue(ids) or [] if q.state in ACTIVE_STATES]
     if queued:
         listing = ", ".join(sorted({f"{q.job_id} ({q.state})" for q in queued}))
         raise SlurmError(f"jobs of {run.path} are still queued or running: {listing}; wait for "
@@ -328,17 +345,16 @@ def _submit(cfg: Config, run: RunDir, todo: list[int], count: int, *,
     config_path = slurm_dir / "config.yaml"
     if not resume:
         write_text_atomic(config_path, config_mod.dump(cfg))
-    array_job = None
+    array_text, array_job = None, None
     if todo:
-        array_text = render_scripts(cfg, run.path, config_path, todo, count).array
+        array_text = render_array(cfg, run.path, config_path, todo, count)
         array_file = slurm_dir / ARRAY_TEMPLATE
-        write_text_atomic(array_file, typing.cast(str, array_text))
+        write_text_atomic(array_file, array_text)
         array_job = sbatch(array_file)
-    sub = Submission(run.path, todo, count,
-                     render_scripts(cfg, run.path, config_path, todo, count, array_job),
-                     array_job=array_job)
+    merge_text = render_merge(cfg, run.path, config_path, count, array_job)
+    sub = Submission(run.path, todo, count, Scripts(array_text, merge_text), array_job=array_job)
     merge_file = slurm_dir / MERGE_TEMPLATE
-    write_text_atomic(merge_file, sub.scripts.merge)
+    write_text_atomic(merge_file, merge_text)
     try:
         sub.merge_job = sbatch(merge_file)
     finally:
