@@ -54,6 +54,8 @@ FRAME_COLUMNS: tuple[str, ...] = (
 # ---------------------------------------------------------------- run manifest
 STATUS = "status"
 DONE, FAILED, INTERRUPTED = "done", "failed", "interrupted"
+PENDING = "pending"  # in the corpus, never started (no record) -- status and report only
+NOT_EXTRACTED = "not_extracted"  # a labelled clip of the corpus without a done record
 REASON = "reason"
 PATH = "path"
 FRAMES_SAMPLED = "frames_sampled"
@@ -63,6 +65,14 @@ CONFIG_HASH = "config_hash"
 FPS = "fps"
 FRAME_COUNT = "frame_count"  # frames announced by the container (may be wrong)
 FRAMES_DECODED = "frames_decoded"  # frames actually decoded (grabbed)
+# frames the clip should have: the container's count, else duration x fps (None when unknown)
+FRAMES_EXPECTED = "frames_expected"
+# decoded more than TRUNCATED_SHORTFALL below frames_expected; the clip stays ``done``
+TRUNCATED = "truncated"
+TRUNCATED_SHORTFALL = 0.05
+# the input file as analysed (bytes, mtime in ns): a changed file is redone on resume
+FILE_SIZE = "file_size"
+FILE_MTIME_NS = "file_mtime_ns"
 WIDTH, HEIGHT = "width", "height"
 FINISHED_AT = "finished_at"
 HOST = "host"
@@ -77,9 +87,13 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     SECONDS,
     FPS,
     FRAME_COUNT,
+    FRAMES_EXPECTED,
     FRAMES_DECODED,
+    TRUNCATED,
     WIDTH,
     HEIGHT,
+    FILE_SIZE,
+    FILE_MTIME_NS,
     CONFIG_HASH,
     FINISHED_AT,
     HOST,
