@@ -210,10 +210,10 @@ def sample_images(clip: Clip, cfg: Config, info: SourceInfo) -> Iterator[Frame]:
     stopped = False
     for index, path in enumerate(files):
         t = index / cfg.corpus.image_fps
-        info.frames_decoded = index + 1 - len(unreadable)
         if sampler.done(t):
             stopped = True
             break
+        info.frames_decoded = index + 1 - len(unreadable)
         if not sampler.pick(index, t):
             continue
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if os.access(path, os.R_OK) else None
