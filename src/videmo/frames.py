@@ -7,9 +7,11 @@ Timestamps are the container's presentation times (``CAP_PROP_POS_MSEC`` after e
 (phones, screen recordings) keeps its real clock.
 
 Videos with rotation metadata (a phone's display matrix) are decoded upright:
-``CAP_PROP_ORIENTATION_AUTO`` is set explicitly, because the default has changed between OpenCV
-releases and builds (4.14's wheels turn it on, older 4.x left it off), and a face on its side is
-not found by the detector. Image files are upright already (``imread`` applies EXIF orientation).
+``CAP_PROP_ORIENTATION_AUTO`` is set explicitly, because the default is the build's choice
+(OpenCV's FFmpeg backend turns it on only when built against libavutil >= 52.92, as 4.14's wheels
+are; releases before 4.5 ignore the metadata) and a face on its side is not found by the
+detector. A build that cannot apply it says so in the clip's reason. Image files are upright
+already (``imread`` applies EXIF orientation).
 
 Decoding counts what it finds against what the clip should hold (:class:`SourceInfo`): a
 shortfall above ``schema.TRUNCATED_SHORTFALL`` marks the clip truncated (its status stays done).
