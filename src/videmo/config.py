@@ -52,8 +52,8 @@ class CorpusConfig:
     video_extensions: list[str] = opt(VIDEO_EXTENSIONS, "File extensions read as videos "
                                                         "(any container OpenCV/FFmpeg reads).")
     image_extensions: list[str] = opt(
-        IMAGE_EXTENSIONS, "Image extensions; a directory holding only images is one clip (an "
-                          "image sequence).")
+        IMAGE_EXTENSIONS, "Image extensions; a directory holding images and no video is one "
+                          "clip (an image sequence).")
     image_fps: float = opt(30.0, "Frame rate given to image-sequence clips (frames sorted by "
                                  "name).", minimum=0, exclusive=True)
 

@@ -3,6 +3,20 @@
 A clip's id is its path relative to its corpus root, without extension, in POSIX form
 (``2019/biden_58.0``). Ids are what every table, report and resume check keys on, so two files
 that would get the same id are an error that names both.
+
+What a folder holds decides what its clips are:
+
+* every video file (``corpus.video_extensions``) is a clip;
+* a folder that holds images (``corpus.image_extensions``) and no video is one image-sequence
+  clip, whatever else it holds (``README.txt``, ``Thumbs.db``, subfolders): a stray file must
+  not drop a whole clip;
+* images beside videos are not a clip: there they are thumbnails, posters or frames exported from
+  the video beside them, and analysing them would count a clip twice or invent a one-frame
+  clip. An image sequence that belongs beside videos goes in a folder of its own;
+* every other file is ignored, and named: one warning per corpus root lists the ignored files
+  (the first ten, and how many), so a video whose extension is missing from
+  ``corpus.video_extensions`` is not skipped in silence. Hidden files (``.DS_Store``,
+  ``._frame1.png``) are never clips or frames; the warning only counts them.
 """
 
 from __future__ import annotations
@@ -74,6 +88,9 @@ def discover_root(root: Path, cfg: Config) -> list[Clip]:
         raise CorpusError(f"corpus path is not readable: {root}")
     found: list[Clip] = []
     seen: set[str] = set()
+    ignored: list[str] = []  # neither video nor image, relative to root
+    beside: list[str] = []  # images in a folder that holds videos
+    hidden = 0
 
     def on_error(err: OSError) -> None:
         log.warning("cannot list %s: %s", err.filename, err.strerror)
@@ -88,22 +105,47 @@ def discover_root(root: Path, cfg: Config) -> list[Clip]:
         dirnames.sort()
         here = Path(dirpath)
         rel_dir = here.relative_to(root).as_posix()
-        visible = [f for f in filenames if not f.startswith(".")]
+        visible = sorted(f for f in filenames if not f.startswith("."))
+        hidden += len(filenames) - len(visible)
+        videos = [f for f in visible if Path(f).suffix.lower() in video_ext]
         images = [f for f in visible if Path(f).suffix.lower() in image_ext]
-        if images and len(images) == len(visible) and not dirnames:
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        ignored += [prefix + f for f in visible
+                    if f not in videos and Path(f).suffix.lower() not in image_ext]
+        if images and not videos:
             clip_id = rel_dir if rel_dir != "." else root.name
             if _matches(clip_id, cfg.corpus.include, cfg.corpus.exclude):
                 found.append(Clip(clip_id, here, "images"))
-            continue
-        for name in sorted(visible):
-            if Path(name).suffix.lower() not in video_ext:
-                continue
-            rel = (here / name).relative_to(root).as_posix()
+        elif images:
+            beside += [prefix + f for f in images]
+        for name in videos:
+            rel = prefix + name
             if not _matches(rel, cfg.corpus.include, cfg.corpus.exclude):
                 continue
             clip_id = rel[: -len(Path(name).suffix)]
             found.append(Clip(clip_id, here / name))
+    if ignored or beside:
+        log.warning("corpus %s: %s", root, _ignored_summary(ignored, beside, hidden))
     return found
+
+
+def _ignored_summary(ignored: list[str], beside: list[str], hidden: int, shown: int = 10) -> str:
+    """One line naming what discovery left out (the first ``shown`` of each kind)."""
+
+    def names(paths: list[str]) -> str:
+        more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+        return ", ".join(paths[:shown]) + more
+
+    parts = []
+    if ignored:
+        parts.append(f"ignored {len(ignored)} file(s) that are neither videos nor images "
+                     f"(corpus.video_extensions, corpus.image_extensions): {names(ignored)}")
+    if beside:
+        parts.append(f"ignored {len(beside)} image(s) in folders that hold videos (an image "
+                     f"sequence needs a folder of its own): {names(beside)}")
+    if hidden:
+        parts.append(f"skipped {hidden} hidden file(s)")
+    return "; ".join(parts)
 
 
 def image_files(clip: Clip, cfg: Config) -> list[Path]:

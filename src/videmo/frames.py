@@ -3,7 +3,18 @@
 Skipped frames are only ``grab()``-ed (demuxed and decoded, never converted to BGR); seeking is
 avoided because ``CAP_PROP_POS_FRAMES`` is slow on long-GOP video and has returned the wrong frame.
 Timestamps are the container's presentation times (``CAP_PROP_POS_MSEC`` after each grab), with
-``index / fps`` as the fallback; never a hard-coded frame rate.
+``index / fps`` as the fallback; never a hard-coded frame rate, so variable-frame-rate video
+(phones, screen recordings) keeps its real clock.
+
+Videos with rotation metadata (a phone's display matrix) are decoded upright:
+``CAP_PROP_ORIENTATION_AUTO`` is set explicitly, because the default is the build's choice
+(OpenCV's FFmpeg backend turns it on only when built against libavutil >= 52.92, as 4.14's wheels
+are; releases before 4.5 ignore the metadata) and a face on its side is not found by the
+detector. A build that cannot apply it says so in the clip's reason. Image files are upright
+already (``imread`` applies EXIF orientation).
+
+Decoding counts what it finds against what the clip should hold (:class:`SourceInfo`): a
+shortfall above ``schema.TRUNCATED_SHORTFALL`` marks the clip truncated (its status stays done).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import schema
 from .config import Config, SamplingConfig
 from .corpus import Clip, image_files
 
@@ -39,14 +51,39 @@ class Frame:
 
 @dataclass
 class SourceInfo:
-    """What the container says about a clip, and what decoding found."""
+    """What the container says about a clip, and what decoding found.
+
+    ``frames_expected`` is what the clip should hold: the container's frame count (OpenCV's
+    FFmpeg backend falls back to duration x fps when the header has no count), the number of
+    images of an image sequence; None when unknown. ``frames_decoded`` is what was read: frames
+    grabbed from a video, images reached in name order less those found unreadable (only sampled
+    images are read). ``truncated``: decoding ended before its stop point (the clip's end, or
+    ``sampling.end_s``) more than ``schema.TRUNCATED_SHORTFALL`` short of the frames expected up
+    to that point; stopping early on purpose (``end_s``, ``max_frames``) is never truncation.
+    """
 
     fps: float = math.nan
     frame_count: int = -1  # as announced by the container; may be wrong
-    width: int = 0
+    width: int = 0  # upright (after rotation metadata is applied)
     height: int = 0
-    frames_decoded: int = 0  # frames actually grabbed
+    frames_decoded: int = 0
+    frames_expected: int | None = None
+    truncated: bool = False
     warnings: list[str] = field(default_factory=list)
+
+    def check_shortfall(self, s: SamplingConfig, stopped: bool, cause: str) -> None:
+        """Set ``truncated`` (and say why, ``cause``, in ``warnings``) once decoding has ended;
+        ``stopped``: the sampler ended it on purpose, before the clip's end."""
+        if stopped or not self.frames_expected:
+            return
+        due = self.frames_expected
+        if s.end_s is not None and math.isfinite(self.fps):  # frames before end_s
+            due = min(due, math.ceil(s.end_s * self.fps - 1e-6))
+        if self.frames_decoded < due * (1 - schema.TRUNCATED_SHORTFALL):
+            self.truncated = True
+            until = "" if due == self.frames_expected else " before sampling.end_s"
+            self.warnings.append(f"decoded {self.frames_decoded} of {due} frames expected"
+                                 f"{until} ({cause})")
 
 
 class Sampler:
@@ -99,21 +136,35 @@ def _check_readable(path: Path) -> None:
         raise ClipError("permission denied: the file is not readable")
 
 
+def _open_upright(path: Path, info: SourceInfo) -> cv2.VideoCapture:
+    """Open a video so that its frames come out upright (rotation metadata applied)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        return cap
+    rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
+    if not cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1) and rotation:
+        info.warnings.append(f"rotation metadata ({rotation} degrees) could not be applied by "
+                             f"this OpenCV build: frames analysed as stored, on their side")
+    return cap
+
+
 def sample_video(clip: Clip, s: SamplingConfig, info: SourceInfo) -> Iterator[Frame]:
     """Stream the sampled frames of a video file; fills ``info`` as it goes."""
     _check_readable(clip.path)
-    cap = cv2.VideoCapture(str(clip.path), cv2.CAP_FFMPEG)
+    cap = _open_upright(clip.path, info)
     try:
         if not cap.isOpened():
             raise ClipError("cannot open as video (not a video, truncated or unsupported codec)")
         fps = cap.get(cv2.CAP_PROP_FPS)
         info.fps = fps if fps and math.isfinite(fps) and 0 < fps < 10_000 else math.nan
         info.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
+        info.frames_expected = info.frame_count if info.frame_count > 0 else None
+        # upright with ORIENTATION_AUTO; the first decoded frame has the last word
         info.width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         info.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         step = 1.0 / info.fps if math.isfinite(info.fps) else 1.0 / 30.0
         sampler = Sampler(s)
-        index, prev_t, failed_retrieve = -1, -math.inf, 0
+        index, prev_t, failed_retrieve, sized, stopped = -1, -math.inf, 0, False, False
         while True:
             if not cap.grab():
                 break
@@ -126,6 +177,7 @@ def sample_video(clip: Clip, s: SamplingConfig, info: SourceInfo) -> Iterator[Fr
             prev_t = t
             info.frames_decoded = index + 1
             if sampler.done(t):
+                stopped = True
                 break
             if not sampler.pick(index, t):
                 continue
@@ -134,15 +186,16 @@ def sample_video(clip: Clip, s: SamplingConfig, info: SourceInfo) -> Iterator[Fr
                 failed_retrieve += 1
                 sampler.picked -= 1
                 continue
+            if not sized:
+                info.height, info.width = image.shape[:2]
+                sized = True
             yield Frame(index, t, image)
         if info.frames_decoded == 0:
             raise ClipError("no decodable frames (empty or corrupt video stream)")
         if failed_retrieve:
             info.warnings.append(f"{failed_retrieve} sampled frame(s) could not be decoded")
-        if info.frame_count > 0 and index + 1 < info.frame_count * 0.9 and s.end_s is None \
-                and s.max_frames is None:
-            info.warnings.append(f"decoded {index + 1} of {info.frame_count} frames the "
-                                 f"container announces (truncated file or wrong header)")
+        info.check_shortfall(s, stopped, "truncated file or wrong header: the container "
+                                         "announces more frames than it holds")
     finally:
         cap.release()
 
@@ -153,19 +206,22 @@ def sample_images(clip: Clip, cfg: Config, info: SourceInfo) -> Iterator[Frame]:
     if not files:
         raise ClipError("image-sequence folder holds no images")
     info.fps = cfg.corpus.image_fps
-    info.frame_count = len(files)
+    info.frame_count = info.frames_expected = len(files)
     sampler = Sampler(cfg.sampling)
     unreadable: list[str] = []
+    stopped = False
     for index, path in enumerate(files):
         t = index / cfg.corpus.image_fps
-        info.frames_decoded = index + 1
         if sampler.done(t):
+            stopped = True
             break
+        info.frames_decoded = index + 1 - len(unreadable)
         if not sampler.pick(index, t):
             continue
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if os.access(path, os.R_OK) else None
         if image is None:
             unreadable.append(path.name)
+            info.frames_decoded -= 1
             sampler.picked -= 1
             continue
         if not info.width:
@@ -174,6 +230,7 @@ def sample_images(clip: Clip, cfg: Config, info: SourceInfo) -> Iterator[Frame]:
     if unreadable:
         info.warnings.append(f"{len(unreadable)} unreadable image(s) skipped: "
                              f"{', '.join(unreadable[:5])}")
+    info.check_shortfall(cfg.sampling, stopped, "unreadable images")
 
 
 def sample_frames(clip: Clip, cfg: Config, info: SourceInfo | None = None) -> Iterator[Frame]:

@@ -66,7 +66,9 @@ class ClipResult:
     info: SourceInfo = field(default_factory=SourceInfo)
 
     def record(self, config_hash: str) -> dict[str, Any]:
-        """This result as one manifest row (see schema.MANIFEST_COLUMNS)."""
+        """This result as one manifest row (see schema.MANIFEST_COLUMNS). ``truncated`` is
+        True for a done clip that decoded too few frames (the warning is in ``reason``);
+        ``width``/``height`` are the upright frame size."""
         fps = self.info.fps
         return {
             schema.CLIP_ID: self.clip.clip_id,
@@ -78,7 +80,9 @@ class ClipResult:
             schema.SECONDS: round(self.seconds, 3),
             schema.FPS: None if fps is None or not math.isfinite(fps) else round(fps, 4),
             schema.FRAME_COUNT: self.info.frame_count,
+            schema.FRAMES_EXPECTED: self.info.frames_expected,
             schema.FRAMES_DECODED: self.info.frames_decoded,
+            schema.TRUNCATED: self.info.truncated,
             schema.WIDTH: self.info.width,
             schema.HEIGHT: self.info.height,
             schema.CONFIG_HASH: config_hash,

@@ -205,6 +205,8 @@ class RunDir:
         for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAME_COUNT,
                     schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT):
             df[col] = pd.to_numeric(df[col]).astype("Int64")
+        df[schema.FRAMES_EXPECTED] = pd.to_numeric(df[schema.FRAMES_EXPECTED]).astype("Int64")
+        df[schema.TRUNCATED] = df[schema.TRUNCATED].astype("boolean")
         return df.sort_values(schema.CLIP_ID, kind="stable").reset_index(drop=True)
 
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
