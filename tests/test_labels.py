@@ -103,6 +103,8 @@ CASES = [
     ("xlsx-bytes-named-csv", "labels.csv", xlsx_bytes(), {}, IDS,
      r"labels\.csv .*spreadsheet.*zip.*save it as CSV"),
     ("xls-bytes-named-csv", "labels.csv", OLE, {}, IDS, r"spreadsheet.*xls.*save it as CSV"),
+    ("header-shorter-than-rows", "l.csv", b"clip\nobama_2,Neg\n", {}, IDS,
+     {"obama_2": "negative"}),
     ("one-column", "l.csv", b"obama_2\nbiden_58.0\n", {}, IDS, r"at least two columns"),
     ("chosen-column-not-in-header", "l.csv", b"clip,label\nobama_2,Neg\n",
      {"labels_label_column": "FaceVote"}, IDS,
@@ -223,7 +225,8 @@ def test_check_labels_names_the_key_and_the_path(tmp_path):
                         r"one of positive, .*\(did you mean 'neutral'\?\)"),
      ({"Pos": "negative"}, r"'report\.label_aliases\.Pos': 'Pos' is already a label value \(it "
                            r"means positive\)"),
-     ({" ": "neutral"}, r"'report\.label_aliases': an empty value")],
+     ({" ": "neutral"}, r"'report\.label_aliases': an empty value"),
+     ({"N": "neutral", "n": "negative"}, r"'report\.label_aliases': 'N', 'n' are the same value")],
 )
 def test_label_aliases_are_validated(aliases, error):
     with pytest.raises(config_mod.ConfigError, match=error):

@@ -413,6 +413,11 @@ def _validate_labels_options(r: ReportConfig) -> None:
     from .labels import accepted_values
 
     known = accepted_values(r.mapping)
+    folded = [a.strip().casefold() for a in r.label_aliases]
+    twice = sorted({a for a in r.label_aliases if folded.count(a.strip().casefold()) > 1})
+    if twice:
+        raise ConfigError(f"config key 'report.label_aliases': {', '.join(map(repr, twice))} are "
+                          f"the same value (labels are compared in any case); keep one")
     targets = ", ".join([*schema.CLASSES, *schema.CLASS_SHORT.values(), *schema.EMOTIONS])
     for alias, target in r.label_aliases.items():
         key = f"report.label_aliases.{alias}"

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 # Header names recognised when report.labels_clip_column / labels_label_column are unset, in
 # order of preference (compared in any case, without spaces, dashes, underscores or dots, so
-# "File Name" is filename). A first row holding one of them is the header.
-# videmo's own clips.csv (filename, golden) is read as a labels file.
+# "File Name" is filename). A first row holding one of them is the header. videmo's own
+# clips.csv (filename, predict, golden) reads as a labels file: golden, not predict.
 CLIP_COLUMNS = ("clipid", "clip", schema.FILENAME, "file", "videoid", "video", "name", "path",
                 "id")
 LABEL_COLUMNS = ("label", schema.GOLDEN, "goldlabel", "gold", "class", "sentiment", "emotion",
@@ -115,8 +115,8 @@ class LabelsFile:
     rows: tuple[LabelRow, ...]
 
     def column_name(self, index: int) -> str:
-        if self.header is None:
-            return f"column {index + 1} (no header)"
+        if self.header is None or index >= len(self.header):
+            return f"column {index + 1} (no header name)"
         return f"{self.header[index]!r} (column {index + 1})"
 
     def describe(self) -> str:
@@ -163,16 +163,17 @@ def _read_text(path: Path, where: str, source: str) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """Comma, semicolon or tab: the one that splits the first rows most consistently into two
-    or more cells (a free-text column with commas does not fool it, as csv.Sniffer can be)."""
-    best, best_score = ",", (False, 0.0)
+    """Comma, semicolon or tab: the one that splits most of the first rows into two or more
+    cells, then the one that splits them most evenly (a free-text column with commas does not
+    fool it, as csv.Sniffer can be); ties go to tab, then semicolon."""
+    best, best_score = ",", (0.0, 0.0)
     for d in DELIMITERS:
         widths = [len(r) for r in itertools.islice(
             csv.reader(io.StringIO(text, newline=None), delimiter=d), SNIFF_ROWS) if any(r)]
         if not widths:
             continue
-        width, n = Counter(widths).most_common(1)[0]
-        score = (width >= 2, n / len(widths))
+        split = sum(w >= 2 for w in widths) / len(widths)
+        score = (split, Counter(widths).most_common(1)[0][1] / len(widths))
         if score > best_score:
             best, best_score = d, score
     return best
