@@ -10,7 +10,6 @@ import pytest
 
 from videmo import schema
 from videmo.cli import main
-from videmo.labels import match_labels, parse_label, read_labels_csv
 from videmo.metrics import evaluate
 from videmo.pipeline import frame_table
 from videmo.report import group_of
@@ -109,33 +108,6 @@ def test_target_counts_and_balance():
                    strict=True))
     assert out == {"a": "positive", "b": "positive", "c": "negative", "d": "negative",
                    "e": "neutral", "f": "neutral", "g": schema.NO_FACE}
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [("Positive", "positive"), ("POS", "positive"), ("neg", "negative"), ("Negative", "negative"),
-     ("Neut", "neutral"), ("neutral", "neutral"), (" Neu ", "neutral"), ("happy", "positive"),
-     ("Angry", "negative"), ("sad", "neutral"), ("surprise", "positive"), ("joy", None)],
-)
-def test_parse_label(raw, expected):
-    assert parse_label(raw, M) == expected
-
-
-def test_labels_csv_formats_and_issues(tmp_path):
-    p = tmp_path / "labels.csv"
-    p.write_bytes("\ufeffFileName;Golden;extra\r\nbiden_58.0.mp4;Neg;x\r\n2019/trump_1;pos;y\r\n"
-                  "biden_58.0;Neg;z\r\nghost;Neut;\r\nobama_2;joyful;\r\n".encode())
-    rows = read_labels_csv(p)
-    assert rows[0] == ("biden_58.0.mp4", "Neg")
-    golden, issues = match_labels(rows, ["biden_58.0", "2019/trump_1", "other_3"], M)
-    assert golden == {"biden_58.0": "negative", "2019/trump_1": "positive"}
-    assert issues.missing == ["other_3"] and issues.extra == ["ghost"]
-    assert issues.duplicates == ["biden_58.0"] and issues.unknown == [("obama_2", "joyful")]
-    # no header: first two columns
-    p.write_text("a,happy\nb,Neg\n")
-    assert read_labels_csv(p) == [("a", "happy"), ("b", "Neg")]
-    with pytest.raises(ValueError, match="labels do not match"):
-        match_labels(read_labels_csv(p), ["a"], M, strict=True)
 
 
 @pytest.mark.parametrize(("clip_id", "group"), [("biden_58.0", "biden"),

@@ -125,9 +125,21 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    labels: str | None = opt(None, "Golden labels CSV (clip id or file name, label); relative "
-                                   "to the config file; null: no evaluation.")
-    strict_labels: bool = opt(False, "Fail when labels are missing, extra, duplicate or unknown "
+    labels: str | None = opt(None, "Golden labels CSV, UTF-8, comma / semicolon / tab separated "
+                                   "(clip id or file name, label; see README, Golden labels); "
+                                   "relative to the config file; null: no evaluation.")
+    labels_clip_column: str | None = opt(None, "Header name of the labels file's clip column; "
+                                               "null: a known name (clip, clip_id, filename, "
+                                               "file, video, name, id, ...), else the first "
+                                               "column.")
+    labels_label_column: str | None = opt(None, "Header name of the labels file's label column; "
+                                                "null: a known name (label, golden, class, "
+                                                "emotion, sentiment, ...), else the second "
+                                                "column.")
+    label_aliases: dict[str, str] = opt({}, "Extra label values (any case) and the class or "
+                                            "emotion each means, e.g. {N: neutral, H: happy}; "
+                                            "any other unknown value is an error.")
+    strict_labels: bool = opt(False, "Fail when labels are missing, extra, duplicate or empty "
                                      "(otherwise they are reported by name).")
     mapping: dict[str, str] = opt(dict(schema.STUDY_MAPPING), "Seven emotions -> positive / "
                                                               "negative / neutral (the study's "
@@ -307,6 +319,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise bad
         kt, vt = typing.get_args(tp)
+        # a YAML number as a key (label_aliases: {1: positive}) is its text, as in run.json
+        value = {str(k) if kt is str and type(k) is int else k: v for k, v in value.items()}
         return {_coerce(kt, k, key): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if value is None:
@@ -377,6 +391,7 @@ def _validate(cfg: Config) -> None:
     if missing:
         raise ConfigError(f"config key 'report.mapping': no class for {', '.join(missing)}")
     r = cfg.report
+    _validate_labels_options(r)
     if r.balance == "shares":
         bad = set(r.balance_shares) - set(schema.CLASSES)
         if bad or not r.balance_shares or any(v < 0 for v in r.balance_shares.values()) \
@@ -392,6 +407,37 @@ def _validate(cfg: Config) -> None:
     if s.end_s is not None and s.end_s <= s.start_s:
         raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "
                           f"sampling.start_s ({s.start_s})")
+
+
+def _validate_labels_options(r: ReportConfig) -> None:
+    from .labels import accepted_values
+
+    known = accepted_values(r.mapping)
+    folded = [a.strip().casefold() for a in r.label_aliases]
+    twice = sorted({a for a in r.label_aliases if folded.count(a.strip().casefold()) > 1})
+    if twice:
+        raise ConfigError(f"config key 'report.label_aliases': {', '.join(map(repr, twice))} are "
+                          f"the same value (labels are compared in any case); keep one")
+    targets = ", ".join([*schema.CLASSES, *schema.CLASS_SHORT.values(), *schema.EMOTIONS])
+    for alias, target in r.label_aliases.items():
+        key = f"report.label_aliases.{alias}"
+        if not alias.strip():
+            raise ConfigError(f"config key 'report.label_aliases': an empty value cannot be an "
+                              f"alias (maps to {target!r})")
+        if alias.strip().casefold() in known:
+            raise ConfigError(f"config key '{key}': {alias!r} is already a label value (it means "
+                              f"{known[alias.strip().casefold()]}); label_aliases adds other "
+                              f"values: remove it")
+        if target.strip().casefold() not in known:
+            hint = difflib.get_close_matches(target.strip().casefold(), list(known), n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"config key '{key}': {target!r} is not a class or emotion; use "
+                              f"one of {targets}{extra}")
+    for key in ("labels_clip_column", "labels_label_column"):
+        value = getattr(r, key)
+        if value is not None and not value.strip():
+            raise ConfigError(f"config key 'report.{key}': empty; give the column's header name "
+                              f"or null to auto-detect")
 
 
 def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config:

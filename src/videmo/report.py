@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import figures, schema
 from .config import Config, ReportConfig, dump
-from .labels import LabelIssues, match_labels, read_labels_csv
+from .labels import LabelIssues, golden_labels
 from .metrics import PRED_CLASSES, evaluate, summary_lines
 from .store import RunDir, safe_name, write_csv_atomic, write_text_atomic
 from .vote import balance, clip_votes, frame_labels, top_emotions
@@ -122,8 +122,7 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     golden: dict[str, str] = {}
     issues = None
     if labels_path is not None:
-        golden, issues = match_labels(read_labels_csv(Path(labels_path)), clip_ids, rc.mapping,
-                                      strict=rc.strict_labels)
+        golden, issues = golden_labels(Path(labels_path), clip_ids, rc)
         for line in issues.lines():
             log.warning("labels %s: %s", labels_path, line)
     table = build_clip_table(frames, clip_ids, rc, golden)
