@@ -289,7 +289,7 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         "report_options": cfg.to_dict()["report"],
     }
     if not metrics["complete"]:
-        log.warning("report on an unfinished run: %s", unfinished_message(overall))
+        log.warning("%s", unfinished_message(overall))
     report = Report(out_dir, table, groups, metrics, issues)
     write_report(report, cfg, frames)
     return report
