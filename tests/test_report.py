@@ -436,3 +436,15 @@ def test_golden_balance_is_an_oracle_and_needs_labels(tmp_path, capsys, monkeypa
     assert set(pd.read_csv(tmp_path / "oracle" / "groups.csv")[schema.BALANCE]) == {
         schema.BALANCE_ORACLE}
     assert not (run.path / "report").exists()  # the refused report wrote nothing
+
+
+def test_compare_shows_an_unlabelled_run_as_na(tmp_path):
+    from videmo import compare
+
+    run, cfg = fake_run(tmp_path, labels=None)
+    build_report(run, cfg)
+    table = compare.collect([(run.path, "d", "unlabelled")], tmp_path / "cmp")
+    assert table["accuracy"].isna().all() and table["macro_f1"].isna().all()
+    assert table["clips"].tolist() == [5] and table["coverage"].tolist() == [0.4]
+    assert "| d | 5 | no | n/a | n/a | 40.0% | n/a |" in (tmp_path / "cmp" / "comparison.md") \
+        .read_text()

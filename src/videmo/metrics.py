@@ -106,8 +106,8 @@ def summary_lines(m: dict[str, Any], title: str = "") -> list[str]:
     if m["labelled"]:
         lines.append(f"accuracy {fmt(m['accuracy'], '.2%')} ({m['correct']}/{m['labelled']} "
                      f"labelled clips; no face, failed and not extracted count as wrong), on "
-                     f"clips with a face {fmt(m['accuracy_covered'], '.2%')} "
-                     f"({m['labelled_with_face']}), macro-F1 {fmt(m['macro_f1'], '.3f')}, "
+                     f"the {m['labelled_with_face']} with a face "
+                     f"{fmt(m['accuracy_covered'], '.2%')}, macro-F1 {fmt(m['macro_f1'], '.3f')}, "
                      f"majority baseline {fmt(m['majority_baseline'], '.2%')} "
                      f"({m['majority_class']})")
         for c, v in m["per_class"].items():
