@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -10,10 +12,14 @@ import pytest
 
 from videmo import schema
 from videmo.cli import main
+from videmo.config import ConfigError
 from videmo.metrics import evaluate
 from videmo.pipeline import frame_table
-from videmo.report import group_of
+from videmo.report import build_report, group_of
+from videmo.store import RunDir, write_parquet_atomic, write_text_atomic
 from videmo.vote import balance, break_tie, clip_votes, frame_labels, target_counts
+
+from .conftest import make_config
 
 M = dict(schema.STUDY_MAPPING)
 E = schema.EMOTIONS
@@ -162,9 +168,33 @@ def test_report_on_sample_run_matches_a_direct_count(tmp_path, sample_corpus, ca
         assert (r["pos"], r["neg"], r["neut"]) == tuple(
             int((f["cls"] == c).sum()) for c in schema.CLASSES)
     assert set(clips["golden"]) == {"Pos", "Neg", "Neut"}
+    # each clip's vote, counted here from the frames: majority of the mapped top emotion, a tie
+    # to the larger summed probability (report.tie: probability), then class order
+    golden = {p.stem: M[{"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy",
+                         "NEU": "neutral", "SAD": "sad"}[p.stem.split("_")[2]]]
+              for p in sample_corpus.glob("*.flv")}
+    expected = {}
+    for cid in golden:
+        f = frames[(frames[schema.CLIP_ID] == cid) & (frames[schema.FACE_INDEX] >= 0)]
+        votes = {c: int((f["cls"] == c).sum()) for c in schema.CLASSES}
+        top = max(votes.values())
+        tied = [c for c in schema.CLASSES if votes[c] == top]
+        sums = {c: float(f[[e for e in E if M[e] == c]].to_numpy().sum()) for c in tied}
+        expected[cid] = schema.NO_FACE if top == 0 else max(tied, key=lambda c: sums[c])
+    assert dict(zip(clips["filename"], clips["predict"], strict=True)) == {
+        c: schema.CLASS_SHORT.get(p, p) for c, p in expected.items()}
     metrics = json.loads((rep / "metrics.json").read_text())
-    assert metrics["overall"]["labelled"] == 6
-    assert metrics["overall"]["accuracy"] == pytest.approx(clips["correct"].mean())
+    m = metrics["overall"]
+    assert (m["clips"], m["labelled"], m["failed"], m["not_extracted"]) == (6, 6, 0, 0)
+    n_correct = sum(expected[c] == golden[c] for c in golden)
+    assert m["correct"] == n_correct and m["accuracy"] == pytest.approx(n_correct / 6)
+    for g in schema.CLASSES:
+        for p in schema.CLASSES:
+            assert m["confusion"][g][p] == sum(golden[c] == g and expected[c] == p
+                                               for c in golden), (g, p)
+    assert metrics["complete"] is True and metrics["truncated"] == 0
+    assert metrics["balance_oracle"] is False
+    assert set(clips[schema.STATUS]) == {schema.DONE}
     figs = sorted(p.relative_to(rep).as_posix() for p in rep.rglob("*.png"))
     assert "figures/confusion.png" in figs and len(figs) == 4  # group, confusion, 2 timelines
     assert all((rep / f).stat().st_size > 10_000 for f in figs)
@@ -191,6 +221,202 @@ def test_compare_sample(tmp_path, capsys):
     assert main(["compare", str(job), "--no-progress"]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
     assert list(table["mtcnn"]) == ["no", "yes"] and list(table["clips"]) == [6, 6]
-    assert table["accuracy"].between(0, 1).all() and (table["coverage"] == 1).all()
+    # each row of the table, recounted from that run's clips.csv
+    for _, row in table.iterrows():
+        clips = pd.read_csv(tmp_path / "cmp" / row["run"] / "report" / "clips.csv")
+        hit = clips["predict"] == clips["golden"]
+        assert row["accuracy"] == pytest.approx(hit.mean(), abs=1e-4)
+        assert row["coverage"] == pytest.approx(clips["predict"].isin(["Pos", "Neg", "Neut"])
+                                                .mean(), abs=1e-4)
+        f1 = []
+        for c in ("Pos", "Neg", "Neut"):
+            tp = int((hit & (clips["golden"] == c)).sum())
+            n_pred, n_gold = int((clips["predict"] == c).sum()), int((clips["golden"] == c).sum())
+            f1.append(2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0)
+        assert row["macro_f1"] == pytest.approx(sum(f1) / 3, abs=1e-4)
+        shares = clips["golden"].value_counts(normalize=True)
+        assert row["majority_baseline"] == pytest.approx(shares.max(), abs=1e-4)
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 10_000
     assert "| crema-d | 6 | yes |" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+# ------------------------------------------------------------------ reports of hand-made runs
+# clip -> (record status or None for no record, frames of a done clip, extra record fields)
+UNFINISHED = {
+    "a_1": (schema.DONE, [(0, HAPPY), (20, HAPPY), (40, HAPPY)], {schema.TRUNCATED: True}),
+    "a_2": (schema.DONE, [(0, ANGRY), (20, ANGRY)], {}),  # an old record: no truncated field
+    "b_1": (schema.FAILED, None, {schema.REASON: "cannot decode: moov atom not found"}),
+    "b_2": (schema.INTERRUPTED, None, {schema.REASON: "interrupted (SIGTERM)"}),
+    "b_3": (None, None, {}),  # in the corpus, never started
+}
+GOLDEN = {"a_1": "Pos", "a_2": "positive", "b_1": "neutral", "b_2": "Neg", "b_3": "neutral"}
+
+
+def fake_run(tmp_path, clips=UNFINISHED, labels=GOLDEN, **report):
+    """A run directory with hand-written records and rows (no video is read): the corpus holds
+    an empty file per clip, which discovery lists and nothing opens."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(parents=True)
+    for cid in clips:
+        (corpus / f"{cid}.mp4").write_bytes(b"")
+    if labels is not None:
+        (tmp_path / "labels.csv").write_text(
+            "clip,label\n" + "".join(f"{c},{g}\n" for c, g in labels.items()))
+        report = {"labels": "labels.csv", **report}
+    cfg = make_config(tmp_path, corpus, report={"figures": False, **report})
+    run = RunDir.prepare(cfg)
+    for cid, (status, frames, extra) in clips.items():
+        if status is None:
+            continue
+        rec = {**dict.fromkeys(schema.MANIFEST_COLUMNS), schema.CLIP_ID: cid,
+               schema.PATH: str(corpus / f"{cid}.mp4"), schema.STATUS: status,
+               schema.CONFIG_HASH: cfg.extract_hash(), schema.SECONDS: 2.0, **extra}
+        if schema.TRUNCATED not in extra:
+            del rec[schema.TRUNCATED]
+        if status == schema.DONE:
+            rec[schema.FRAMES_SAMPLED] = rec[schema.FRAMES_WITH_FACE] = len(frames)
+            write_parquet_atomic(frame_table(rows_for(cid, frames)), run.part_path(cid))
+        write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
+    return run, cfg
+
+
+def test_every_labelled_clip_of_the_corpus_counts(tmp_path, caplog):
+    run, cfg = fake_run(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="videmo"):
+        rep = build_report(run, cfg)
+    m = rep.metrics["overall"]
+    assert (m["clips"], m["labelled"], m["done"], m["failed"], m["not_extracted"]) == \
+        (5, 5, 2, 1, 2)
+    assert m["correct"] == 1 and m["accuracy"] == pytest.approx(1 / 5)
+    assert m["accuracy_covered"] == pytest.approx(1 / 2)
+    assert m["confusion"]["neutral"] == {"positive": 0, "negative": 0, "neutral": 0,
+                                         "no_face": 0, "failed": 1, "not_extracted": 1}
+    assert m["confusion"]["negative"]["not_extracted"] == 1
+    assert m["confusion"]["positive"] == {"positive": 1, "negative": 1, "neutral": 0,
+                                          "no_face": 0, "failed": 0, "not_extracted": 0}
+    # per group too: a_* are done, b_* are not
+    g = rep.metrics["groups"]
+    assert (g["a"]["labelled"], g["a"]["accuracy"]) == (2, pytest.approx(0.5))
+    assert (g["b"]["labelled"], g["b"]["failed"], g["b"]["not_extracted"], g["b"]["accuracy"]) \
+        == (3, 1, 2, 0.0)
+    out = tmp_path / "run" / "report"
+    clips = pd.read_csv(out / "clips.csv").set_index(schema.FILENAME)
+    assert list(clips.index) == ["a_1", "a_2", "b_1", "b_2", "b_3"]
+    assert list(clips[schema.STATUS]) == ["done", "done", "failed", "not_extracted",
+                                          "not_extracted"]
+    assert list(clips[schema.PREDICT]) == ["Pos", "Neg", "failed", "not_extracted",
+                                           "not_extracted"]
+    assert list(clips[schema.CORRECT]) == [True, False, False, False, False]
+    assert list(clips[schema.FRAMES_SAMPLED]) == [3, 2, 0, 0, 0]
+    groups = pd.read_csv(out / "groups.csv").set_index(schema.GROUP)
+    assert groups.loc["b", "accuracy"] == 0.0 and groups.loc["b", "predicted_failed"] == 1
+    # item 5: an unfinished run says so, in metrics, the summary and a warning
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["complete"] is False
+    assert metrics["failed_clips"] == {"b_1": "cannot decode: moov atom not found"}
+    assert metrics["not_extracted_clips"] == ["b_2", "b_3"]
+    assert "not complete: 3 of 5 clips are not done (1 failed, 2 not extracted)" in \
+        (out / "summary.txt").read_text()
+    assert [r for r in caplog.records if r.levelno == logging.WARNING
+            and "not complete: 3 of 5 clips are not done" in r.getMessage()]
+    # truncated clips: counted and named; an old record without the field is not truncated
+    assert metrics["truncated"] == 1 and metrics["truncated_clips"] == ["a_1"]
+    assert clips.loc["a_1", schema.TRUNCATED] == True  # noqa: E712 (read back from CSV)
+    assert clips.loc["a_2", schema.TRUNCATED] == False  # noqa: E712
+    assert "truncated clips" in rep.summary() and "a_1" in rep.summary()
+
+
+def test_report_when_the_corpus_is_gone_uses_the_records(tmp_path, caplog):
+    run, cfg = fake_run(tmp_path)
+    shutil.rmtree(tmp_path / "corpus")
+    with caplog.at_level(logging.WARNING, logger="videmo"):
+        rep = build_report(run, cfg)
+    listing = [r for r in caplog.records if "cannot list the corpus" in r.getMessage()]
+    assert len(listing) == 1
+    m = rep.metrics
+    assert m["corpus_listed"] is False and m["complete"] is False
+    assert (m["overall"]["clips"], m["overall"]["labelled"]) == (4, 4)  # b_3 was never recorded
+    assert m["not_extracted_clips"] == ["b_2"]
+
+
+def test_videmo_report_on_an_unfinished_run_says_how_many_are_missing(tmp_path, capsys):
+    run, _ = fake_run(tmp_path)
+    assert main(["report", str(run.path)]) == 0
+    out = capsys.readouterr().out
+    assert "not complete: 3 of 5 clips are not done" in out
+    assert "accuracy 20.00% (1/5 labelled clips" in out
+
+
+def test_unlabelled_report_has_null_rates_and_predicted_counts(tmp_path):
+    run, cfg = fake_run(tmp_path, labels=None)
+    rep = build_report(run, cfg)
+    out = tmp_path / "run" / "report"
+    metrics = json.loads((out / "metrics.json").read_text())
+    m = metrics["overall"]
+    assert m["labelled"] == 0
+    assert m["accuracy"] is None and m["macro_f1"] is None and m["accuracy_covered"] is None
+    assert m["predicted_counts"] == {"positive": 1, "negative": 1, "neutral": 0, "no_face": 0,
+                                     "failed": 1, "not_extracted": 2}
+    assert metrics["groups"]["b"]["accuracy"] is None
+    labelled = fake_run(tmp_path / "l")[0]
+    build_report(labelled, labelled.config())
+    other = json.loads((tmp_path / "l" / "run" / "report" / "metrics.json").read_text())
+    assert set(m) == set(other["overall"]) and set(metrics) == set(other)
+    assert "accuracy n/a" in (out / "summary.txt").read_text()
+    groups = pd.read_csv(out / "groups.csv").set_index(schema.GROUP)
+    assert groups["accuracy"].isna().all() and groups["macro_f1"].isna().all()
+    assert (groups.loc["a", "predicted_positive"], groups.loc["a", "predicted_negative"]) == (1, 1)
+    assert groups.loc["b", "predicted_not_extracted"] == 2
+    assert rep.groups.columns[0] == schema.GROUP
+
+
+def test_complete_run(tmp_path):
+    done = {k: v for k, v in UNFINISHED.items() if v[0] == schema.DONE}
+    run, cfg = fake_run(tmp_path, clips=done)
+    rep = build_report(run, cfg)
+    assert rep.metrics["complete"] is True and "not complete" not in rep.summary()
+    assert rep.metrics["overall"]["labelled"] == 2  # labels of clips outside the corpus: extra
+    assert rep.metrics["overall"]["accuracy"] == pytest.approx(1 / 2)
+
+
+def test_golden_balance_is_an_oracle_and_needs_labels(tmp_path, capsys, monkeypatch):
+    with pytest.raises(ConfigError, match="report.balance"):
+        make_config(tmp_path, tmp_path, report={"balance": "golden"})
+    run, _ = fake_run(tmp_path, labels=None)
+    # before any extraction: no run directory is made
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: ['{tmp_path / 'corpus'}']}}\n"
+                   f"run: {{out: '{tmp_path / 'other'}'}}\n")
+    assert main(["run", str(job), "--set", "report.balance=golden", "--no-progress"]) == 2
+    assert "report.balance" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+    assert main(["report", str(run.path), "--set", "report.balance=golden"]) == 2
+    assert "report.balance" in capsys.readouterr().err
+    # --labels is report.labels (relative to the current directory), seen by validation
+    (tmp_path / "labels.csv").write_text("clip,label\n" + "".join(
+        f"{c},{g}\n" for c, g in GOLDEN.items()))
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(run.path), "--set", "report.balance=golden", "--labels",
+                 "labels.csv", "--out", str(tmp_path / "oracle")]) == 0
+    assert "ORACLE" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "oracle" / "metrics.json").read_text())
+    assert metrics["balance_oracle"] is True and "oracle" in metrics["balance_note"].lower()
+    assert metrics["overall"]["labelled"] == 5
+    assert "ORACLE" in (tmp_path / "oracle" / "summary.txt").read_text()
+    clips = pd.read_csv(tmp_path / "oracle" / "clips.csv")
+    assert set(clips[schema.BALANCE]) == {schema.BALANCE_ORACLE}
+    assert set(pd.read_csv(tmp_path / "oracle" / "groups.csv")[schema.BALANCE]) == {
+        schema.BALANCE_ORACLE}
+    assert not (run.path / "report").exists()  # the refused report wrote nothing
+
+
+def test_compare_shows_an_unlabelled_run_as_na(tmp_path):
+    from videmo import compare
+
+    run, cfg = fake_run(tmp_path, labels=None)
+    build_report(run, cfg)
+    table = compare.collect([(run.path, "d", "unlabelled")], tmp_path / "cmp")
+    assert table["accuracy"].isna().all() and table["macro_f1"].isna().all()
+    assert table["clips"].tolist() == [5] and table["coverage"].tolist() == [0.4]
+    assert "| d | 5 | no | n/a | n/a | 40.0% | n/a |" in (tmp_path / "cmp" / "comparison.md") \
+        .read_text()

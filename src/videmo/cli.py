@@ -142,6 +142,7 @@ def load_config(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if getattr(args, "out", None):
         overrides.append(f"run.out={args.out}")
+    overrides.extend(_labels_override(args))
     if getattr(args, "detector", None):
         overrides.append(f"faces.detector={args.detector}")
     if getattr(args, "jobs", None) is not None:
@@ -149,6 +150,14 @@ def load_config(args: argparse.Namespace) -> Config:
             raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
         overrides.append(f"run.jobs={args.jobs}")
     return config_mod.load(args.config, overrides)
+
+
+def _labels_override(args: argparse.Namespace) -> list[str]:
+    """``--labels FILE`` as the key it overrides, so that config validation sees it (e.g.
+    report.balance: golden needs labels). The path is made absolute: a config's relative
+    paths are relative to its own folder, a command line's to the current directory."""
+    labels = getattr(args, "labels", None)
+    return [f"report.labels={Path(labels).resolve()}"] if labels else []
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -207,8 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = print_extract_summary(summary)
     if summary.interrupted or summary.write_error:
         return code
-    labels = Path(args.labels) if args.labels else None
-    report = build_report(summary.run_dir, cfg, labels_path=labels, frames=summary.table)
+    report = build_report(summary.run_dir, cfg, frames=summary.table)
     print(report.summary())
     return code
 
@@ -225,12 +233,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"videmo report changes only report.* keys; {bad[0]!r} would need a "
                           f"new extract (videmo extract CONFIG --set ...)")
-    if args.overrides:
-        data = config_mod.apply_overrides(cfg.to_dict(), args.overrides)
+    overrides = [*args.overrides, *_labels_override(args)]
+    if overrides:
+        data = config_mod.apply_overrides(cfg.to_dict(), overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
     frames, _ = run.consolidate(cfg.extract_hash())  # merges shards' per-clip files
     report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
-                          labels_path=Path(args.labels) if args.labels else None, frames=frames)
+                          frames=frames)
     print(report.summary())
     return EXIT_OK
 

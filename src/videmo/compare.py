@@ -149,13 +149,22 @@ def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
         "dataset": dataset or (PurePosixPath(roots[0]).name if roots else "?"),
         "clips": m["clips"],
         "mtcnn": "yes" if cfg.faces.detector == "mtcnn" else "no",
-        "accuracy": round(m["accuracy"], 4),
-        "macro_f1": round(m["macro_f1"], 4),
-        "coverage": round(m["coverage"], 4),
-        "majority_baseline": round(m["majority_baseline"], 4),
+        "accuracy": _round(m["accuracy"]),
+        "macro_f1": _round(m["macro_f1"]),
+        "coverage": _round(m["coverage"]),
+        "majority_baseline": _round(m["majority_baseline"]),
         "seconds_per_clip": round(metrics["seconds_per_clip"] or 0.0, 3),
         "detector": cfg.faces.detector,
     }
+
+
+def _round(value: float | None) -> float | None:
+    """A rate from metrics.json; None (an unlabelled run: nothing to rate) stays None."""
+    return None if value is None else round(value, 4)
+
+
+def _pct(value: Any, spec: str) -> str:
+    return "n/a" if value is None or pd.isna(value) else format(value, spec)
 
 
 def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame:
@@ -173,7 +182,8 @@ def to_markdown(table: pd.DataFrame) -> str:
             "majority baseline", "s / clip", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
-        lines.append(f"| {r['dataset']} | {r['clips']} | {r['mtcnn']} | {r['accuracy']:.2%} | "
-                     f"{r['macro_f1']:.3f} | {r['coverage']:.1%} | {r['majority_baseline']:.2%} "
+        lines.append(f"| {r['dataset']} | {r['clips']} | {r['mtcnn']} | "
+                     f"{_pct(r['accuracy'], '.2%')} | {_pct(r['macro_f1'], '.3f')} | "
+                     f"{_pct(r['coverage'], '.1%')} | {_pct(r['majority_baseline'], '.2%')} "
                      f"| {r['seconds_per_clip']:.2f} | {r['run']} |")
     return "\n".join(lines) + "\n"

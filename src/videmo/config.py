@@ -157,7 +157,9 @@ class ReportConfig:
                        "neutral if tied, or class order (positive, negative, neutral).")
     balance: Literal["none", "uniform", "golden", "shares"] = opt(
         "none", "Reassign clip labels by rank so predicted class proportions match uniform "
-                "shares, the golden distribution, or `balance_shares` (see README).")
+                "shares, `balance_shares`, or the golden distribution (golden is an oracle: it "
+                "reads the test labels, needs report.labels, and its numbers are no fair "
+                "estimate; see README).")
     balance_shares: dict[str, float] = opt({}, "Target shares per class for balance: shares, "
                                                "e.g. {positive: 0.3, negative: 0.3, "
                                                "neutral: 0.4}.")
@@ -392,6 +394,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"config key 'report.mapping': no class for {', '.join(missing)}")
     r = cfg.report
     _validate_labels_options(r)
+    if r.balance == "golden" and r.labels is None:
+        raise ConfigError("config key 'report.balance': golden takes the predicted class shares "
+                          "from the golden labels (an oracle), but report.labels is not set; set "
+                          "report.labels (or pass --labels), or choose none, uniform or shares")
     if r.balance == "shares":
         bad = set(r.balance_shares) - set(schema.CLASSES)
         if bad or not r.balance_shares or any(v < 0 for v in r.balance_shares.values()) \

@@ -77,8 +77,9 @@ def timeline(clip_id: str, rows: pd.DataFrame, predict: str, golden: str | None,
 
 
 def confusion(conf: dict[str, dict[str, int]], title: str, path: Path) -> Path:
-    cols = [p for p in PRED_CLASSES if p != schema.NO_FACE or
-            any(conf[g][schema.NO_FACE] for g in conf)]
+    """Golden class x prediction; a non-class column (no face, failed, not extracted) only
+    when some clip has it."""
+    cols = [p for p in PRED_CLASSES if p in schema.CLASSES or any(conf[g][p] for g in conf)]
     m = np.array([[conf[g][p] for p in cols] for g in schema.CLASSES])
     fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2, 4))
     im = ax.imshow(m, cmap="Blues")
@@ -96,7 +97,8 @@ def confusion(conf: dict[str, dict[str, int]], title: str, path: Path) -> Path:
 
 
 def comparison(table: pd.DataFrame, path: Path) -> Path:
-    """Accuracy, macro-F1 and coverage per compared run."""
+    """Accuracy, macro-F1 and coverage per compared run (an unlabelled run has no bars for
+    accuracy and macro-F1, and says n/a)."""
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(table) + 3), 4))
     x = np.arange(len(table))
     metrics = [("accuracy", "#264653"), ("macro_f1", "#2a9d8f"), ("coverage", "#e9c46a")]
@@ -106,8 +108,9 @@ def comparison(table: pd.DataFrame, path: Path) -> Path:
         bars = ax.bar(x + (k - 1) * width, vals, width, label=name.replace("_", "-"),
                       color=colour)
         for bar, v in zip(bars, vals, strict=True):
-            ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.2f}", ha="center",
-                    fontsize=7)
+            missing = bool(np.isnan(v))
+            ax.text(bar.get_x() + bar.get_width() / 2, 0.01 if missing else v + 0.01,
+                    "n/a" if missing else f"{v:.2f}", ha="center", fontsize=7)
     if "majority_baseline" in table:
         for i, v in enumerate(table["majority_baseline"].astype(float)):
             ax.hlines(v, i - 0.45, i + 0.45, colors="black", linestyles="dashed",

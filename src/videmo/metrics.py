@@ -1,78 +1,121 @@
-"""Clip-level metrics against golden labels.
+"""Clip-level metrics against golden labels, over every labelled clip of the corpus.
 
-Accuracy counts every labelled clip: a ``no_face`` prediction is wrong (honest about coverage);
-``accuracy_covered`` is the same over clips with a face. Macro-F1 averages the three classes'
-F1 (a class with neither support nor predictions is left out). The majority baseline is the
-accuracy of always predicting the most common golden class.
+A clip's prediction is one of the three classes, or a value that says why it has none:
+``no_face`` (no face in any sampled frame), ``failed`` (its extraction failed) or
+``not_extracted`` (never extracted with this config: pending, interrupted, or the run is
+unfinished). Those clips are kept and count as wrong, so ``accuracy`` = correct / labelled is
+over every labelled clip; ``accuracy_covered`` is the rate over labelled clips with a face vote.
+
+Macro-F1, per-class precision / recall / F1 and the confusion matrix come from scikit-learn with
+the fixed classes as ``labels=``: a class that never occurs has F1 0 and still weighs a third of
+the macro average (zero_division=0). The confusion matrix's rows are the three golden classes,
+its columns the three classes and the three non-class predictions, so every labelled clip is in
+it. Without a single golden label, every rate is ``None`` (JSON null, "n/a" when printed), never
+0, and the keys stay the same.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
 from . import schema
 
-PRED_CLASSES = (*schema.CLASSES, schema.NO_FACE)
+# predictions that are not a class: a clip without a face vote, and why it has none
+NON_CLASS = (schema.NO_FACE, schema.FAILED, schema.NOT_EXTRACTED)
+PRED_CLASSES: tuple[str, ...] = (*schema.CLASSES, *NON_CLASS)
 
 
-def _safe_div(a: float, b: float) -> float:
-    return a / b if b else 0.0
+def _rate(a: int, b: int) -> float | None:
+    return a / b if b else None
 
 
 def evaluate(predicted: list[str], golden: list[str | None]) -> dict[str, Any]:
-    """Metrics over pairs; pairs without a golden label count only towards coverage."""
+    """Metrics of one set of clips. ``predicted`` holds a value of :data:`PRED_CLASSES` per
+    clip, ``golden`` its class or None (unlabelled: counted in coverage and predicted counts
+    only)."""
+    unknown = sorted(set(predicted) - set(PRED_CLASSES))
+    if unknown:  # a bug upstream, not a user error
+        raise ValueError(f"predictions outside {PRED_CLASSES}: {unknown}")
     n_clips = len(predicted)
-    covered = sum(p != schema.NO_FACE for p in predicted)
+    with_face = sum(p in schema.CLASSES for p in predicted)
     pairs = [(p, g) for p, g in zip(predicted, golden, strict=True) if g is not None]
+    y_pred = [p for p, _ in pairs]
+    y_true = [g for _, g in pairs]
     n = len(pairs)
     correct = sum(p == g for p, g in pairs)
-    cov_pairs = [(p, g) for p, g in pairs if p != schema.NO_FACE]
-    confusion = {g: {p: 0 for p in PRED_CLASSES} for g in schema.CLASSES}
-    for p, g in pairs:
-        confusion[g][p] += 1
-    per_class = {}
-    for c in schema.CLASSES:
-        tp = confusion[c][c]
-        support = sum(confusion[c].values())
-        predicted_c = sum(confusion[g][c] for g in schema.CLASSES)
-        precision = _safe_div(tp, predicted_c)
-        recall = _safe_div(tp, support)
-        f1 = _safe_div(2 * precision * recall, precision + recall)
-        per_class[c] = {"precision": precision, "recall": recall, "f1": f1,
-                        "support": support, "predicted": predicted_c}
-    active = [c for c in schema.CLASSES
-              if per_class[c]["support"] or per_class[c]["predicted"]]
-    golden_counts = {c: sum(g == c for _, g in pairs) for c in schema.CLASSES}
-    majority_class = max(schema.CLASSES, key=lambda c: golden_counts[c]) if n else None
+    covered = [(p, g) for p, g in pairs if p in schema.CLASSES]
+    classes = list(schema.CLASSES)
+    golden_counts = {c: y_true.count(c) for c in classes}
+    predicted_counts = {p: predicted.count(p) for p in PRED_CLASSES}
+    per_class: dict[str, dict[str, Any]] = {}
+    if n:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y_true, y_pred, labels=classes, zero_division=0.0)
+        matrix = confusion_matrix(y_true, y_pred, labels=list(PRED_CLASSES))
+        for i, c in enumerate(classes):
+            per_class[c] = {"precision": float(precision[i]), "recall": float(recall[i]),
+                            "f1": float(f1[i]), "support": int(support[i]),
+                            "predicted": y_pred.count(c)}
+        confusion = {g: {p: int(matrix[i, j]) for j, p in enumerate(PRED_CLASSES)}
+                     for i, g in enumerate(classes)}
+        macro_f1: float | None = float(f1.mean())
+        majority_class: str | None = max(classes, key=lambda c: golden_counts[c])
+    else:
+        per_class = {c: {"precision": None, "recall": None, "f1": None, "support": 0,
+                         "predicted": 0} for c in classes}
+        confusion = {g: dict.fromkeys(PRED_CLASSES, 0) for g in classes}
+        macro_f1 = majority_class = None
     return {
         "clips": n_clips,
         "labelled": n,
-        "clips_with_face": covered,
-        "coverage": _safe_div(covered, n_clips),
+        "done": n_clips - predicted_counts[schema.FAILED]
+        - predicted_counts[schema.NOT_EXTRACTED],
+        "failed": predicted_counts[schema.FAILED],
+        "not_extracted": predicted_counts[schema.NOT_EXTRACTED],
+        "clips_with_face": with_face,
+        "coverage": _rate(with_face, n_clips),
         "correct": correct,
-        "accuracy": _safe_div(correct, n),
-        "accuracy_covered": _safe_div(sum(p == g for p, g in cov_pairs), len(cov_pairs)),
-        "macro_f1": _safe_div(sum(per_class[c]["f1"] for c in active), len(active)),
+        "accuracy": _rate(correct, n),
+        "labelled_with_face": len(covered),
+        "accuracy_covered": _rate(sum(p == g for p, g in covered), len(covered)),
+        "macro_f1": macro_f1,
         "per_class": per_class,
         "confusion": confusion,
         "golden_counts": golden_counts,
-        "predicted_counts": {p: sum(x == p for x in predicted) for p in PRED_CLASSES},
+        "predicted_counts": predicted_counts,
         "majority_class": majority_class,
-        "majority_baseline": _safe_div(golden_counts[majority_class], n) if n else 0.0,
+        "majority_baseline": _rate(golden_counts[majority_class], n) if majority_class else None,
     }
+
+
+def fmt(value: float | None, spec: str) -> str:
+    """A rate as text; ``None`` (nothing to rate) is "n/a"."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def summary_lines(m: dict[str, Any], title: str = "") -> list[str]:
     """A short printed summary of :func:`evaluate`'s result."""
     lines = [title] if title else []
-    lines.append(f"clips {m['clips']}, labelled {m['labelled']}, with a face "
-                 f"{m['clips_with_face']} (coverage {m['coverage']:.1%})")
+    missing = m["failed"] + m["not_extracted"]
+    status = f" ({m['done']} done, {m['failed']} failed, {m['not_extracted']} not extracted)" \
+        if missing else ""
+    lines.append(f"clips {m['clips']}{status}, labelled {m['labelled']}, with a face "
+                 f"{m['clips_with_face']} (coverage {fmt(m['coverage'], '.1%')})")
     if m["labelled"]:
-        lines.append(f"accuracy {m['accuracy']:.2%} ({m['correct']}/{m['labelled']}), "
-                     f"on clips with a face {m['accuracy_covered']:.2%}, macro-F1 "
-                     f"{m['macro_f1']:.3f}, majority baseline {m['majority_baseline']:.2%} "
+        lines.append(f"accuracy {fmt(m['accuracy'], '.2%')} ({m['correct']}/{m['labelled']} "
+                     f"labelled clips; no face, failed and not extracted count as wrong), on "
+                     f"the {m['labelled_with_face']} with a face "
+                     f"{fmt(m['accuracy_covered'], '.2%')}, macro-F1 {fmt(m['macro_f1'], '.3f')}, "
+                     f"majority baseline {fmt(m['majority_baseline'], '.2%')} "
                      f"({m['majority_class']})")
         for c, v in m["per_class"].items():
             lines.append(f"  {c:<8} precision {v['precision']:.2f} recall {v['recall']:.2f} "
                          f"f1 {v['f1']:.2f} support {v['support']}")
+    else:
+        lines.append("accuracy n/a, macro-F1 n/a (no golden labels: set report.labels or pass "
+                     "--labels)")
+    lines.append("predicted: " + ", ".join(f"{p} {m['predicted_counts'][p]}"
+                                          for p in PRED_CLASSES))
     return lines

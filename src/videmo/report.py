@@ -1,5 +1,9 @@
 """The report stage: per-frame table -> per-clip CSV, metrics, figures. Never touches a video.
 
+Every clip of the corpus is in the report, done or not: a clip that failed or was never
+extracted is a row of clips.csv (its ``status``) and counts as wrong in accuracy and F1, so the
+numbers of an unfinished run are honest, and metrics.json says ``complete: false``.
+
 Outputs (RUN/report/ unless ``report.out``): ``clips.csv`` (schema.CLIP_TABLE_COLUMNS, the
 study's columns first: filename, predict, golden, pos, neg, neut; classes spelled Pos, Neg,
 Neut), ``groups.csv``, ``metrics.json``, ``summary.txt``, ``report_config.yaml`` and
@@ -19,8 +23,9 @@ import pandas as pd
 
 from . import figures, schema
 from .config import Config, ReportConfig, dump
-from .labels import LabelIssues, golden_labels
-from .metrics import PRED_CLASSES, evaluate, summary_lines
+from .corpus import CorpusError, discover
+from .labels import LabelIssues, LabelsError, golden_labels
+from .metrics import PRED_CLASSES, evaluate, fmt, summary_lines
 from .store import RunDir, safe_name, write_csv_atomic, write_text_atomic
 from .vote import balance, clip_votes, frame_labels, top_emotions
 
@@ -42,6 +47,11 @@ def group_of(clip_id: str, pattern: str) -> str:
     return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
 
 
+ORACLE_NOTE = ("report.balance: golden is an ORACLE: predicted class shares were set from the "
+               "test labels themselves, so accuracy and F1 are not an estimate of how videmo "
+               "does on unseen clips (use none, uniform or shares for that)")
+
+
 @dataclass
 class Report:
     out_dir: Path
@@ -51,9 +61,26 @@ class Report:
     label_issues: LabelIssues | None
 
     def summary(self) -> str:
-        lines = summary_lines(self.metrics["overall"], f"report -> {self.out_dir}")
-        if self.metrics.get("failed_clips"):
-            lines.append(f"failed clips (not in the table): {len(self.metrics['failed_clips'])}")
+        m = self.metrics
+        lines = summary_lines(m["overall"], f"report -> {self.out_dir}")
+        if m["balance_oracle"]:
+            lines.append(ORACLE_NOTE)
+        if not m["corpus_listed"]:
+            lines.append("the corpus could not be listed: clips never recorded by the run are "
+                         "not counted")
+        if not m["complete"]:
+            lines.append(unfinished_message(m["overall"]))
+        failed = m["failed_clips"]
+        for cid, reason in list(failed.items())[:10]:
+            lines.append(f"  failed: {cid}: {reason}")
+        if len(failed) > 10:
+            lines.append(f"  ... and {len(failed) - 10} more failed clips (metrics.json)")
+        if m["truncated"]:
+            shown = ", ".join(m["truncated_clips"][:10])
+            more = " ..." if m["truncated"] > 10 else ""
+            lines.append(f"truncated clips (decoded more than {schema.TRUNCATED_SHORTFALL:.0%} "
+                         f"fewer frames than expected; kept, as done): {m['truncated']}: "
+                         f"{shown}{more}")
         if self.label_issues is not None and self.label_issues.any():
             lines.extend("labels: " + s for s in self.label_issues.lines())
         return "\n".join(lines)
@@ -66,26 +93,105 @@ class Report:
         return out
 
 
-def build_clip_table(frames: pd.DataFrame, clip_ids: list[str], rc: ReportConfig,
-                     golden: dict[str, str]) -> pd.DataFrame:
+def unfinished_message(overall: dict[str, Any]) -> str:
+    missing = overall["failed"] + overall["not_extracted"]
+    return (f"not complete: {missing} of {overall['clips']} clips are not done "
+            f"({overall['failed']} failed, {overall['not_extracted']} not extracted) and count "
+            f"as wrong; finish the run (rerun `videmo run`, or `videmo submit --resume RUN` for "
+            f"SLURM runs) after fixing or excluding the failed clips")
+
+
+def balance_label(balance_rule: str) -> str:
+    """The ``balance`` column's value: the rule, golden named as the oracle it is."""
+    return schema.BALANCE_ORACLE if balance_rule == "golden" else balance_rule
+
+
+def _is_true(value: Any) -> bool:
+    """A manifest flag that may be a bool, a string from a CSV, or missing (old runs)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    try:
+        return bool(value) and not pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass
+class ClipStates:
+    """Every clip the report counts, with its state (schema.DONE / FAILED / NOT_EXTRACTED)."""
+    states: dict[str, str]
+    manifest: pd.DataFrame  # the run's records
+    corpus_listed: bool  # False: the corpus could not be listed, only records are known
+
+    def ids(self, state: str) -> list[str]:
+        return [c for c, s in sorted(self.states.items()) if s == state]
+
+
+def clip_states(run: RunDir, cfg: Config) -> ClipStates:
+    """The corpus's clips (discovered from ``cfg``) united with the clips the run recorded.
+
+    A clip is done with a done record of the current extract hash whose rows exist; failed with
+    a failed record of that hash; otherwise (no record, pending, interrupted, another config)
+    not extracted. When the corpus cannot be listed (moved, unmounted), one warning, and the
+    records are all the report knows.
+    """
+    config_hash = cfg.extract_hash()
+    manifest = run.manifest()
+    states: dict[str, str] = {}
+    corpus_listed = True
+    try:
+        states.update((c.clip_id, schema.NOT_EXTRACTED) for c in discover(cfg))
+    except (CorpusError, OSError) as e:
+        corpus_listed = False
+        log.warning("cannot list the corpus (%s): the report counts only the %d clips the run "
+                    "recorded", e, len(manifest))
+    for _, rec in manifest.iterrows():
+        cid = str(rec[schema.CLIP_ID])
+        current = rec[schema.CONFIG_HASH] == config_hash
+        if current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists():
+            states[cid] = schema.DONE
+        elif current and rec[schema.STATUS] == schema.FAILED:
+            states[cid] = schema.FAILED
+        else:
+            states[cid] = schema.NOT_EXTRACTED
+    return ClipStates(states, manifest, corpus_listed)
+
+
+def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportConfig,
+                     golden: dict[str, str],
+                     truncated: dict[str, bool] | None = None) -> pd.DataFrame:
+    """One row per clip of ``states``; a clip that is not done gets its state as predict."""
+    clip_ids = sorted(states)
+    done_ids = [c for c in clip_ids if states[c] == schema.DONE]
+    frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
     votes = clip_votes(frames, clip_ids, rc.mapping, frame_rule=rc.frame_label,
                        aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames)
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
-    if rc.balance != "none":
+    if rc.balance != "none":  # clips without face rows (not done ones too) keep their vote
         votes[schema.PREDICT] = balance(votes, _balance_shares(rc, golden))
+    cid = votes[schema.CLIP_ID]
+    state = cid.map(states)
+    done = state == schema.DONE
+    for col in (schema.PREDICT, schema.PREDICT_UNBALANCED):
+        votes[col] = votes[col].where(done, state)
     frame_keys = [schema.CLIP_ID, schema.FRAME_INDEX]
     sampled = frames.drop_duplicates(frame_keys).groupby(schema.CLIP_ID).size()
     with_face = frames[frames[schema.FACE_INDEX] >= 0].drop_duplicates(frame_keys).groupby(
         schema.CLIP_ID).size()
-    cid = votes[schema.CLIP_ID]
     table = votes.rename(columns={schema.CLIP_ID: schema.FILENAME})
     table[schema.GOLDEN] = cid.map(golden)
+    table[schema.STATUS] = state
     table[schema.FRAMES_SAMPLED] = cid.map(sampled).fillna(0).astype(int)
     table[schema.FRAMES_WITH_FACE] = cid.map(with_face).fillna(0).astype(int)
     table[schema.CORRECT] = [(golden[c] == p) if c in golden else pd.NA
                              for c, p in zip(cid, votes[schema.PREDICT], strict=True)]
+    truncated = truncated or {}
+    table[schema.TRUNCATED] = pd.array(
+        [truncated.get(c, False) if states[c] == schema.DONE else pd.NA for c in cid],
+        dtype="boolean")
     table[list(schema.MEAN_EMOTIONS)] = table[list(schema.MEAN_EMOTIONS)].round(4)
     table[schema.GROUP] = cid.map(lambda c: group_of(c, rc.group_pattern))
+    table[schema.BALANCE] = balance_label(rc.balance)
     return table[list(schema.CLIP_TABLE_COLUMNS)]
 
 
@@ -96,7 +202,9 @@ def _balance_shares(rc: ReportConfig, golden: dict[str, str]) -> dict[str, float
         return {c: float(rc.balance_shares.get(c, 0.0)) for c in schema.CLASSES}
     counts = {c: sum(1 for g in golden.values() if g == c) for c in schema.CLASSES}
     if not any(counts.values()):
-        raise ValueError("report.balance: golden needs golden labels (report.labels)")
+        raise LabelsError("report.balance: golden takes the class shares from the golden "
+                          "labels, but no label of report.labels matches a clip of the run; "
+                          "check the labels file or choose another report.balance")
     return {c: float(v) for c, v in counts.items()}
 
 
@@ -105,19 +213,40 @@ def _evaluate(table: pd.DataFrame) -> dict[str, Any]:
     return evaluate(list(table[schema.PREDICT]), golden)
 
 
+def _cell(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def group_table(table: pd.DataFrame, rc: ReportConfig) -> tuple[pd.DataFrame,
+                                                                 dict[str, dict[str, Any]]]:
+    """groups.csv (schema.GROUP_METRIC_COLUMNS, predicted counts) and each group's metrics."""
+    rows, metrics = [], {}
+    for g, part in table.groupby(schema.GROUP, sort=True):
+        m = _evaluate(part)
+        metrics[str(g)] = m
+        rows.append({schema.GROUP: g, **{k: _cell(m[k]) for k in schema.GROUP_METRIC_COLUMNS},
+                     **{schema.PREDICTED_PREFIX + p: m["predicted_counts"][p]
+                        for p in PRED_CLASSES},
+                     schema.BALANCE: balance_label(rc.balance)})
+    columns = [schema.GROUP, *schema.GROUP_METRIC_COLUMNS,
+               *(schema.PREDICTED_PREFIX + p for p in PRED_CLASSES), schema.BALANCE]
+    return pd.DataFrame(rows, columns=columns), metrics
+
+
 def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
                  labels_path: Path | None = None, frames: pd.DataFrame | None = None) -> Report:
-    """Build and write the report. ``frames`` is the run's per-frame table when the caller
-    already holds it (``videmo run`` after extract); otherwise it is read from the run."""
+    """Build and write the report over every clip of the corpus (see :func:`clip_states`).
+
+    ``frames`` is the run's per-frame table when the caller already holds it (``videmo run``
+    after extract); otherwise it is read from the run. ``labels_path`` overrides
+    ``report.labels`` (the CLI passes ``--labels`` as that key instead, so that config
+    validation sees it)."""
     rc = cfg.report
     out_dir = Path(out_dir or cfg.resolve(rc.out) or run.path / "report")
     if frames is None:
         frames = run.frames(cfg.extract_hash())
-    manifest = run.manifest()
-    done = manifest[manifest[schema.STATUS] == schema.DONE]
-    done = done[done[schema.CONFIG_HASH] == cfg.extract_hash()]
-    clip_ids = sorted(done[schema.CLIP_ID].astype(str))
-    failed = manifest[manifest[schema.STATUS] == schema.FAILED]
+    cs = clip_states(run, cfg)
+    clip_ids = sorted(cs.states)
     labels_path = labels_path or cfg.resolve(rc.labels)
     golden: dict[str, str] = {}
     issues = None
@@ -125,23 +254,32 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         golden, issues = golden_labels(Path(labels_path), clip_ids, rc)
         for line in issues.lines():
             log.warning("labels %s: %s", labels_path, line)
-    table = build_clip_table(frames, clip_ids, rc, golden)
-    group_rows, group_metrics = [], {}
-    for g, part in table.groupby(schema.GROUP, sort=True):
-        m = _evaluate(part)
-        group_metrics[g] = m
-        group_rows.append({schema.GROUP: g, "clips": m["clips"], "labelled": m["labelled"],
-                           "coverage": round(m["coverage"], 4),
-                           "accuracy": round(m["accuracy"], 4),
-                           "macro_f1": round(m["macro_f1"], 4),
-                           **{p: m["predicted_counts"][p] for p in PRED_CLASSES}})
+    manifest = cs.manifest
+    done_ids = set(cs.ids(schema.DONE))
+    done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
+    truncated = ({str(r[schema.CLIP_ID]): _is_true(r[schema.TRUNCATED])
+                  for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
+    table = build_clip_table(frames, cs.states, rc, golden, truncated)
+    groups, group_metrics = group_table(table, rc)
+    overall = _evaluate(table)
+    failed_ids = set(cs.ids(schema.FAILED))
     seconds = pd.to_numeric(done[schema.SECONDS], errors="coerce")
+    truncated_ids = sorted(c for c, t in truncated.items() if t)
     metrics = {
-        "overall": _evaluate(table),
+        "overall": overall,
         "groups": group_metrics,
+        "complete": len(done_ids) == len(clip_ids),
+        "corpus_listed": cs.corpus_listed,
         "failed_clips": {str(r[schema.CLIP_ID]): str(r[schema.REASON])
-                         for _, r in failed.iterrows()},
-        "seconds_per_clip": float(seconds.mean()) if len(seconds) else None,
+                         for _, r in manifest.iterrows()
+                         if str(r[schema.CLIP_ID]) in failed_ids},
+        "not_extracted_clips": cs.ids(schema.NOT_EXTRACTED),
+        "truncated": len(truncated_ids),
+        "truncated_clips": truncated_ids,
+        "balance": rc.balance,
+        "balance_oracle": rc.balance == "golden",
+        "balance_note": ORACLE_NOTE if rc.balance == "golden" else None,
+        "seconds_per_clip": float(seconds.mean()) if seconds.notna().any() else None,
         "frames": int(len(frames)),
         "labels_file": str(labels_path) if labels_path else None,
         "label_issues": issues.to_dict() if issues else None,
@@ -149,7 +287,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         "extract_hash": cfg.extract_hash(),
         "report_options": cfg.to_dict()["report"],
     }
-    report = Report(out_dir, table, pd.DataFrame(group_rows), metrics, issues)
+    if not metrics["complete"]:
+        log.warning("%s", unfinished_message(overall))
+    report = Report(out_dir, table, groups, metrics, issues)
     write_report(report, cfg, frames)
     return report
 
@@ -182,8 +322,11 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
                                    fig_dir / f"group_{safe_name(str(g))}.png")
     if report.metrics["overall"]["labelled"]:
         m = report.metrics["overall"]
-        figures.confusion(m["confusion"], f"accuracy {m['accuracy']:.1%}, macro-F1 "
-                                          f"{m['macro_f1']:.2f} ({m['labelled']} clips)",
+        oracle = "\nbalance: golden (an oracle: shares from the test labels)" \
+            if report.metrics["balance_oracle"] else ""
+        figures.confusion(m["confusion"], f"accuracy {fmt(m['accuracy'], '.1%')}, macro-F1 "
+                                          f"{fmt(m['macro_f1'], '.2f')} ({m['labelled']} "
+                                          f"labelled clips){oracle}",
                           fig_dir / "confusion.png")
     limit = rc.timeline_clips
     by_clip = dict(tuple(frames.groupby(schema.CLIP_ID, sort=True)))

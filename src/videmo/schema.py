@@ -113,7 +113,22 @@ INTERVALS = "intervals"
 MEAN_PREFIX = "mean_"
 MEAN_EMOTIONS: tuple[str, ...] = tuple(MEAN_PREFIX + e for e in EMOTIONS)
 
+# how predict was balanced (report.balance); golden is spelled BALANCE_ORACLE
+BALANCE = "balance"
+BALANCE_ORACLE = "golden (oracle)"
+
+# STATUS here is the clip's state in the report: DONE, FAILED or NOT_EXTRACTED; a clip that is
+# not done has that state as its predict (like NO_FACE) and counts as wrong
 CLIP_TABLE_COLUMNS: tuple[str, ...] = (
-    FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), FRAMES_SAMPLED, FRAMES_WITH_FACE,
-    CORRECT, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, INTERVALS,
+    FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), STATUS, FRAMES_SAMPLED,
+    FRAMES_WITH_FACE, CORRECT, TRUNCATED, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, BALANCE,
+    INTERVALS,
 )
+
+# ---------------------------------------------------------------- per-group table (report)
+# metrics of each group (keys of videmo.metrics.evaluate), then predicted counts per value
+GROUP_METRIC_COLUMNS: tuple[str, ...] = (
+    "clips", "labelled", "done", "failed", "not_extracted", "clips_with_face", "correct",
+    "coverage", "accuracy", "accuracy_covered", "macro_f1",
+)
+PREDICTED_PREFIX = "predicted_"
