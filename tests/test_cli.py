@@ -106,3 +106,90 @@ def test_labels_option_is_checked_relative_to_the_cwd(job, capsys):
     cwd = job.parent.parent.resolve() / "cwd"
     assert f"config key 'report.labels': {cwd / 'nope.csv'} does not exist" in err
     assert not (cwd / "out").exists()
+
+
+# ---------------------------------------------------------------- scripts/bootstrap.sh (item 16)
+@pytest.fixture
+def bootstrap(tmp_path):
+    """scripts/bootstrap.sh in a copy of the repo's set-up files, over a venv whose python is
+    a stub that logs each pip call: returns run(mode) -> the pip installs that call made."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "bootstrap.sh", repo / "scripts")
+    shutil.copy(REPO / "pyproject.toml", repo)
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    log = tmp_path / "pip.log"
+    stub = venv / "bin" / "python"
+    stub.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n')
+    stub.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "VIDEMO_VENV": str(venv)}
+
+    def run(*args: str) -> list[str]:
+        before = log.read_text().splitlines() if log.exists() else []
+        subprocess.run(["bash", str(repo / "scripts" / "bootstrap.sh"), *args], env=env,
+                       check=True, capture_output=True)
+        after = log.read_text().splitlines() if log.exists() else []
+        return [line for line in after[len(before):] if " install " in f" {line} "
+                and "--upgrade pip" not in line]
+
+    run.repo = repo  # type: ignore[attr-defined]
+    return run
+
+
+def test_bootstrap_test_mode_satisfies_the_runtime_mode(bootstrap):
+    first = bootstrap("--test")  # bash scripts/test.sh
+    assert any(".[test]" in line for line in first)
+    assert bootstrap() == []  # then bash scripts/run-sample.sh: nothing to do
+    assert bootstrap("--test") == []  # and test.sh again: the extras are still there
+
+
+def test_bootstrap_runtime_mode_never_drops_the_test_extras(bootstrap):
+    assert any(line.endswith("install -e .") for line in bootstrap())
+    added = bootstrap("--test")
+    assert any(".[test]" in line for line in added)
+    assert bootstrap() == [] and bootstrap("--test") == []
+    pyproject = bootstrap.repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n# changed\n")
+    again = bootstrap()  # a changed pyproject reinstalls, keeping the test extras
+    assert any(".[test]" in line for line in again)
+    assert bootstrap("--test") == []
+
+
+def test_every_import_in_src_is_a_declared_dependency():
+    """A module imported by videmo but not in pyproject's dependencies works only by chance."""
+    import ast
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    from .conftest import REPO
+
+    declared = {re.split(r"[\s<>=!~\[;]", d, maxsplit=1)[0].lower().replace("_", "-")
+                for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+                    "dependencies"]}
+    dists = importlib.metadata.packages_distributions()
+    missing = {}
+    for path in (REPO / "src" / "videmo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "videmo":
+                    continue
+                owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                if not owners & declared:
+                    missing[top] = path.name
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"

@@ -89,7 +89,7 @@ def import_tensorflow():
 
 
 PACKAGES = ("videmo", "numpy", "opencv-python-headless", "ai-edge-litert", "tensorflow", "keras",
-            "mtcnn", "pandas", "pyarrow", "joblib", "pyyaml", "matplotlib")
+            "mtcnn", "pandas", "pyarrow", "joblib", "pyyaml", "matplotlib", "scikit-learn")
 
 
 def versions() -> dict[str, str]:
