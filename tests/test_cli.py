@@ -193,3 +193,132 @@ def test_every_import_in_src_is_a_declared_dependency():
                 if not owners & declared:
                     missing[top] = path.name
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+# ---------------------------------------------------------------- quiet, honest progress (item 17)
+def _jobs_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelname == "WARNING" and "--jobs" in r.getMessage()]
+
+
+def test_jobs_above_the_cores_warns_once(job, caplog, monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert main(["extract", str(job), "--jobs", "1", "--no-progress"]) == 0
+    assert _jobs_warnings(caplog) == []
+    caplog.clear()
+    assert main(["extract", str(job), "--jobs", "3", "--no-progress", "--force"]) == 0
+    (warning,) = _jobs_warnings(caplog)
+    assert "--jobs 3" in warning and "1 core " in warning and "--jobs 1 or fewer" in warning
+    caplog.clear()
+    compare_job = tmp_path / "cmp.yaml"  # two runs, one warning
+    compare_job.write_text(yaml.safe_dump({"compare": {
+        "base": str(job), "out": str(tmp_path / "cmp"), "jobs": 2,
+        "vary": {"sampling.every_n": [1, 2]}}}))
+    assert main(["compare", str(compare_job), "--no-progress"]) == 0
+    assert len(_jobs_warnings(caplog)) == 1
+
+
+@pytest.mark.parametrize("level", ["2", "3"])
+def test_native_start_up_chatter_is_dropped_and_warnings_stay(capfd, monkeypatch, level):
+    import os
+
+    from videmo.runtime import quiet_native_logs
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("SLURM_JOB_GPUS", raising=False)
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796139184.476702    7190 cudart_stub.cc:31] Could not find cuda drivers "
+        "on your machine, GPU will not be used.",
+        "E0000 00:00:1796139192.850652    7190 cuda_platform.cc:52] failed call to cuInit: "
+        "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    ]
+    real = [
+        "W0000 00:00:1796139192.850652    7190 op_kernel.cc:1830] a real TensorFlow warning",
+        "E0000 00:00:1796139192.850652    7190 foo.cc:12] a real error",
+        "ERROR: a LiteRT error",
+        "Traceback (most recent call last):",
+    ]
+    capfd.readouterr()
+    with quiet_native_logs():
+        for line in [*noise, *real]:
+            os.write(2, (line + "\n").encode())
+    assert capfd.readouterr().err.splitlines() == real
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # a GPU was granted: its failure is news
+    with quiet_native_logs():
+        os.write(2, (noise[2] + "\n").encode())
+    assert capfd.readouterr().err.splitlines() == [noise[2]]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_extract_with_mtcnn_writes_no_native_chatter(tmp_path, jobs):
+    """The real thing: TensorFlow, MTCNN and LiteRT loaded in this process or in workers."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import REPO, SAMPLE_CLIPS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for p in SAMPLE_CLIPS[:jobs]:
+        shutil.copy(p, corpus)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"corpus": {"paths": [str(corpus)]},
+                                   "sampling": {"every_n": 20}, "faces": {"detector": "mtcnn"},
+                                   "run": {"out": str(tmp_path / "run")}}))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    done = subprocess.run([sys.executable, "-m", "videmo", "extract", str(cfg), "--jobs",
+                           str(jobs), "--no-progress"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{jobs} done" in done.stdout
+    assert "videmo.runner" in done.stderr  # videmo's own log lines still come through
+    for chatter in ("absl::InitializeLog", "cudart_stub", "cuInit", "XNNPACK", "INFO: "):
+        assert chatter not in done.stderr, done.stderr
+
+
+class FakeBar:
+    """Stands in for tqdm: records every update, in order, across all bars."""
+
+    events: list[tuple[str, int]] = []
+
+    def __init__(self, *args, unit: str = "it", **kwargs):
+        self.unit = unit
+
+    def update(self, n: int = 1) -> None:
+        FakeBar.events.append((self.unit, n))
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_moves_within_a_clip(tmp_path, monkeypatch, jobs):
+    from videmo import runner
+
+    from .conftest import make_config
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(jobs):
+        write_video(corpus / f"long_{i}.mp4", [np.zeros((48, 64, 3), np.uint8)] * 40, 10.0)
+    cfg = make_config(tmp_path, corpus, sampling={"every_n": 1})
+    monkeypatch.setattr(runner, "tqdm", FakeBar)
+    FakeBar.events = []
+    summary = runner.extract(cfg, jobs=jobs, progress=True)
+    assert summary.done == jobs and summary.frames == 40 * jobs
+    frames = [n for unit, n in FakeBar.events if unit == "frame"]
+    assert sum(frames) == 40 * jobs and len(frames) >= 4 * jobs  # batches, not whole clips
+    first_clip = FakeBar.events.index(("clip", 1))
+    assert sum(n for unit, n in FakeBar.events[:first_clip] if unit == "frame") >= 8

@@ -22,6 +22,7 @@ from .config import Config, ConfigError
 from .corpus import Clip, CorpusError, discover, discover_root
 from .labels import LabelsError
 from .models import ModelFileError
+from .runtime import warn_if_oversubscribed
 from .slurm import SlurmError
 from .store import RunDirError
 
@@ -277,6 +278,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
     cfg = load_config(args)
     checked = preflight(cfg)
+    warn_if_oversubscribed(cfg.run.jobs)
     summary = extract(cfg, force=args.force, shard=shard, clips=checked.clips,
                       progress=False if args.no_progress else None, command=shlex.join(sys.argv))
     return print_extract_summary(summary)
@@ -301,6 +303,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
         cfg = load_config(args)
         preflight(cfg, templates=True)
+        warn_if_oversubscribed(cfg.run.jobs, cfg.slurm.cpus_per_task,
+                               f"slurm.cpus_per_task ({cfg.slurm.cpus_per_task})")
         sub = slurm.submit(cfg, shards=args.shards, dry_run=args.dry_run,
                            force=args.force, command=shlex.join(sys.argv))
     sys.stdout.write(slurm.describe(sub, args.dry_run))
@@ -322,6 +326,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _with_labels(load_config(args), args.labels)
     checked = preflight(cfg)
+    warn_if_oversubscribed(cfg.run.jobs)
     summary = extract(cfg, force=args.force, clips=checked.clips,
                       progress=False if args.no_progress else None, command=shlex.join(sys.argv))
     code = print_extract_summary(summary)
@@ -369,8 +374,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.out:
             job = dataclasses.replace(job, out=Path(args.out))
         out = job.out
+        jobs = 1
         for v in job.variants:  # every run's paths, before the first extraction
-            preflight(config_mod.load(job.base, list(v.overrides)), out=False)
+            cfg = config_mod.load(job.base, list(v.overrides))
+            preflight(cfg, out=False)
+            jobs = max(jobs, job.jobs or cfg.run.jobs)
+        warn_if_oversubscribed(jobs)
         table = compare.run_job(job, force=args.force,
                                 progress=False if args.no_progress else None)
     print(compare.to_markdown(table), end="")
