@@ -41,7 +41,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config file (see `videmo config --template`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key for this run, e.g. --set sampling.every_n=10 "
-                        "(repeatable; values are YAML)")
+                        "(repeatable; string keys take the text as it is, other values are "
+                        "YAML; null unsets)")
     p.add_argument("--out", help="run directory (overrides run.out)")
     p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (overrides run.jobs)")
