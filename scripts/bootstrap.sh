@@ -33,10 +33,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
+# The stamp says what is installed: "<test extras 0|1> <hash of pyproject.toml and this
+# script>". A set-up with the test extras satisfies the runtime mode, and a runtime reinstall
+# keeps the test extras, so run-sample.sh and test.sh never undo each other's set-up.
 stamp="$VENV/.videmo-stamp"
-key="$want_test $(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then exit 0; fi
-# a runtime-only venv stays valid for --test after adding the test extras; the reverse too
+hash=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
+have_test=0; have_hash=""
+if [ -f "$stamp" ]; then read -r have_test have_hash <"$stamp" || true; fi
+[ "$have_test" = 1 ] || have_test=0
+if [ "$have_hash" = "$hash" ] && [ "$have_test" -ge "$want_test" ]; then exit 0; fi
+[ "$have_test" = 1 ] && want_test=1
 pip=("$VENV/bin/python" -m pip -q --disable-pip-version-check)
 "${pip[@]}" install --upgrade pip >/dev/null
 if [ "$want_test" = 1 ]; then
@@ -49,4 +55,4 @@ if [ "$want_test" = 1 ]; then
 else
   "${pip[@]}" install -e .
 fi
-echo "$key" >"$stamp"
+echo "$want_test $hash" >"$stamp"

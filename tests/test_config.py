@@ -131,3 +131,54 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "videmo", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "extract" in out and "report" in out
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("run.out=2019", ("run", "out"), "2019"),  # a string key takes the text as it is
+        ("run.out=runs/a#1", ("run", "out"), "runs/a#1"),  # "#" is not a YAML comment here
+        ("run.out='a b'", ("run", "out"), "a b"),  # one quoted scalar is unquoted
+        ("report.group_pattern=123", ("report", "group_pattern"), "123"),
+        ("report.labels=2019.csv", ("report", "labels"), "2019.csv"),
+        ("report.labels=null", ("report", "labels"), None),  # string-or-null: null unsets
+        ("report.labels=~", ("report", "labels"), None),
+        ("slurm.time=04:00:00", ("slurm", "time"), "04:00:00"),  # not YAML 1.1's 14400
+        ("slurm.gpus=1", ("slurm", "gpus"), "1"),
+        ("faces.detector=\"mtcnn\"", ("faces", "detector"), "mtcnn"),  # compare jobs quote
+        ("sampling.every_n=10", ("sampling", "every_n"), 10),  # typed keys still parse
+        ("sampling.fps=2.5", ("sampling", "fps"), 2.5),
+        ("sampling.end_s=null", ("sampling", "end_s"), None),
+        ("report.figures=false", ("report", "figures"), False),
+        ("report.timeline_clips=~", ("report", "timeline_clips"), None),
+        ("corpus.paths=[2019, 2020]", ("corpus", "paths"), ["2019", "2020"]),
+        ("corpus.paths=2019", ("corpus", "paths"), ["2019"]),
+        ("corpus.exclude=a#1", ("corpus", "exclude"), ["a#1"]),
+        ("report.balance_shares={positive: 1, negative: 1, neutral: 2}",
+         ("report", "balance_shares"), {"positive": 1.0, "negative": 1.0, "neutral": 2.0}),
+        ("faces={detector: mtcnn, max_width: 640}", ("faces", "max_width"), 640),
+    ],
+)
+def test_override_values_follow_the_key_type(tmp_path, override, key, expected):
+    cfg = load_text(tmp_path, "report: {balance: shares, balance_shares: {positive: 1}}\n",
+                    [override])
+    value = getattr(getattr(cfg, key[0]), key[1])
+    assert value == expected and type(value) is type(expected)
+
+
+def test_override_errors_still_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="'sampling.every_n': expected an integer, got 'ten'"):
+        load_text(tmp_path, "", ["sampling.every_n=ten"])
+    with pytest.raises(ConfigError, match="did you mean 'report.labels'"):
+        load_text(tmp_path, "", ["report.label=x.csv"])
+
+
+@pytest.mark.parametrize("out", ["2019", "runs/a#1", "null"])
+def test_cli_out_is_a_string(tmp_path, out):
+    from videmo.cli import build_parser, load_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("sampling: {every_n: 5}\n")
+    for command in ("extract", "run", "submit"):
+        args = build_parser().parse_args([command, str(cfg_file), "--out", out])
+        assert load_config(args).run.out == out

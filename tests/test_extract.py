@@ -105,9 +105,9 @@ def test_resume_skips_done_clips_and_refuses_other_config(tmp_path, sample_corpu
     analysed = []
     real = pipeline.analyze_clip
 
-    def counting(clip, cfg, models):
+    def counting(clip, cfg, models, on_frames=None):
         analysed.append(clip.clip_id)
-        return real(clip, cfg, models)
+        return real(clip, cfg, models, on_frames)
 
     monkeypatch.setattr("videmo.runner.analyze_clip", counting)
     capsys.readouterr()

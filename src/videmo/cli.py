@@ -9,16 +9,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from . import config as config_mod
+from . import labels as labels_mod
 from .config import Config, ConfigError
-from .corpus import CorpusError
+from .corpus import Clip, CorpusError, discover, discover_root
 from .labels import LabelsError
 from .models import ModelFileError
+from .runtime import warn_if_oversubscribed
 from .slurm import SlurmError
 from .store import RunDirError
 
@@ -37,7 +41,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config file (see `videmo config --template`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key for this run, e.g. --set sampling.every_n=10 "
-                        "(repeatable; values are YAML)")
+                        "(repeatable; string keys take the text as it is, other values are "
+                        "YAML; null unsets)")
     p.add_argument("--out", help="run directory (overrides run.out)")
     p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (overrides run.jobs)")
@@ -157,7 +162,104 @@ def _labels_override(args: argparse.Namespace) -> list[str]:
     report.balance: golden needs labels). The path is made absolute: a config's relative
     paths are relative to its own folder, a command line's to the current directory."""
     labels = getattr(args, "labels", None)
-    return [f"report.labels={Path(labels).resolve()}"] if labels else []
+    return [f"report.labels={Path(labels).expanduser().resolve()}"] if labels else []
+
+
+@dataclass
+class Checked:
+    """What :func:`preflight` found: the corpus's clips (reused by extract) and one line per
+    checked key for ``videmo config check``."""
+
+    clips: list[Clip] | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+def _given(cfg: Config, raw: str) -> str:
+    """How a relative config path was resolved, for error messages."""
+    if Path(raw).expanduser().is_absolute():
+        return ""
+    return f" ('{raw}' is relative to the config file's folder {cfg.base_dir})"
+
+
+def preflight(cfg: Config, *, corpus: bool = True, labels: bool = True, out: bool = True,
+              templates: bool = False, require_corpus: bool = True) -> Checked:
+    """Check, before any work, that the paths a command will use are there and usable.
+
+    Every command runs this first, so a typo in a path costs an error naming the key and the
+    path (exit 2), not an hour of extraction followed by a traceback in the report.
+    ``require_corpus=False`` (``config check``) accepts a settings file that names no corpus.
+    """
+    checked = Checked()
+    if corpus:
+        if not cfg.corpus.paths and not require_corpus:
+            checked.lines.append("corpus.paths: not set (extract, run and submit need one)")
+        else:
+            checked.clips = _check_corpus(cfg, checked.lines)
+    if labels:
+        _check_labels(cfg, checked.lines)
+    if out:
+        _check_out(cfg, checked.lines)
+    if templates and cfg.slurm.templates is not None:
+        path = cfg.resolve(cfg.slurm.templates)
+        if path is None or not path.is_dir():
+            raise ConfigError(f"config key 'slurm.templates': {path} is not a folder"
+                              f"{_given(cfg, cfg.slurm.templates)}")
+    return checked
+
+
+def _check_corpus(cfg: Config, lines: list[str]) -> list[Clip]:
+    roots = cfg.corpus_paths
+    for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+        if not root.exists():
+            raise ConfigError(f"config key 'corpus.paths': {root} does not exist"
+                              f"{_given(cfg, raw)}")
+    try:
+        clips = discover(cfg)
+    except CorpusError:
+        for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+            if not discover_root(root, cfg):
+                raise _no_clips(cfg, raw, root) from None
+        raise
+    for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+        n = sum(1 for c in clips if c.path == root or root in c.path.parents)
+        if n == 0:
+            raise _no_clips(cfg, raw, root)
+        lines.append(f"corpus.paths: {root}: {n} clip{'s' * (n != 1)}")
+    return clips
+
+
+def _no_clips(cfg: Config, raw: str, root: Path) -> ConfigError:
+    return ConfigError(
+        f"config key 'corpus.paths': no clips in {root}{_given(cfg, raw)} (video extensions "
+        f"{' '.join(cfg.corpus.video_extensions)}, or folders of images; corpus.include "
+        f"{cfg.corpus.include}, corpus.exclude {cfg.corpus.exclude})")
+
+
+def _check_labels(cfg: Config, lines: list[str]) -> None:
+    raw = cfg.report.labels
+    if raw is None:
+        lines.append("report.labels: not set (no evaluation)")
+        return
+    path = cfg.resolve(raw)
+    if path is None or not path.exists():
+        raise ConfigError(f"config key 'report.labels': {path} does not exist{_given(cfg, raw)}")
+    if not path.is_file():
+        raise ConfigError(f"config key 'report.labels': {path} is not a file{_given(cfg, raw)}")
+    found = labels_mod.check_labels(cfg)  # parses with the chosen columns, known values
+    rows = len(found.rows) if found is not None else None
+    lines.append(f"report.labels: {path}" + ("" if rows is None else f": {rows} rows"))
+
+
+def _check_out(cfg: Config, lines: list[str]) -> None:
+    out = cfg.out_dir.resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"config key 'run.out': {out} exists and is not a folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"config key 'run.out': cannot write {out} ({parent} is not writable)")
+    where = "" if Path(cfg.run.out).expanduser().is_absolute() else \
+        " (relative to the current directory)"
+    lines.append(f"run.out: {out}{where}")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -172,7 +274,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
     cfg = load_config(args)
-    summary = extract(cfg, force=args.force, shard=shard,
+    checked = preflight(cfg)
+    warn_if_oversubscribed(cfg.run.jobs)
+    summary = extract(cfg, force=args.force, shard=shard, clips=checked.clips,
                       progress=False if args.no_progress else None, command=shlex.join(sys.argv))
     return print_extract_summary(summary)
 
@@ -187,11 +291,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
                  if getattr(args, o)]
         if given:
             raise UsageError(f"--resume takes the run's own config; drop --{given[0]}")
+        from .store import RunDir
+
+        preflight(slurm.job_config(RunDir(args.resume)), out=False, templates=True)
         sub = slurm.resume(Path(args.resume), dry_run=args.dry_run)
     else:
         if args.shards is not None and args.shards < 1:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
-        sub = slurm.submit(load_config(args), shards=args.shards, dry_run=args.dry_run,
+        cfg = load_config(args)
+        preflight(cfg, templates=True)
+        warn_if_oversubscribed(cfg.run.jobs, cfg.slurm.cpus_per_task,
+                               f"slurm.cpus_per_task ({cfg.slurm.cpus_per_task})")
+        sub = slurm.submit(cfg, shards=args.shards, dry_run=args.dry_run,
                            force=args.force, command=shlex.join(sys.argv))
     sys.stdout.write(slurm.describe(sub, args.dry_run))
     return EXIT_OK
@@ -211,8 +322,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import extract
 
     cfg = load_config(args)
-    summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
-                      command=shlex.join(sys.argv))
+    checked = preflight(cfg)
+    warn_if_oversubscribed(cfg.run.jobs)
+    summary = extract(cfg, force=args.force, clips=checked.clips,
+                      progress=False if args.no_progress else None, command=shlex.join(sys.argv))
     code = print_extract_summary(summary)
     if summary.interrupted or summary.write_error:
         return code
@@ -237,6 +350,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if overrides:
         data = config_mod.apply_overrides(cfg.to_dict(), overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
+    preflight(cfg, corpus=False, out=False)  # a report reads the run, not the videos
     frames, _ = run.consolidate(cfg.extract_hash())  # merges shards' per-clip files
     report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                           frames=frames)
@@ -257,6 +371,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.out:
             job = dataclasses.replace(job, out=Path(args.out))
         out = job.out
+        jobs = 1
+        for v in job.variants:  # every run's paths, before the first extraction
+            cfg = config_mod.load(job.base, list(v.overrides))
+            preflight(cfg, out=False)
+            jobs = max(jobs, job.jobs or cfg.run.jobs)
+        warn_if_oversubscribed(jobs)
         table = compare.run_job(job, force=args.force,
                                 progress=False if args.no_progress else None)
     print(compare.to_markdown(table), end="")
@@ -292,7 +412,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"videmo config {action} needs a config FILE")
     cfg = config_mod.load(args.file, args.overrides)
     if action == "check":
+        checked = preflight(cfg, templates=True, require_corpus=False)
         print(f"{args.file}: OK (extract hash {cfg.extract_hash()})")
+        for line in checked.lines:
+            print(f"  {line}")
     else:
         sys.stdout.write(config_mod.dump(cfg))
     return EXIT_OK

@@ -479,18 +479,22 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML) to plain config data."""
+    """Apply ``section.key=value`` strings to plain config data, reading each value by its type.
+
+    A string key takes the value as it is (``run.out=2019`` is the folder "2019", ``run.out=a#1``
+    keeps its "#"); one quoted YAML scalar is unquoted (``run.out="'a b'"``). ``null``, ``~`` or
+    nothing unsets a key that may be null. Lists and mappings are YAML whose strings stay strings
+    (``corpus.paths=[2019, 2020]``); numbers and booleans are YAML. The type comes from the Config
+    dataclasses, so a new option needs no special case here.
+    """
     data = json.loads(json.dumps(data, default=str))  # deep copy of plain data
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. faces.detector=mtcnn")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        node = data
         parts = key.strip().split(".")
+        value = _override_value(option_type(parts), raw, item)
+        node = data
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -498,6 +502,94 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
         node[parts[-1]] = value
     return data
+
+
+_NULLS = ("", "null", "Null", "NULL", "~")
+
+
+def option_type(parts: list[str]) -> Any:
+    """The declared type at a dotted key (a field, or a value of a mapping option); None if the
+    key is unknown (the loader then names it with a "did you mean")."""
+    tp: Any = Config
+    for part in parts:
+        if dataclasses.is_dataclass(tp):
+            fields = {f.name for f in dataclasses.fields(tp) if f.metadata.get("doc") is not None}
+            if part not in fields:
+                return None
+            tp = typing.get_type_hints(tp)[part]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    return tp
+
+
+def _is_text(tp: Any) -> bool:
+    """A string, or a choice among strings (faces.detector)."""
+    if tp is str:
+        return True
+    return typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in typing.get_args(tp))
+
+
+def _override_value(tp: Any, raw: str, item: str) -> Any:
+    if tp is None:  # unknown key: plain YAML, so the loader can name it
+        return _yaml(raw, item)
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) < len(typing.get_args(tp)) and raw.strip() in _NULLS:
+            return None
+        if len(args) == 1:
+            return _override_value(args[0], raw, item)
+    if _is_text(tp):
+        return _unquote(raw, item)
+    if origin is list and not raw.lstrip().startswith("["):  # one item, read by its own type
+        return [_override_value(typing.get_args(tp)[0], raw, item)]
+    return _typed(tp, _yaml(raw, item, loader=yaml.BaseLoader), item)
+
+
+def _unquote(raw: str, item: str) -> str:
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        value = _yaml(text, item)
+        if isinstance(value, str):
+            return value
+    return raw
+
+
+def _typed(tp: Any, node: Any, item: str) -> Any:
+    """Plain data from YAML's BaseLoader (every scalar a string) -> values of type ``tp``.
+
+    Only the shape is changed here; wrong values are left for the loader to name by key."""
+    origin = typing.get_origin(tp)
+    if isinstance(node, str):
+        if _is_text(tp):
+            return node
+        if origin in (types.UnionType, typing.Union):
+            if type(None) in typing.get_args(tp) and node in _NULLS:
+                return None
+            if any(_is_text(a) for a in typing.get_args(tp)):
+                return node
+        if origin is list:
+            return [_typed(typing.get_args(tp)[0], node, item)]
+        return _yaml(node, item)
+    if isinstance(node, list):
+        item_tp = typing.get_args(tp)[0] if origin is list else None
+        return [_typed(item_tp, v, item) for v in node]
+    if isinstance(node, dict):
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            return {k: _typed(hints.get(k), v, item) for k, v in node.items()}
+        value_tp = typing.get_args(tp)[1] if origin is dict else None
+        return {k: _typed(value_tp, v, item) for k, v in node.items()}
+    return node
+
+
+def _yaml(raw: str, item: str, loader: type = yaml.SafeLoader) -> Any:
+    try:
+        return yaml.load(raw, Loader=loader)  # the safe loader, or the base one: no objects
+    except yaml.YAMLError:
+        return raw
 
 
 def dump(cfg: Config) -> str:

@@ -11,6 +11,7 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from .corpus import Clip
 from .emotions import EmotionModel, crop_faces, make_model
 from .faces import Face, FaceDetector, detect_faces, make_detector, select_faces
 from .frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
-from .runtime import configure_threads, current_threads
+from .runtime import configure_threads, current_threads, quiet_native_logs
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,11 @@ def load_models(cfg: Config, threads: int | None = None) -> Models:
     key = (repr(cfg.faces), cfg.emotions.engine, cfg.emotions.batch_size)
     if key not in _MODELS:
         t0 = time.perf_counter()
-        _MODELS[key] = Models(
-            make_detector(cfg.faces),
-            make_model(cfg.emotions.engine, current_threads(), cfg.emotions.batch_size),
-        )
+        with quiet_native_logs():  # TensorFlow / LiteRT start-up chatter, written natively
+            _MODELS[key] = Models(
+                make_detector(cfg.faces),
+                make_model(cfg.emotions.engine, current_threads(), cfg.emotions.batch_size),
+            )
         log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, cfg.emotions.engine,
                   time.perf_counter() - t0)
     return _MODELS[key]
@@ -139,9 +141,13 @@ FRAME_DTYPES: dict[str, str] = {
 }
 
 
-def analyze_clip(clip: Clip, cfg: Config, models: Models) -> ClipResult:
+def analyze_clip(clip: Clip, cfg: Config, models: Models,
+                 on_frames: Callable[[int], None] | None = None) -> ClipResult:
     """Sample, detect, select and score one clip. Never raises for a bad clip: a clip that
-    cannot be read comes back with status ``failed`` and the reason."""
+    cannot be read comes back with status ``failed`` and the reason.
+
+    ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
+    moves within a long clip; it must not raise."""
     t0 = time.perf_counter()
     info = SourceInfo()
     rows: list[tuple] = []
@@ -159,6 +165,8 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models) -> ClipResult:
                 sampled += 1
                 with_face += frame_rows[0][_FACE_INDEX_POS] >= 0
                 rows.extend(frame_rows)
+            if on_frames is not None:
+                on_frames(len(batch))
         if sampled == 0:
             raise ClipError(f"no frame sampled (decoded {info.frames_decoded}; check "
                             f"sampling.start_s/end_s against the clip's length)")

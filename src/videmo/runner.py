@@ -8,11 +8,15 @@ merges the per-clip files at the end.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +53,11 @@ class ExtractSummary:
         return not self.failed and not self.interrupted and not self.write_error
 
 
-def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int) -> dict[str, Any]:
+def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
+                 on_frames: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Worker entry point: analyse one clip and persist it. Returns its manifest record."""
     models = load_models(cfg, threads)
-    result = analyze_clip(clip, cfg, models)
+    result = analyze_clip(clip, cfg, models, on_frames)
     return RunDir(run_path).save(result, cfg.extract_hash())
 
 
@@ -92,11 +97,13 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
     t0 = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(todo), unit="clip", disable=not show, dynamic_ncols=True)
+    frames_bar = tqdm(unit="frame", disable=not show, dynamic_ncols=True, leave=False)
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
     old[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     finished: set[str] = set()
     try:
-        for record in _map(todo, cfg, run, jobs, threads):
+        on_frames = frames_bar.update if show else None
+        for record in _map(todo, cfg, run, jobs, threads, on_frames):
             finished.add(record[schema.CLIP_ID])
             summary.frames += record[schema.FRAMES_SAMPLED] or 0
             if record[schema.STATUS] == schema.DONE:
@@ -108,7 +115,7 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
                     log.error("run.on_error is 'abort': stopping after the first failed clip")
                     break
             bar.update(1)
-            bar.set_postfix(frames=summary.frames, failed=len(summary.failed), refresh=False)
+            bar.set_postfix(failed=len(summary.failed), refresh=False)
     except (KeyboardInterrupt, Interrupted) as e:
         summary.interrupted = True
         cause = str(e) or "SIGINT (Ctrl-C)"
@@ -124,6 +131,7 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
                                f"are kept: make room and rerun the same command to continue")
         log.error("%s", summary.write_error)
     finally:
+        frames_bar.close()
         bar.close()
         for s, handler in old.items():
             signal.signal(s, handler)
@@ -146,16 +154,66 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
                                            f"finished; rerun to resume", config_hash)
 
 
-def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int):
+def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
+         on_frames: Callable[[int], None] | None = None):
     if not todo:
         return
     if jobs <= 1 or len(todo) == 1:
         for clip in todo:
-            yield process_clip(clip, cfg, str(run.path), threads)
+            yield process_clip(clip, cfg, str(run.path), threads, on_frames)
         return
     from joblib import Parallel, delayed
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     pool = Parallel(n_jobs=min(jobs, len(todo)), backend="loky",
                     return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
-    yield from pool(delayed(process_clip)(c, cfg, str(run.path), threads) for c in todo)
+    with _relay(on_frames) as report:
+        yield from pool(delayed(process_clip)(c, cfg, str(run.path), threads, report)
+                        for c in todo)
+
+
+@contextmanager
+def _relay(on_frames: Callable[[int], None] | None) -> Iterator[Callable[[int], None] | None]:
+    """A callback that pool workers can call, whose calls reach ``on_frames`` here.
+
+    Workers put frame counts on a Manager queue (started ignoring SIGINT, so a Ctrl-C reaches
+    the workers and this process, not the queue they report to); a thread here drains it."""
+    if on_frames is None:
+        yield None
+        return
+    from multiprocessing.managers import SyncManager
+
+    manager = SyncManager()
+    manager.start(_ignore_sigint)
+    queue = manager.Queue()
+
+    def drain() -> None:
+        try:
+            for n in iter(queue.get, None):
+                on_frames(n)
+        except (OSError, EOFError):  # the manager is gone: the run is ending
+            pass
+
+    thread = threading.Thread(target=drain, name="videmo-progress", daemon=True)
+    thread.start()
+    try:
+        yield functools.partial(_put, queue)
+    finally:
+        try:
+            queue.put(None)
+            thread.join(timeout=5)
+        except (OSError, EOFError):
+            pass
+        manager.shutdown()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _put(queue, n: int) -> None:
+    """Progress is best effort: a worker never fails a clip because the bar is gone."""
+    try:
+        queue.put(n)
+    except (OSError, EOFError):
+        pass

@@ -3,6 +3,12 @@
 Thread counts must be fixed before TensorFlow starts its pools, so every entry point that may
 import TensorFlow calls :func:`configure_threads` first. TensorFlow is only imported when a part
 that needs it (MTCNN, the Keras engine) is used: Haar + tflite runs never pay its start-up cost.
+
+TensorFlow, XLA and LiteRT write from native code straight to file descriptor 2, some of it
+before ``TF_CPP_MIN_LOG_LEVEL`` is read (absl's "before InitializeLog" lines, the CUDA stub's
+"Could not find cuda drivers", LiteRT's "Created TensorFlow Lite XNNPACK delegate"). Models are
+therefore loaded inside :func:`quiet_native_logs`, which drops exactly those lines and passes
+every other line (real warnings and errors) through.
 """
 
 from __future__ import annotations
@@ -11,7 +17,11 @@ import importlib.metadata
 import logging
 import os
 import platform
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +35,27 @@ def threads_for(jobs: int = 1, configured: int | None = None) -> int:
     slurm = os.environ.get("SLURM_CPUS_PER_TASK")
     if slurm and slurm.isdigit() and int(slurm) > 0:
         return max(1, int(slurm) // max(1, jobs))
+    return max(1, available_cores() // max(1, jobs))
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity: a SLURM task's or a taskset's share)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
+        return os.cpu_count() or 1
+
+
+def warn_if_oversubscribed(jobs: int, cores: int | None = None, where: str = "") -> bool:
+    """Warn (once per call: a command calls it once) when more workers than cores are asked
+    for: they would share the cores, each slower, for no gain. Returns whether it warned."""
+    cores = available_cores() if cores is None else cores
+    if jobs <= cores:
+        return False
+    where = where or f"the {cores} core{'s' * (cores != 1)} this process may use"
+    log.warning("--jobs %d (run.jobs) is more than %s: the workers will share them, each "
+                "slower, with no gain; use --jobs %d or fewer", jobs, where, cores)
+    return True
 
 
 def configure_threads(n: int) -> None:
@@ -88,8 +114,72 @@ def import_tensorflow():
     return tf
 
 
+# Native lines that say nothing a user can act on. absl INFO lines (I0000 ...) and LiteRT's
+# "INFO: ..." lines are what TF_CPP_MIN_LOG_LEVEL >= 1 means to hide but cannot reach.
+_ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to " \
+    "STDERR"
+_ABSL_INFO = re.compile(r"I\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
+_LITERT_INFO = re.compile(r"INFO: ")
+_CUDA_PROBE = re.compile(r"E\d{4} .*\] failed call to cuInit: ")
+
+
+def _gpu_granted() -> bool:
+    granted = os.environ.get("SLURM_JOB_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    return granted not in (None, "", "-1")
+
+
+def is_native_noise(line: str) -> bool:
+    """Whether a native stderr line is start-up chatter (see the module doc), not a warning.
+
+    The failed CUDA probe is an error only where a GPU was granted; a user who sets
+    ``TF_CPP_MIN_LOG_LEVEL=0`` sees everything."""
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    if level.isdigit() and int(level) == 0:
+        return False
+    line = line.rstrip("\r\n")
+    if line == _ABSL_BANNER or _ABSL_INFO.match(line) or _LITERT_INFO.match(line):
+        return True
+    return bool(_CUDA_PROBE.match(line)) and not _gpu_granted()
+
+
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Route file descriptor 2 through a filter that drops :func:`is_native_noise` lines.
+
+    What is written meanwhile (by native code or by Python) goes to a temporary file and is
+    passed on, minus the noise, when the block ends; use it around loading models, not around
+    long work."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to filter
+        yield
+        return
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            kept = "".join(line for line in text.splitlines(keepends=True)
+                           if not is_native_noise(line))
+            data = kept.encode()
+            while data:
+                data = data[os.write(2, data):]
+
+
 PACKAGES = ("videmo", "numpy", "opencv-python-headless", "ai-edge-litert", "tensorflow", "keras",
-            "mtcnn", "pandas", "pyarrow", "joblib", "pyyaml", "matplotlib")
+            "mtcnn", "pandas", "pyarrow", "joblib", "pyyaml", "matplotlib", "scikit-learn")
 
 
 def versions() -> dict[str, str]:
