@@ -423,6 +423,9 @@ def make_server(cfg: Config, run_dir: Path | None = None, observer: str = "",
 
 def serve(cfg: Config, observer: str = "") -> int:
     """Serve until Ctrl-C; prints the URL first. Returns the exit code (0)."""
+    if observer and not OBSERVER_RE.match(observer):
+        raise AnnotateError(f"--observer {observer!r}: 1-64 letters, digits, spaces or . @ ' - "
+                            "(starting with a letter or digit)")
     server = make_server(cfg, observer=observer)
     app = server.app
     print(f"videmo annotate: {server.url} ({len(app.order)} clips; events -> "
