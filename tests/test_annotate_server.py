@@ -27,23 +27,15 @@ from videmo.annotate import server as srv
 from videmo.annotate.merge import read_annotations
 from videmo.annotate.transcode import Transcoder, cache_key, find_ffmpeg
 
-from .conftest import IN_CI, REPO, SAMPLE, SAMPLE_CLIPS, make_config
+from . import browser
+from .conftest import REPO, SAMPLE, SAMPLE_CLIPS, make_config
 
 CLIP = SAMPLE_CLIPS[0].stem
-
-
-def _need_ffmpeg() -> None:
-    try:
-        find_ffmpeg()
-    except Exception as e:
-        if IN_CI:
-            pytest.fail(f"CI must run the annotation tests, but: {e}")
-        pytest.skip(str(e))
+ffmpeg_tool = browser.ffmpeg_tool  # installs ffmpeg when missing (a fixture)
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    _need_ffmpeg()
+def cache_dir(ffmpeg_tool, tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("transcode")
 
 
@@ -289,7 +281,7 @@ def test_cache_key_follows_size_and_mtime(tmp_path):
     assert cache_key(clip) != key
 
 
-def test_auto_serves_browser_formats_as_they_are(tmp_path):
+def test_auto_serves_browser_formats_as_they_are(ffmpeg_tool, tmp_path):
     ffmpeg, ffprobe = find_ffmpeg()
     webm = tmp_path / "clip.webm"
     subprocess.run([ffmpeg, "-v", "error", "-i", str(SAMPLE_CLIPS[0]), "-t", "0.3", "-c:v",

@@ -10,9 +10,11 @@
     if (el.dataset.key) byKey.set(el.dataset.key.toLowerCase(), el);
     el.addEventListener("click", () => press(el));
   }
-  let index = 0;
-  const fromHash = /^#clip=(\d+)$/.exec(location.hash);
-  if (fromHash && Number(fromHash[1]) < clips.length) index = Number(fromHash[1]);
+  const hashIndex = () => {
+    const m = /^#clip=(\d+)$/.exec(location.hash);
+    return m && Number(m[1]) < clips.length ? Number(m[1]) : 0;
+  };
+  let index = hashIndex();
   const stored = window.localStorage.getItem("videmo-observer");
   if (!observerInput.value && stored) observerInput.value = stored;
 
@@ -85,5 +87,6 @@
     const el = byKey.get(e.key.toLowerCase());
     if (el) { press(el); e.preventDefault(); }
   });
+  window.addEventListener("hashchange", () => load(hashIndex(), false));
   load(index, false);
 })();
