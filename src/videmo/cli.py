@@ -130,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo clips already done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("annotate", help="a local page where observers mark events in the clips",
+                       description="Serve a page (127.0.0.1, a free port, printed) that plays the "
+                                   "corpus's clips with buttons for annotate.buttons; every press "
+                                   "is appended to RUN/annotations.csv at once. Ctrl-C stops.")
+    p.add_argument("config", help="YAML config file (its corpus and annotate: section)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set annotate.transcode=always")
+    p.add_argument("--out", help="run directory of annotations.csv (overrides run.out)")
+    p.add_argument("--host", help="address to serve on (overrides annotate.host; anything but "
+                                  "127.0.0.1 exposes the page to that network)")
+    p.add_argument("--port", type=int, help="port (overrides annotate.port; 0: a free one)")
+    p.add_argument("--observer", default="", help="observer name filled in on the page")
+
     p = sub.add_parser("config", help="print a documented config template, or check a config",
                        description="Without arguments: print the template (every option, its "
                                    "default and doc).")
@@ -400,6 +413,20 @@ def print_extract_summary(summary) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from .annotate.server import AnnotateError, serve
+
+    if args.host:
+        args.overrides.append(f"annotate.host={args.host!r}")
+    if args.port is not None:
+        args.overrides.append(f"annotate.port={args.port}")
+    try:
+        return serve(load_config(args), observer=args.observer)
+    except AnnotateError as e:
+        print(f"videmo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     action = "template" if args.template else args.action
     if action == "template":
@@ -423,7 +450,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
             "submit": cmd_submit, "status": cmd_status, "compare": cmd_compare,
-            "config": cmd_config}
+            "config": cmd_config, "annotate": cmd_annotate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,6 +201,70 @@ class SlurmConfig:
                                       "(scripts/slurm/templates).")
 
 
+ANNOTATE_SHORTCUTS = {"angry": "a", "disgust": "d", "fear": "f", "happy": "h", "sad": "s",
+                      "surprise": "u", "neutral": "n", "laughing": "l", "applause": "p",
+                      "booing": "b", "crying": "c"}
+_BUTTON_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    buttons: list[str] = opt(list(schema.EMOTIONS + schema.OBSERVER_EVENTS),
+                             "Buttons of the annotation page, in order (lower-case names; the "
+                             "seven emotions are compared with the predicted frame emotion).")
+    shortcuts: dict[str, str] = opt(ANNOTATE_SHORTCUTS, "Keyboard shortcuts (one character) "
+                                                        "added to / replacing the built-in "
+                                                        "ones; arrows: previous / next clip, "
+                                                        "space: play / pause.")
+    host: str = opt("127.0.0.1", "Address the page is served on; anything but 127.0.0.1 "
+                                 "exposes the clips and the page to that network.")
+    port: int = opt(0, "TCP port of the page; 0: a free port (printed at start).", minimum=0)
+    transcode: Literal["auto", "always"] = opt(
+        "auto", "auto: serve MP4 (H.264) and WebM clips as they are and transcode the rest "
+                "(flv, avi, ...) to WebM/VP9; always: transcode every clip.")
+    cache: str | None = opt(None, "Folder of transcoded clips (keyed by file path, size and "
+                                  "mtime; originals are never modified); null: "
+                                  "$XDG_CACHE_HOME/videmo/transcode or ~/.cache/videmo/"
+                                  "transcode.")
+
+    def __post_init__(self) -> None:
+        """Checks that need the whole section; errors name the key and the value."""
+        if self.port > 65535:
+            raise ConfigError(f"config key 'annotate.port': must be at most 65535, got "
+                              f"{self.port}")
+        if not self.buttons:
+            raise ConfigError("config key 'annotate.buttons': give at least one button")
+        for name in self.buttons:
+            if not _BUTTON_NAME.match(name):
+                raise ConfigError(f"config key 'annotate.buttons': {name!r} is not a button "
+                                  "name (lower-case letters, digits, _ or -, at most 32)")
+        dup = sorted({b for b in self.buttons if self.buttons.count(b) > 1})
+        if dup:
+            raise ConfigError(f"config key 'annotate.buttons': {dup[0]!r} appears twice")
+        # given shortcuts add to / replace the built-in ones (a mapping key replaces, not merges)
+        object.__setattr__(self, "shortcuts", {**ANNOTATE_SHORTCUTS, **self.shortcuts})
+        for button, key in self.shortcuts.items():
+            if button not in self.buttons and ANNOTATE_SHORTCUTS.get(button) != key:
+                hint = difflib.get_close_matches(button, self.buttons, n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"config key 'annotate.shortcuts.{button}': not one of "
+                                  f"annotate.buttons{extra}")
+            if len(key) != 1 or not key.isprintable() or key.isspace():
+                raise ConfigError(f"config key 'annotate.shortcuts.{button}': {key!r} is not "
+                                  "one printable character (space is play / pause)")
+        by_key: dict[str, list[str]] = {}
+        for button, key in self.keys().items():
+            by_key.setdefault(key.lower(), []).append(button)
+        for key, buttons in by_key.items():
+            if len(buttons) > 1:
+                raise ConfigError(f"config key 'annotate.shortcuts': the key {key!r} is given "
+                                  f"to {' and '.join(buttons)}; give one of them another key")
+
+    def keys(self) -> dict[str, str]:
+        """Shortcut of each button that has one (built-in shortcuts of absent buttons dropped)."""
+        return {b: k for b, k in self.shortcuts.items() if b in self.buttons}
+
+
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 
@@ -221,6 +285,9 @@ class Config:
                                  metadata={"doc": "How frames become clip labels and metrics."})
     slurm: SlurmConfig = field(default_factory=SlurmConfig,
                                metadata={"doc": "SLURM job arrays (videmo submit)."})
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig,
+                                     metadata={"doc": "The observer annotation page (videmo "
+                                                      "annotate)."})
     base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +323,7 @@ class Config:
             report=dataclasses.replace(self.report, labels=absolute(self.report.labels),
                                        out=absolute(self.report.out)),
             slurm=dataclasses.replace(self.slurm, templates=absolute(self.slurm.templates)),
+            annotate=dataclasses.replace(self.annotate, cache=absolute(self.annotate.cache)),
             base_dir="/")
 
     @property
@@ -640,5 +708,7 @@ def reference_markdown() -> str:
         if dataclasses.is_dataclass(tp):
             continue
         shown = json.dumps(default) if not isinstance(default, str) else default
-        rows.append(f"| `{key}` | {_type_name(tp)} | `{shown}` | {doc} |")
+        cells = [f"`{key}`", _type_name(tp), f"`{shown}`", doc]
+        # a bare | splits a Markdown table cell (choices are written 'a' | 'b')
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows) + "\n"

@@ -132,3 +132,23 @@ GROUP_METRIC_COLUMNS: tuple[str, ...] = (
     "coverage", "accuracy", "accuracy_covered", "macro_f1",
 )
 PREDICTED_PREFIX = "predicted_"
+
+# ---------------------------------------------------------------- observer annotations
+# RUN/annotations.csv, one row per button press on the annotation page (videmo annotate)
+OBSERVER = "observer"
+BUTTON = "button"  # the button pressed: an emotion of EMOTIONS or another configured event
+MEDIA_MS = "media_ms"  # the clip's playback position at the press (video.currentTime, ms)
+WALL_TIME = "wall_time"  # the observer's clock at the press, ISO 8601 UTC
+RECEIVED_AT = "received_at"  # the server's clock when the row was written, ISO 8601 UTC
+
+ANNOTATION_COLUMNS: tuple[str, ...] = (OBSERVER, CLIP_ID, BUTTON, MEDIA_MS, WALL_TIME,
+                                       RECEIVED_AT)
+# Events the page offers besides the seven emotions (annotate.buttons' default).
+OBSERVER_EVENTS: tuple[str, ...] = ("laughing", "applause", "booing", "crying")
+
+# Annotations joined to the per-frame table (videmo.annotate.merge)
+FRAME_DT_S = "frame_dt_s"  # time of the joined frame minus the event's media time (seconds)
+TOLERANCE_S = "tolerance_s"  # largest |frame_dt_s| accepted for this event's clip
+MATCHED = "matched"  # a sampled frame lies within the tolerance
+PREDICTED_EMOTION = "predicted_emotion"  # top of the seven at the joined frame; NA without face
+AGREE = "agree"  # the event's emotion equals predicted_emotion (NA when not comparable)
