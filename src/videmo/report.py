@@ -69,7 +69,9 @@ class Report:
 def build_clip_table(frames: pd.DataFrame, clip_ids: list[str], rc: ReportConfig,
                      golden: dict[str, str]) -> pd.DataFrame:
     votes = clip_votes(frames, clip_ids, rc.mapping, frame_rule=rc.frame_label,
-                       aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames)
+                       aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
+                       rules=rc.rules,
+                       groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
     if rc.balance != "none":
         votes[schema.PREDICT] = balance(votes, _balance_shares(rc, golden))

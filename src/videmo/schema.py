@@ -110,10 +110,12 @@ GROUP = "group"
 PREDICT_UNBALANCED = "predict_unbalanced"
 FACE_ROWS = "face_rows"  # rows with a face (frames with a face; faces with select: all)
 INTERVALS = "intervals"
+DECIDED_BY = "decided_by"  # the aggregate that labelled the clip, or its fallback
+PEAK_FRAMES = "peak_frames"  # frame indices an expressive-frame rule looked at ("" otherwise)
 MEAN_PREFIX = "mean_"
 MEAN_EMOTIONS: tuple[str, ...] = tuple(MEAN_PREFIX + e for e in EMOTIONS)
 
 CLIP_TABLE_COLUMNS: tuple[str, ...] = (
     FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), FRAMES_SAMPLED, FRAMES_WITH_FACE,
-    CORRECT, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, INTERVALS,
+    CORRECT, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, INTERVALS, DECIDED_BY, PEAK_FRAMES,
 )
