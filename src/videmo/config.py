@@ -124,6 +124,29 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class RulesConfig:
+    top_fraction: float = opt(0.2, "expressive / confident: share of a clip's face rows the "
+                                   "clip is labelled from (its peak rows).", minimum=0,
+                              exclusive=True)
+    min_frames: int = opt(3, "expressive / confident: at least this many peak rows (all rows "
+                             "of a shorter clip).", minimum=1)
+    baseline: Literal["clip", "group"] = opt(
+        "clip", "expressive / peak: the person's resting face comes from the clip itself or "
+                "from every clip of its group (report.group_pattern).")
+    baseline_fraction: float = opt(0.25, "expressive / peak: share of rows, the most neutral, "
+                                         "that make the baseline.", minimum=0, exclusive=True)
+    min_rise: float = opt(0.1, "expressive / peak: the least mean rise of the winning class "
+                               "over the baseline (probability points, 0-1).", minimum=0)
+    min_confidence: float = opt(0.5, "confident: the least mean probability of the winning "
+                                     "class over the peak rows (0-1).", minimum=0)
+    window_frames: int = opt(3, "peak: face rows (consecutive, in frame order) in the peak "
+                                "segment.", minimum=1)
+    fallback: Literal["majority", "mean"] = opt(
+        "majority", "Label of a clip where the rule abstains (no class stands out): the "
+                    "majority vote or the mean.")
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     labels: str | None = opt(None, "Golden labels CSV, UTF-8, comma / semicolon / tab separated "
                                    "(clip id or file name, label; see README, Golden labels); "
@@ -147,11 +170,15 @@ class ReportConfig:
     frame_label: Literal["top", "sum"] = opt(
         "top", "Frame label: top of the seven emotions, then mapped (the study), or top of the "
                "three summed probabilities.")
-    aggregate: Literal["majority", "mean", "interval"] = opt(
-        "majority", "Clip label: majority of frame labels, label of the mean probabilities, or "
-                    "majority over intervals of `interval_frames` frames.")
+    aggregate: Literal["majority", "mean", "interval", "expressive", "confident", "peak"] = opt(
+        "majority", "Clip label: majority of frame labels, label of the mean probabilities, "
+                    "majority over intervals of `interval_frames` frames, or an expressive-frame "
+                    "rule (`report.rules`: the top frames by rise over the person's baseline, "
+                    "the most confident non-neutral frames, or the peak segment).")
     interval_frames: int = opt(1000, "Decoded frames per interval for aggregate: interval (the "
                                      "study used 1,000).", minimum=1)
+    rules: RulesConfig = field(default_factory=RulesConfig, metadata={
+        "doc": "Expressive-frame rules (report.aggregate: expressive, confident, peak)."})
     tie: Literal["probability", "neutral", "order"] = opt(
         "probability", "Tie rule between classes with equal votes: larger summed probability, "
                        "neutral if tied, or class order (positive, negative, neutral).")

@@ -165,7 +165,9 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
     votes = clip_votes(frames, clip_ids, rc.mapping, frame_rule=rc.frame_label,
-                       aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames)
+                       aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
+                       rules=rc.rules,
+                       groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
     if rc.balance != "none":  # clips without face rows (not done ones too) keep their vote
         votes[schema.PREDICT] = balance(votes, _balance_shares(rc, golden))

@@ -110,6 +110,8 @@ GROUP = "group"
 PREDICT_UNBALANCED = "predict_unbalanced"
 FACE_ROWS = "face_rows"  # rows with a face (frames with a face; faces with select: all)
 INTERVALS = "intervals"
+DECIDED_BY = "decided_by"  # the aggregate that labelled the clip, or its fallback
+PEAK_FRAMES = "peak_frames"  # frame indices an expressive-frame rule looked at ("" otherwise)
 MEAN_PREFIX = "mean_"
 MEAN_EMOTIONS: tuple[str, ...] = tuple(MEAN_PREFIX + e for e in EMOTIONS)
 
@@ -122,7 +124,7 @@ BALANCE_ORACLE = "golden (oracle)"
 CLIP_TABLE_COLUMNS: tuple[str, ...] = (
     FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), STATUS, FRAMES_SAMPLED,
     FRAMES_WITH_FACE, CORRECT, TRUNCATED, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, BALANCE,
-    INTERVALS,
+    INTERVALS, DECIDED_BY, PEAK_FRAMES,
 )
 
 # ---------------------------------------------------------------- per-group table (report)
