@@ -174,11 +174,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if bool(args.config) == bool(args.resume):
         raise UsageError("give either a CONFIG to submit or --resume RUN_DIR")
     if args.resume:
-        given = [o for o in ("overrides", "out", "detector", "jobs", "shards", "force")
-                 if getattr(args, o)]
+        given = [o for o in ("out", "detector", "jobs", "shards", "force") if getattr(args, o)]
         if given:
-            raise UsageError(f"--resume takes the run's own config; drop --{given[0]}")
-        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run)
+            raise UsageError(f"--resume takes the run's own config (change it with --set); "
+                             f"drop --{given[0]}")
+        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run, overrides=args.overrides,
+                           command=shlex.join(sys.argv))
     else:
         if args.shards is not None and args.shards < 1:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
@@ -198,17 +199,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .corpus import discover
     from .report import build_report
     from .runner import extract
+    from .store import RunDir
 
     cfg = load_config(args)
-    summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
-                      command=shlex.join(sys.argv))
-    code = print_extract_summary(summary)
-    if summary.interrupted or summary.write_error:
-        return code
-    labels = Path(args.labels) if args.labels else None
-    report = build_report(summary.run_dir, cfg, labels_path=labels, frames=summary.table)
+    clips = discover(cfg)  # a corpus error stops before the run directory is touched
+    with RunDir(cfg.out_dir).lock(command=shlex.join(sys.argv)):  # extract and report
+        summary = extract(cfg, force=args.force, progress=False if args.no_progress else None,
+                          clips=clips, command=shlex.join(sys.argv))
+        code = print_extract_summary(summary)
+        if summary.interrupted or summary.write_error:
+            return code
+        labels = Path(args.labels) if args.labels else None
+        report = build_report(summary.run_dir, cfg, labels_path=labels, frames=summary.table)
     print(report.summary())
     return code
 
@@ -228,9 +233,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.overrides:
         data = config_mod.apply_overrides(cfg.to_dict(), args.overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
-    frames, _ = run.consolidate(cfg.extract_hash())  # merges shards' per-clip files
-    report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
-                          labels_path=Path(args.labels) if args.labels else None, frames=frames)
+    with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
+        run.append_history(shlex.join(sys.argv))
+        # merges shards' per-clip files, of the corpus as it is now
+        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg))
+        report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
+                              labels_path=Path(args.labels) if args.labels else None,
+                              frames=frames)
     print(report.summary())
     return EXIT_OK
 
