@@ -19,7 +19,7 @@ from videmo import config as config_mod
 from videmo import models, schema, store
 from videmo.cli import main
 from videmo.corpus import Clip
-from videmo.store import RunDir, RunDirError, RunLock
+from videmo.store import RunDir, RunDirError
 
 from .conftest import SAMPLE_CLIPS, make_config
 
@@ -42,7 +42,7 @@ def small_corpus(tmp_path) -> Path:
 
 
 # ------------------------------------------------------------------ item 14: umask, fsync
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)], ids=["022", "027"])
 def test_outputs_follow_the_umask_and_renames_are_synced(tmp_path, small_corpus, monkeypatch,
                                                          umask, mode):
     synced_dirs: list[str] = []
@@ -131,19 +131,20 @@ def test_a_second_writer_exits_naming_the_holder(tmp_path, small_corpus, holder,
 def test_shard_locks_exclude_their_shard_and_the_whole_run_only(tmp_path, holder):
     run = RunDir(tmp_path / "run")
     p = holder(run.path, shard=0)
-    with RunLock(run, shard=1, command="task 1"):  # another shard: side by side
+    with store.RunLock(run, shard=1, command="task 1"):  # another shard: side by side
         with pytest.raises(RunDirError, match=f"pid {p.pid} .*shard 0: holder 0"):
-            RunLock(run, shard=0).acquire()
+            store.RunLock(run, shard=0).acquire()
         with pytest.raises(RunDirError, match=f"pid {p.pid} .*shard 0: holder 0"):
-            RunLock(run).acquire()  # the whole run waits for every shard
+            store.RunLock(run).acquire()  # the whole run waits for every shard
     _stop(p)
     assert sorted(f.name for f in run.locks.glob("*.lock")) == []
     p = holder(run.path)  # the whole run held: no shard may start
     with pytest.raises(RunDirError, match=f"pid {p.pid} .*the whole run: holder -"):
-        RunLock(run, shard=3).acquire()
+        store.RunLock(run, shard=3).acquire()
     assert not (run.locks / "shard-3.lock").exists()  # a refused lock leaves nothing behind
     _stop(p)
-    with RunLock(run), RunLock(run, shard=3), RunLock(run):  # nested in one process: counted
+    # nested in one process (`videmo run` around its extract): counted, not refused
+    with store.RunLock(run), store.RunLock(run, shard=3), store.RunLock(run):
         assert (run.locks / "run.lock").exists()
     assert not list(run.locks.glob("*.lock"))
 
@@ -181,11 +182,11 @@ def test_stale_means_same_host_and_holder_gone(tmp_path, holder_info, stale):
         info["start"] = store._proc_start(info["pid"])
     (run.locks / "run.lock").write_text(json.dumps(info))
     if stale:
-        with RunLock(run):
+        with store.RunLock(run):
             assert json.loads((run.locks / "run.lock").read_text())["pid"] == os.getpid()
     else:
         with pytest.raises(RunDirError) as e:
-            RunLock(run).acquire()
+            store.RunLock(run).acquire()
         assert f"pid {info['pid']} on host {info['host']} since 2026-01-01" in str(e.value)
         assert ("another host" in str(e.value)) == (info["host"] == "other-node")
 

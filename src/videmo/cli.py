@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file (with a slurm: section)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="submit again only the shards of RUN_DIR with clips not done (failed, "
-                        "interrupted, never started), then the merge job")
+                        "interrupted, never started, file changed), then the merge job; --set "
+                        "changes the run's job config (e.g. corpus.exclude, slurm.time)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set slurm.partition=short")
     p.add_argument("--out", help="run directory (overrides run.out)")
