@@ -6,6 +6,7 @@ these tests skip with the reason; under CI (CI=true) that is a failure, so CI al
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -200,6 +201,12 @@ def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_fram
     assert "interrupted: zz_long (shard 0): run interrupted by SIGTERM" in out, out
     st = run_status(run)
     assert st.merge.startswith("CANCELLED") and st.shards[0].counts[schema.DONE] >= 2, st
+    # had the task been SIGKILLed on another node, its shard lock would be left behind, and no
+    # process could prove it stale from here: submit --resume clears the locks of ended jobs
+    assert not list(run.locks.glob("*.lock"))  # SIGTERM: the task released its lock
+    (run.locks / "shard-0.lock").write_text(json.dumps(
+        {"host": "another-node", "pid": 4321, "since": "2026-01-01T00:00:00+00:00",
+         "scope": "shard 0", "command": "videmo extract", "slurm_job": f"{array_job}_0"}))
     assert main(["submit", "--resume", str(run.path)]) == 0
     _wait(run)
     st = run_status(run)

@@ -296,3 +296,20 @@ def test_file_stamp_of_a_video_and_of_an_image_sequence(tmp_path):
     assert stamp == {schema.FILE_SIZE: 33, schema.FILE_MTIME_NS: 9 * 10**18}
     assert store.file_stamp(Clip("gone", tmp_path / "gone.mp4"), cfg) == {
         schema.FILE_SIZE: None, schema.FILE_MTIME_NS: None}
+
+
+def test_locks_of_ended_slurm_jobs_are_cleared_by_submit(tmp_path, capsys):
+    """A task SIGKILLed on another node leaves a lock nobody can prove stale; `submit` (which
+    checked that no job of the run is queued) clears those of the run's own jobs only."""
+    assert store.slurm_job_id({"SLURM_ARRAY_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": "3",
+                               "SLURM_JOB_ID": "45"}) == "42_3"
+    assert store.slurm_job_id({"SLURM_JOB_ID": "45"}) == "45"
+    run = RunDir(tmp_path / "run")
+    run.locks.mkdir(parents=True)
+    for name, job in (("shard-0.lock", "4242_0"), ("shard-1.lock", "777_1"),
+                      ("shard-2.lock", None)):
+        (run.locks / name).write_text(json.dumps({"host": "node7", "pid": 99, "slurm_job": job}))
+    with pytest.raises(RunDirError, match="SLURM job 4242_0"):
+        store.RunLock(run).acquire()
+    assert store.clear_ended_job_locks(run, ["4242", "4243"]) == ["shard-0.lock"]
+    assert sorted(p.name for p in run.locks.glob("*.lock")) == ["shard-1.lock", "shard-2.lock"]

@@ -26,7 +26,7 @@ from . import config as config_mod
 from . import shard as shard_mod
 from .config import Config
 from .corpus import discover
-from .store import RunDir, now, write_text_atomic
+from .store import RunDir, clear_ended_job_locks, now, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +323,7 @@ def _plan_and_submit(cfg: Config, run: RunDir, plan: shard_mod.Plan, clips: list
     if dry_run:
         return _dry(cfg, run, _unfinished_shards(run, plan, clips, cfg), plan.count)
     _refuse_if_active(run)
+    clear_ended_job_locks(run, job_ids(run))  # none is queued or running: their locks are stale
     with RunDir.open(cfg, force=force, command=command) as run:
         todo = _unfinished_shards(run, plan, clips, cfg)  # clips done by an earlier run are kept
         plan.save(run)

@@ -202,6 +202,31 @@ def _guard(locks: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def slurm_job_id(environ: dict[str, str] | None = None) -> str | None:
+    """``ARRAY_TASK`` (e.g. ``4242_3``) or the job id of the SLURM job this process runs in."""
+    env = os.environ if environ is None else environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
+
+
+def clear_ended_job_locks(run: RunDir, ended_jobs: Iterable[str]) -> list[str]:
+    """Remove the locks held by SLURM jobs that have ended (``videmo submit`` checked that no job
+    of the run is queued or running). A task killed on another node (time limit, node failure)
+    leaves a lock that no process there can prove stale; this is where it goes."""
+    ended = {str(j) for j in ended_jobs}
+    removed = []
+    for path in sorted(run.locks.glob("*.lock")) if run.locks.is_dir() else []:
+        holder = _read_holder(path) or {}
+        job = str(holder.get("slurm_job") or "")
+        if job and job.split("_")[0] in ended:
+            log.warning("removing %s: SLURM job %s (pid %s on %s) has ended without releasing "
+                        "it", path, job, holder.get("pid"), holder.get("host"))
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
 # locks this process holds, by lock file: nested acquisitions (`videmo run` holds the run
 # while its extract takes it again) only count
 _HELD: dict[Path, int] = {}
@@ -233,7 +258,7 @@ class RunLock:
     def _info(self) -> dict[str, Any]:
         return {"host": socket.gethostname(), "pid": os.getpid(),
                 "start": _proc_start(os.getpid()), "command": self.command, "since": now(),
-                "scope": self.scope}
+                "scope": self.scope, "slurm_job": slurm_job_id()}
 
     def _covered(self) -> bool:
         """Already held by this process (this lock, or the whole run for a shard)."""
@@ -300,9 +325,10 @@ class RunLock:
         if not holder:
             who = "a process whose lock file cannot be read"
         else:
+            job = f", SLURM job {holder['slurm_job']}" if holder.get("slurm_job") else ""
             who = (f"pid {holder.get('pid')} on host {holder.get('host')} since "
                    f"{holder.get('since')} ({holder.get('scope')}: "
-                   f"{holder.get('command') or 'videmo'})")
+                   f"{holder.get('command') or 'videmo'}{job})")
         here = holder.get("host") == socket.gethostname()
         check = "" if here else " (on another host: videmo cannot check it from here)"
         return (f"run directory {self.run.path} is being written by {who}{check}, so "
