@@ -128,6 +128,62 @@ def test_resume_skips_done_clips_and_refuses_other_config(tmp_path, sample_corpu
     assert analysed == []
 
 
+def test_recovery_redoes_exactly_the_changed_and_unfinished_clips(tmp_path, sample_corpus,
+                                                                 monkeypatch, capsys):
+    """The README's recovery: fix one broken file, exclude another, replace a done clip's file
+    and add a clip; the same `videmo run` (plus the exclusion) does exactly those clips, and
+    the manifest, the table and the report hold the corpus as it is now."""
+    (sample_corpus / "broken.mp4").write_text("not a video\n" * 100)
+    (sample_corpus / "hopeless.mp4").write_bytes(b"")
+    job = write_job(tmp_path, sample_corpus, report={"figures": "false"})
+    assert main(["run", str(job), "--no-progress"]) == 1
+    run = RunDir(tmp_path / "run")
+    manifest = pd.read_csv(run.manifest_path).set_index(schema.CLIP_ID)
+    assert manifest.loc[["broken", "hopeless"], schema.STATUS].eq(schema.FAILED).all()
+    assert manifest[schema.FILE_SIZE].notna().all() and manifest[schema.FILE_MTIME_NS].gt(0).all()
+
+    fixed, replaced, source = SAMPLE_CLIPS[0], SAMPLE_CLIPS[1].stem, SAMPLE_CLIPS[2]
+    shutil.copy(fixed, sample_corpus / "broken.mp4")  # fixed in place: same name, new bytes
+    shutil.copy(source, sample_corpus / SAMPLE_CLIPS[1].name)  # a done clip's file replaced
+    shutil.copy(source, sample_corpus / "added.flv")
+    analysed = []
+    real = pipeline.analyze_clip
+
+    def counting(clip, cfg, models, on_frames=None):
+        analysed.append(clip.clip_id)
+        return real(clip, cfg, models, on_frames)
+
+    monkeypatch.setattr("videmo.runner.analyze_clip", counting)
+    capsys.readouterr()
+    assert main(["run", str(job), "--no-progress", "--set", "corpus.exclude=[hopeless*]"]) == 0
+    assert sorted(analysed) == sorted(["added", "broken", replaced])
+    assert "3 done, 5 already done, 0 failed of 8 clips" in capsys.readouterr().out
+
+    manifest = pd.read_csv(run.manifest_path)
+    assert sorted(manifest[schema.CLIP_ID]) == sorted(
+        ["added", "broken"] + [p.stem for p in SAMPLE_CLIPS])
+    assert (manifest[schema.STATUS] == schema.DONE).all()  # no stale failed record
+    frames = pd.read_parquet(run.frames_path)
+    rows = {cid: g.drop(columns=schema.CLIP_ID).reset_index(drop=True)
+            for cid, g in frames.groupby(schema.CLIP_ID)}
+    pd.testing.assert_frame_equal(rows[replaced], rows[source.stem])  # the new content's rows
+    pd.testing.assert_frame_equal(rows["added"], rows[source.stem])
+    pd.testing.assert_frame_equal(rows["broken"], rows[fixed.stem])
+    clips = pd.read_csv(run.path / "report" / "clips.csv")
+    assert {"broken", "added"} <= set(clips[schema.FILENAME]) and len(clips) == 8
+    metrics = json.loads((run.path / "report" / "metrics.json").read_text())
+    assert metrics["failed_clips"] == {}
+    # the excluded clip's record stays on disk, out of the merged views; nothing left to do
+    assert "hopeless" in {r[schema.CLIP_ID] for r in run.records(all_clips=True)}
+    analysed.clear()
+    assert main(["run", str(job), "--no-progress", "--set", "corpus.exclude=[hopeless*]"]) == 0
+    assert analysed == []
+    # a touched file (same bytes, new mtime) is redone: its record no longer matches it
+    os.utime(sample_corpus / "added.flv", ns=(1, 1_600_000_000_000_000_000))
+    assert main(["run", str(job), "--no-progress", "--set", "corpus.exclude=[hopeless*]"]) == 0
+    assert analysed == ["added"]
+
+
 def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, capsys):
     (sample_corpus / "zero.mp4").write_bytes(b"")
     (sample_corpus / "text.mp4").write_text("not a video\n" * 100)

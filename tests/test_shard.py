@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -221,10 +222,71 @@ def test_status_counts_per_shard_and_names_failed_clips(tmp_path, uneven_corpus,
     assert "9 clips: 8 done, 1 failed, 0 interrupted, 0 not started" in out
     assert f"failed: broken (shard {plan.assignment['broken']}): cannot open as video" in out
     assert "videmo submit --resume" in out
-    # fixed by removing the file from the corpus and rerunning without shards: complete
+    # fixed by removing the file from the corpus and rerunning without shards: complete, and
+    # the plan, kept, follows the corpus
     (uneven_corpus / "broken.mp4").unlink()
-    (run.path / "shards.json").unlink()
     assert main(["extract", str(cfg_yaml), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["status", str(run.path)]) == 0
     assert "complete: every clip is done" in capsys.readouterr().out
+    kept = shard.load_plan(run)
+    assert kept is not None and "broken" not in kept.assignment
+    assert kept.assignment == {c: s for c, s in plan.assignment.items() if c != "broken"}
+
+
+def test_reconcile_keeps_clips_in_their_shards_and_deals_new_ones(tmp_path, uneven_corpus):
+    cfg = make_config(tmp_path, uneven_corpus, sampling={"every_n": 1})
+    clips = discover(cfg)
+    plan = shard.make_plan(clips, 3, cfg)
+    heaviest = max(range(3), key=plan.load_of)
+    gone = plan.clips(heaviest)[0]
+    rng = np.random.default_rng(1)
+    write_video(uneven_corpus / "new.mp4",
+                [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(30)], fps=25)
+    now = discover(cfg)
+    new = shard.reconcile(plan, [c for c in now if c.clip_id != gone], cfg)
+    assert gone not in new.assignment
+    assert {c: s for c, s in new.assignment.items() if c != "new"} == \
+        {c: s for c, s in plan.assignment.items() if c != gone}
+    loads = [sum(plan.work[c] for c in plan.clips(i) if c != gone) for i in range(3)]
+    assert new.assignment["new"] == loads.index(min(loads)) and new.work["new"] == 30
+    assert shard.reconcile(new, now[::-1], cfg) == shard.reconcile(new, now, cfg)
+
+
+def test_resume_follows_the_corpus_with_the_plan_kept(tmp_path, uneven_corpus, capsys):
+    """What `submit --resume` would submit after a fix, an exclusion, a touched file and an
+    added clip: exactly the shards of the changed and unfinished clips (dry run: no sbatch)."""
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{uneven_corpus}]}}\nsampling: {{every_n: 10}}\n"
+                   f"run: {{out: {tmp_path / 'run'}}}\n")
+    for i in range(3):
+        main(["extract", str(job), "--shard", f"{i}/3", "--no-progress"])
+    run = RunDir(tmp_path / "run")
+    plan = shard.load_plan(run)
+    assert plan is not None
+    from videmo import config as config_mod
+
+    (run.path / "slurm").mkdir()
+    (run.path / "slurm" / "config.yaml").write_text(config_mod.dump(run.config().absolute()))
+    capsys.readouterr()
+    assert main(["submit", "--resume", str(run.path), "--dry-run"]) == 0
+    assert f"#SBATCH --array={plan.assignment['broken']}%10" in capsys.readouterr().out
+    # excluded: nothing left to do but the merge
+    assert main(["submit", "--resume", str(run.path), "--dry-run",
+                 "--set", "corpus.exclude=[broken*]"]) == 0
+    out = capsys.readouterr().out
+    assert "# ---- extract-array.sbatch" not in out and "--dependency" not in out
+    # a touched clip reruns its shard only
+    os.utime(uneven_corpus / "clip5.mp4", ns=(1, 1_600_000_000_000_000_000))
+    assert main(["submit", "--resume", str(run.path), "--dry-run",
+                 "--set", "corpus.exclude=[broken*]"]) == 0
+    assert f"#SBATCH --array={plan.assignment['clip5']}%10" in capsys.readouterr().out
+    # an added clip joins the least loaded shard, which reruns too
+    write_video(uneven_corpus / "new.mp4", [np.zeros((48, 64, 3), np.uint8)] * 20, fps=25)
+    cfg = run.config()
+    expected = shard.reconcile(plan, [c for c in discover(cfg) if c.clip_id != "broken"], cfg)
+    assert main(["submit", "--resume", str(run.path), "--dry-run",
+                 "--set", "corpus.exclude=[broken*]"]) == 0
+    spec = slurm.array_spec(sorted({plan.assignment["clip5"], expected.assignment["new"]}), 10)
+    assert f"#SBATCH --array={spec}\n" in capsys.readouterr().out
+    assert shard.load_plan(run) == plan  # a dry run saves nothing

@@ -6,6 +6,7 @@ these tests skip with the reason; under CI (CI=true) that is a failure, so CI al
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 from videmo import schema, slurm
+from videmo import shard as shard_mod
 from videmo.cli import main
 from videmo.status import run_status
 from videmo.store import RunDir
@@ -115,11 +117,15 @@ def test_array_and_merge_equal_a_local_run(cluster, tmp_path, sample_corpus, cap
 
 def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sample_corpus,
                                                         capsys):
+    """The README's recovery on SLURM, with RUN/shards.json kept: one broken file fixed,
+    another excluded (--set on --resume), a clip added; the resume submits exactly the shards
+    of the fixed and the added clip, and the merged table and report equal a local run."""
     corpus = sample_corpus
     job = _job(tmp_path, corpus)
     victim = corpus / SAMPLE_CLIPS[2].name
     good = victim.read_bytes()
     victim.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4096)  # a truncated header
+    (corpus / "zz_hopeless.mp4").write_text("not a video\n" * 100)
     assert main(["submit", str(job), "--shards", "3"]) == 0
     run = RunDir(tmp_path / "slurm-run")
     _wait(run)
@@ -127,26 +133,44 @@ def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sampl
 
     assert main(["status", str(run.path)]) == 1
     out = capsys.readouterr().out
-    plan_shard = run_status(run).problems[0].shard
-    assert f"failed: {victim.stem} (shard {plan_shard})" in out
+    plan = shard_mod.load_plan(run)
+    assert plan is not None
+    assert f"failed: {victim.stem} (shard {plan.assignment[victim.stem]})" in out
+    assert f"failed: zz_hopeless (shard {plan.assignment['zz_hopeless']})" in out
     assert "latest merge job: CANCELLED" in out  # afterok never satisfied: killed, not pending
     st = run_status(run)
-    assert st.shards[plan_shard].queue == "FAILED"
+    assert st.shards[plan.assignment[victim.stem]].queue == "FAILED"
     assert not (run.path / "report").exists()
 
     victim.write_bytes(good)  # the cause is removed
-    assert main(["submit", "--resume", str(run.path)]) == 0
-    assert f"1 of 3 shard(s) ({plan_shard})" in capsys.readouterr().out
+    shutil.copy(SAMPLE_CLIPS[0], corpus / "added.flv")
+    exclude = "corpus.exclude=[zz_hopeless*]"
+    assert main(["submit", "--resume", str(run.path), "--set", exclude]) == 0
+    kept = shard_mod.load_plan(run)
+    assert kept is not None and "zz_hopeless" not in kept.assignment
+    assert {c: s for c, s in kept.assignment.items() if c != "added"} == \
+        {c: s for c, s in plan.assignment.items() if c != "zz_hopeless"}
+    expected = sorted({kept.assignment[victim.stem], kept.assignment["added"]})
+    assert f"{len(expected)} of 3 shard(s)" in capsys.readouterr().out
+    assert slurm.submissions(run)[-1]["shards"] == expected
     _wait(run)
     st = run_status(run)
     assert st.complete and st.merge.startswith("COMPLETED"), st
-    assert slurm.submissions(run)[-1]["shards"] == [plan_shard]
+    manifest = pd.read_csv(run.manifest_path)
+    assert (manifest[schema.STATUS] == schema.DONE).all()  # no stale failed record
+    assert sorted(manifest[schema.CLIP_ID]) == sorted(
+        [p.stem for p in SAMPLE_CLIPS] + ["added"])
 
-    local = _local_run(tmp_path, job)
+    (tmp_path / "local").mkdir()
+    local_job = _job(tmp_path / "local", corpus)
+    local = tmp_path / "local-run"
+    assert main(["run", str(local_job), "--out", str(local), "--no-progress",
+                 "--set", exclude]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path),
                                   pd.read_parquet(local / "frames.parquet"))
     assert (run.path / "report" / "clips.csv").read_text() == \
         (local / "report" / "clips.csv").read_text()
+    assert "added" in (run.path / "report" / "clips.csv").read_text()
 
 
 def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_frames, capsys):
@@ -177,6 +201,12 @@ def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_fram
     assert "interrupted: zz_long (shard 0): run interrupted by SIGTERM" in out, out
     st = run_status(run)
     assert st.merge.startswith("CANCELLED") and st.shards[0].counts[schema.DONE] >= 2, st
+    # had the task been SIGKILLed on another node, its shard lock would be left behind, and no
+    # process could prove it stale from here: submit --resume clears the locks of ended jobs
+    assert not list(run.locks.glob("*.lock"))  # SIGTERM: the task released its lock
+    (run.locks / "shard-0.lock").write_text(json.dumps(
+        {"host": "another-node", "pid": 4321, "since": "2026-01-01T00:00:00+00:00",
+         "scope": "shard 0", "command": "videmo extract", "slurm_job": f"{array_job}_0"}))
     assert main(["submit", "--resume", str(run.path)]) == 0
     _wait(run)
     st = run_status(run)

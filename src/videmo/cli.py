@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file (with a slurm: section)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="submit again only the shards of RUN_DIR with clips not done (failed, "
-                        "interrupted, never started), then the merge job")
+                        "interrupted, never started, file changed), then the merge job; --set "
+                        "changes the run's job config (e.g. corpus.exclude, slurm.time)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set slurm.partition=short")
     p.add_argument("--out", help="run directory (overrides run.out)")
@@ -300,14 +301,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if bool(args.config) == bool(args.resume):
         raise UsageError("give either a CONFIG to submit or --resume RUN_DIR")
     if args.resume:
-        given = [o for o in ("overrides", "out", "detector", "jobs", "shards", "force")
-                 if getattr(args, o)]
+        given = [o for o in ("out", "detector", "jobs", "shards", "force") if getattr(args, o)]
         if given:
-            raise UsageError(f"--resume takes the run's own config; drop --{given[0]}")
+            raise UsageError(f"--resume takes the run's own config (change it with --set); "
+                             f"drop --{given[0]}")
         from .store import RunDir
 
-        preflight(slurm.job_config(RunDir(args.resume)), out=False, templates=True)
-        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run)
+        preflight(slurm.job_config(RunDir(args.resume), args.overrides), out=False,
+                  templates=True)
+        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run, overrides=args.overrides,
+                           command=shlex.join(sys.argv))
     else:
         if args.shards is not None and args.shards < 1:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
@@ -333,16 +336,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .report import build_report
     from .runner import extract
+    from .store import RunDir
 
     cfg = load_config(args)
-    checked = preflight(cfg)
+    checked = preflight(cfg)  # a path error stops before the run directory is touched
     warn_if_oversubscribed(cfg.run.jobs)
-    summary = extract(cfg, force=args.force, clips=checked.clips,
-                      progress=False if args.no_progress else None, command=shlex.join(sys.argv))
-    code = print_extract_summary(summary)
-    if summary.interrupted or summary.write_error:
-        return code
-    report = build_report(summary.run_dir, cfg, frames=summary.table)
+    with RunDir(cfg.out_dir).lock(command=shlex.join(sys.argv)):  # extract and report
+        summary = extract(cfg, force=args.force, clips=checked.clips,
+                          progress=False if args.no_progress else None,
+                          command=shlex.join(sys.argv))
+        code = print_extract_summary(summary)
+        if summary.interrupted or summary.write_error:
+            return code
+        report = build_report(summary.run_dir, cfg, frames=summary.table)
     print(report.summary())
     return code
 
@@ -364,9 +370,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         data = config_mod.apply_overrides(cfg.to_dict(), overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
     preflight(cfg, corpus=False, out=False)  # a report reads the run, not the videos
-    frames, _ = run.consolidate(cfg.extract_hash())  # merges shards' per-clip files
-    report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
-                          frames=frames)
+    with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
+        run.append_history(shlex.join(sys.argv))
+        # merges shards' per-clip files, of the corpus as it is now
+        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg))
+        report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
+                              frames=frames)
     print(report.summary())
     return EXIT_OK
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import re
 import types
@@ -294,6 +296,31 @@ class AnnotateConfig:
 
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
+# corpus keys that only choose which clips are in the run: they change no clip's numbers, so
+# excluding a broken file (or adding a folder) resumes the same run instead of refusing it
+CORPUS_SELECTION_KEYS = ("paths", "include", "exclude", "video_extensions")
+
+# The version of what extraction computes from a clip (frames, boxes, scores). Bump it in the
+# commit that changes the per-frame numbers for the same config and models (sampling, decoding,
+# detection or scoring code), not at every release: it is part of the extract hash, so a run
+# directory made by older code is then refused (or redone with --force) instead of mixing rows.
+EXTRACT_VERSION = 1
+
+# packages whose code computes the numbers, by what the config uses (distribution names; the
+# first one installed counts for OpenCV, which ships under several names)
+OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-python", "opencv-contrib-python",
+                        "opencv-contrib-python-headless")
+
+
+@functools.cache
+def _package_version(*names: str) -> str:
+    """The installed version of the first of ``names`` found (metadata only, no import)."""
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 @dataclass(frozen=True)
@@ -323,12 +350,39 @@ class Config:
         d.pop("base_dir")
         return d
 
-    def extract_hash(self) -> str:
-        """Hash of everything that changes the per-frame table (not report or run options)."""
+    def extract_key(self) -> dict[str, Any]:
+        """Everything that changes the per-frame numbers, as plain data (kept in run.json so a
+        refusal can name what differs): the extract sections without the keys that only choose
+        clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
+        versions of the packages that run them (TensorFlow counts only where MTCNN or the Keras
+        engine use it; a Haar + tflite run never imports it)."""
+        from .models import EMOTION_KERAS, EMOTION_TFLITE, HAAR_CASCADE, model_hashes
+
         d = self.to_dict()
-        payload = {k: d[k] for k in EXTRACT_SECTIONS}
-        payload["corpus"] = {k: v for k, v in payload["corpus"].items() if k != "paths"}
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
+        key["corpus"] = {k: v for k, v in key["corpus"].items()
+                         if k not in CORPUS_SELECTION_KEYS}
+        tensorflow = self.faces.detector == "mtcnn" or self.emotions.engine == "keras"
+        files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
+        files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
+        packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
+        if self.emotions.engine == "tflite":
+            packages["ai-edge-litert"] = _package_version("ai-edge-litert")
+        if tensorflow:
+            packages["tensorflow"] = _package_version("tensorflow")
+            packages["keras"] = _package_version("keras")
+        if self.faces.detector == "mtcnn":
+            packages["mtcnn"] = _package_version("mtcnn")
+        hashes = model_hashes()
+        key["extract_version"] = EXTRACT_VERSION
+        key["model_sha256"] = {f: hashes[f] for f in files}
+        key["packages"] = packages
+        return key
+
+    def extract_hash(self) -> str:
+        """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or
+        run options, nor the corpus keys that only choose clips)."""
+        blob = json.dumps(self.extract_key(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def resolve(self, path: str | None) -> Path | None:

@@ -29,7 +29,7 @@ from .config import Config
 from .corpus import Clip, discover
 from .pipeline import analyze_clip, load_models
 from .runtime import threads_for
-from .store import RunDir
+from .store import RunDir, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ class ExtractSummary:
 def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
                  on_frames: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Worker entry point: analyse one clip and persist it. Returns its manifest record."""
+    stamp = file_stamp(clip, cfg)  # before reading: a file changed meanwhile is redone later
     models = load_models(cfg, threads)
     result = analyze_clip(clip, cfg, models, on_frames)
-    return RunDir(run_path).save(result, cfg.extract_hash())
+    return RunDir(run_path).save(result, cfg.extract_hash(), stamp)
 
 
 # errors that mean "the run directory cannot take more", not "this clip is bad"
@@ -80,15 +81,30 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
 
     A shard run leaves the merged tables to the merge job (``videmo report``): many shards
     finishing at once would otherwise each rebuild them from every clip.
+
+    Resume: a clip is skipped only when it is done with this extract hash and its file is
+    unchanged (:meth:`RunDir.is_done`). The run directory is locked while this runs: the whole
+    run, or only ``shard`` (:class:`videmo.store.RunLock`).
     """
     jobs = jobs or cfg.run.jobs
     threads = threads_for(jobs, cfg.run.threads)
     clips = discover(cfg) if clips is None else clips
-    run = RunDir.prepare(cfg, force=force, command=command)
-    if shard is not None:
-        clips = shard_mod.select(clips, shard, run, cfg)
+    with RunDir.open(cfg, force=force, command=command,
+                     shard=None if shard is None else shard.index) as run:
+        if shard is not None:
+            clips = shard_mod.select(clips, shard, run, cfg)
+        else:  # the merged views follow the corpus; a submitted run's plan follows it too
+            run.save_corpus(clips)
+            shard_mod.follow_corpus(run, clips, cfg)
+        return _extract(cfg, run, clips, jobs=jobs, threads=threads, force=force, shard=shard,
+                        progress=progress)
+
+
+def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads: int,
+             force: bool, shard: shard_mod.Shard | None, progress: bool | None) -> ExtractSummary:
+    """The extract stage over ``clips``, with the run directory locked."""
     config_hash = cfg.extract_hash()
-    todo = [c for c in clips if force or not run.is_done(c.clip_id, config_hash)]
+    todo = [c for c in clips if force or not run.is_done(c, cfg, config_hash)]
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
     where = f"shard {shard}: " if shard is not None else ""
     log.info("%s%d clips, %d already done, %d to do -> %s (%s, %d job(s) x %d thread(s))",
@@ -148,10 +164,11 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
     """
     config_hash = cfg.extract_hash()
     for clip in clips:
-        if run.is_done(clip.clip_id, config_hash):
+        if run.is_done(clip, cfg, config_hash):
             continue
         run.note(clip, schema.INTERRUPTED, f"run interrupted by {cause} before this clip "
-                                           f"finished; rerun to resume", config_hash)
+                                           f"finished; rerun to resume", config_hash,
+                 file_stamp(clip, cfg))
 
 
 def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,

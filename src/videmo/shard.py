@@ -6,9 +6,12 @@ weighed by its file size, converted to frames with the corpus' median bytes per 
 dealt largest first to the least loaded shard (ties: lowest shard, then clip id), so the plan
 depends only on the corpus and the config.
 
-The plan is saved as ``RUN/shards.json`` when a run is submitted. Array tasks and
-``videmo submit --resume`` read it back, so a clip never changes shard during a run, even if a
-file changes or disappears.
+The plan is saved as ``RUN/shards.json`` when a run is submitted. It follows the corpus on
+every resume (:func:`reconcile`): clips added are dealt to the least loaded shards, clips
+removed (excluded, deleted) leave it, and every other clip keeps its shard while it is in the
+corpus, so a fixed or changed file reruns only its own shard. ``videmo submit`` (also with
+``--resume``) and every whole-run extract save the reconciled plan; an array task reconciles in
+memory and saves nothing, so tasks never race on the file.
 """
 
 from __future__ import annotations
@@ -187,8 +190,58 @@ def load_plan(run: RunDir) -> Plan | None:
                 {k: float(v) for k, v in data["work"].items()})
 
 
+def reconcile(plan: Plan, clips: list[Clip], cfg: Config) -> Plan:
+    """``plan`` brought up to the corpus ``clips``: clips gone are dropped, clips kept stay in
+    their shard, new clips go (largest first) to the least loaded shard. Deterministic: every
+    task of an array that reconciles the same plan with the same corpus gets the same result."""
+    ids = {c.clip_id for c in clips}
+    assignment = {cid: s for cid, s in plan.assignment.items() if cid in ids}
+    work = {cid: plan.work.get(cid, 0.0) for cid in assignment}
+    added = [c for c in clips if c.clip_id not in assignment]
+    if added:
+        new_work = weights(added, cfg)
+        loads = [0.0] * plan.count
+        for cid, index in assignment.items():
+            loads[index] += work[cid]
+        heap = [(load, i) for i, load in enumerate(loads)]
+        heapq.heapify(heap)
+        for clip in sorted(added, key=lambda c: (-new_work[c.clip_id], c.clip_id)):
+            load, index = heapq.heappop(heap)
+            assignment[clip.clip_id] = index
+            work[clip.clip_id] = new_work[clip.clip_id]
+            heapq.heappush(heap, (load + new_work[clip.clip_id], index))
+    return Plan(plan.count, assignment, work)
+
+
+def describe_change(old: Plan, new: Plan) -> str:
+    added = sorted(set(new.assignment) - set(old.assignment))
+    removed = sorted(set(old.assignment) - set(new.assignment))
+    parts = []
+    if added:
+        parts.append(f"{len(added)} added (first: {added[0]}, to shard "
+                     f"{new.assignment[added[0]]})")
+    if removed:
+        parts.append(f"{len(removed)} removed (first: {removed[0]})")
+    return ", ".join(parts)
+
+
+def follow_corpus(run: RunDir, clips: list[Clip], cfg: Config) -> Plan | None:
+    """Reconcile the run's saved plan (if it has one) with the corpus and save it. Called by
+    writers that hold the whole run's lock."""
+    plan = load_plan(run)
+    if plan is None:
+        return None
+    new = reconcile(plan, clips, cfg)
+    if new.assignment != plan.assignment:
+        log.info("the corpus changed since %s was saved: %s", plan_path(run),
+                 describe_change(plan, new))
+        new.save(run)
+    return new
+
+
 def select(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config) -> list[Clip]:
-    """The clips of ``shard``: from the run's saved plan, or a new plan saved for the others."""
+    """The clips of ``shard``: from the run's saved plan reconciled with the corpus (in
+    memory), or a new plan saved for the others when the run has none."""
     plan = load_plan(run)
     if plan is None:
         plan = make_plan(clips, shard.count, cfg)
@@ -196,15 +249,10 @@ def select(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config) -> list[Cl
     if plan.count != shard.count:
         raise ConfigError(f"{plan_path(run)} splits this run into {plan.count} shards, but "
                           f"--shard {shard} asks for {shard.count}; use --shard I/{plan.count}")
-    unplanned = [c.clip_id for c in clips if c.clip_id not in plan.assignment]
-    if unplanned:
-        log.warning("%d clip(s) were added to the corpus after %s was made and belong to no "
-                    "shard (first: %s); run `videmo extract` on the config to add them",
-                    len(unplanned), plan_path(run), unplanned[0])
+    new = reconcile(plan, clips, cfg)
+    if new.assignment != plan.assignment:
+        log.warning("shard %s: the corpus changed since %s was saved (%s); this task uses the "
+                    "plan reconciled with it (videmo submit --resume saves it)", shard,
+                    plan_path(run), describe_change(plan, new))
     by_id = {c.clip_id: c for c in clips}
-    mine = [by_id[cid] for cid in plan.clips(shard.index) if cid in by_id]
-    gone = [cid for cid in plan.clips(shard.index) if cid not in by_id]
-    if gone:
-        log.warning("shard %s: %d planned clip(s) are no longer in the corpus (first: %s)",
-                    shard, len(gone), gone[0])
-    return mine
+    return [by_id[cid] for cid in new.clips(shard.index)]

@@ -26,7 +26,7 @@ from . import config as config_mod
 from . import shard as shard_mod
 from .config import Config
 from .corpus import discover
-from .store import RunDir, now, write_text_atomic
+from .store import RunDir, clear_ended_job_locks, now, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -279,48 +279,77 @@ class Submission:
 
 def submit(cfg: Config, *, shards: int | None = None, dry_run: bool = False,
            force: bool = False, command: str = "") -> Submission:
-    """Plan shards over the whole corpus and submit the array and the merge job."""
+    """Plan shards over the whole corpus and submit the array and the merge job.
+
+    Submitting again into a run directory that has a plan with the same number of shards
+    keeps every clip in its shard (the plan follows the corpus, see :func:`shard.reconcile`);
+    only shards with unfinished clips are submitted.
+    """
     cfg = cfg.absolute()
     clips = discover(cfg)
     count = max(1, min(shards or cfg.slurm.shards, len(clips)))
-    plan = shard_mod.make_plan(clips, count, cfg)
     run = RunDir(cfg.out_dir)
-    todo = _unfinished_shards(run, plan, cfg)  # clips done by an earlier run are kept
-    if dry_run:
-        return _dry(cfg, run, todo, count)
-    _refuse_if_active(run)
-    run = RunDir.prepare(cfg, force=force, command=command)
-    plan.save(run)
-    return _submit(cfg, run, todo, count, resume=False)
+    old = shard_mod.load_plan(run) if run.path.is_dir() else None
+    plan = shard_mod.reconcile(old, clips, cfg) if old is not None and old.count == count \
+        else shard_mod.make_plan(clips, count, cfg)
+    return _plan_and_submit(cfg, run, plan, clips, dry_run=dry_run, force=force,
+                            command=command, resume=False)
 
 
-def resume(run_dir: Path, *, dry_run: bool = False) -> Submission:
-    """Submit again only the shards with clips not done (failed, interrupted, never started)."""
+def resume(run_dir: Path, *, dry_run: bool = False, overrides: list[str] | None = None,
+           command: str = "") -> Submission:
+    """Submit again only the shards with clips not done (failed, interrupted, never started,
+    or whose file changed). The plan is reconciled with the corpus first, so an excluded or
+    deleted clip leaves it and an added one joins the least loaded shard. ``overrides``
+    (``--set``) change the job's config, e.g. corpus.exclude or slurm.time; keys that change
+    the extract hash are refused as for any run."""
     run = RunDir(run_dir)
-    cfg = job_config(run)
+    cfg = job_config(run, overrides)
     plan = shard_mod.load_plan(run)
     if plan is None:
         raise SlurmError(f"{run.path} has no shard plan (shards.json): it was not made by "
                          f"`videmo submit`; submit it with `videmo submit CONFIG`")
-    todo = _unfinished_shards(run, plan, cfg)
+    clips = discover(cfg)
+    plan = shard_mod.reconcile(plan, clips, cfg)
+    return _plan_and_submit(cfg, run, plan, clips, dry_run=dry_run, force=False,
+                            command=command, resume=True, new_config=bool(overrides))
+
+
+def _plan_and_submit(cfg: Config, run: RunDir, plan: shard_mod.Plan, clips: list, *,
+                     dry_run: bool, force: bool, command: str, resume: bool,
+                     new_config: bool = False) -> Submission:
+    """Write the plan, the corpus and the job's files under the whole run's lock, then submit
+    with the lock released (the array tasks take their shard locks as they start)."""
     if dry_run:
-        return _dry(cfg, run, todo, plan.count)
+        return _dry(cfg, run, _unfinished_shards(run, plan, clips, cfg), plan.count)
     _refuse_if_active(run)
-    return _submit(cfg, run, todo, plan.count, resume=True)
+    clear_ended_job_locks(run, job_ids(run))  # none is queued or running: their locks are stale
+    with RunDir.open(cfg, force=force, command=command) as run:
+        todo = _unfinished_shards(run, plan, clips, cfg)  # clips done by an earlier run are kept
+        plan.save(run)
+        run.save_corpus(clips)
+        if not resume or new_config:
+            config_path = run.path / "slurm" / "config.yaml"
+            write_text_atomic(config_path, config_mod.dump(cfg))
+    return _submit(cfg, run, todo, plan.count, resume=resume)
 
 
-def job_config(run: RunDir) -> Config:
+def job_config(run: RunDir, overrides: list[str] | None = None) -> Config:
     path = run.path / "slurm" / "config.yaml"
     if not path.exists():
         raise SlurmError(f"{run.path} has no {path.relative_to(run.path)}: it was not made by "
                          f"`videmo submit`")
-    return config_mod.load(path)
+    return config_mod.load(path, overrides).absolute()
 
 
-def _unfinished_shards(run: RunDir, plan: shard_mod.Plan, cfg: Config) -> list[int]:
+def _unfinished_shards(run: RunDir, plan: shard_mod.Plan, clips: list,
+                       cfg: Config) -> list[int]:
+    """Shards with a clip not done, or done from a file that changed since."""
     config_hash = cfg.extract_hash()
+    by_id = {c.clip_id: c for c in clips}
     return [i for i in range(plan.count)
-            if any(not run.is_done(cid, config_hash) for cid in plan.clips(i))]
+            if any(cid not in by_id or not run.is_done(by_id[cid], cfg, config_hash)
+                   for cid in plan.clips(i))]
 
 
 def _dry(cfg: Config, run: RunDir, todo: list[int], count: int) -> Submission:
@@ -343,8 +372,6 @@ def _submit(cfg: Config, run: RunDir, todo: list[int], count: int, *,
     slurm_dir = run.path / "slurm"
     (slurm_dir / "logs").mkdir(parents=True, exist_ok=True)
     config_path = slurm_dir / "config.yaml"
-    if not resume:
-        write_text_atomic(config_path, config_mod.dump(cfg))
     array_text, array_job = None, None
     if todo:
         array_text = render_array(cfg, run.path, config_path, todo, count)

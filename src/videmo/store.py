@@ -2,31 +2,43 @@
 
 Layout (see README, "Outputs")::
 
-    RUN/run.json          provenance: extract config hash, versions, model hashes, times
+    RUN/run.json          provenance: extract key and hash, versions, model hashes, the first
+                          creation and a history of every invocation that wrote the run
     RUN/config.yaml       the resolved config
+    RUN/corpus.json       the clips of the current corpus (what the merged views hold)
     RUN/parts/ID.parquet  one clip's per-frame rows (written by the worker that did the clip)
     RUN/clips/ID.json     one clip's manifest record (written after its rows)
-    RUN/frames.parquet    all done clips' rows, merged (rebuilt at the end of extract/report)
-    RUN/manifest.csv      all records, merged
+    RUN/frames.parquet    the current corpus' done clips' rows, merged (rebuilt by extract/report)
+    RUN/manifest.csv      the current corpus' records, merged
+    RUN/locks/            who is writing the run now (see :class:`RunLock`)
 
-Every file is written to a temporary name in the same folder, flushed, fsync-ed and renamed
-(``os.replace``): readers see the old file or the new one, never half of one. A clip counts as
-done only when its record says so with the current config hash *and* its rows exist, so a kill
-between the two writes just redoes that clip. File names come from the clip id through
-:func:`safe_name`, so no id (``..``, absolute paths, odd characters) can write outside ``RUN``.
+Every file is written to a temporary name in the same folder (created with the user's umask),
+flushed, fsync-ed and renamed (``os.replace``), then the folder is fsync-ed so the rename
+itself survives a crash: readers see the old file or the new one, never half of one. A clip
+counts as done only when its record says so with the current extract hash, its rows exist and
+the record's file size and mtime are those of the input now, so a kill between the two writes
+redoes that clip, and so does a fixed or replaced file. File names come from the clip id
+through :func:`safe_name`, so no id (``..``, absolute paths, odd characters) can write outside
+``RUN``.
+
+Records of clips that left the corpus (excluded, deleted, renamed) stay on disk but out of the
+merged views; a clip that comes back unchanged is not redone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
+import secrets
 import socket
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +47,19 @@ import pandas as pd
 from . import config as config_mod
 from . import schema
 from .config import Config
+from .corpus import Clip, CorpusError, discover, image_files
 from .models import model_hashes
 from .runtime import versions
 
+log = logging.getLogger(__name__)
+
 TMP_SUFFIX = ".tmp"
+RUN_FORMAT = 2  # run.json's layout: 2 added history, extract_key and corpus.json
 
 
 class RunDirError(RuntimeError):
-    """The run directory cannot be used as asked (other config, not a run directory)."""
+    """The run directory cannot be used as asked (other config, not a run directory, or another
+    process is writing it)."""
 
 
 def safe_name(clip_id: str) -> str:
@@ -52,18 +69,32 @@ def safe_name(clip_id: str) -> str:
     return f"{readable}-{digest}"
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename (or a new file) in ``path`` durable: fsync the folder itself."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems cannot sync a folder; the rename still happened
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it into place."""
+    """Yield a temporary path beside ``path``; on success fsync it, rename it into place and
+    fsync the folder. The file is created with mode 0666 minus the umask, as any program's
+    output is (``mkstemp`` would make every output 0600, unreadable to the group)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -88,16 +119,258 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+# ------------------------------------------------------------------ input files
+def file_stamp(clip: Clip, cfg: Config) -> dict[str, int | None]:
+    """The clip's input as it is now: bytes and mtime (ns). An image-sequence folder: the sum of
+    its images' sizes and the newest mtime among them. None for both when it cannot be read
+    (the clip then fails and is never taken as done)."""
+    try:
+        if clip.kind == "images":
+            stats = [f.stat() for f in image_files(clip, cfg)]
+            if not stats:
+                raise FileNotFoundError(clip.path)
+            return {schema.FILE_SIZE: sum(s.st_size for s in stats),
+                    schema.FILE_MTIME_NS: max(s.st_mtime_ns for s in stats)}
+        st = clip.path.stat()
+        return {schema.FILE_SIZE: st.st_size, schema.FILE_MTIME_NS: st.st_mtime_ns}
+    except OSError:
+        return {schema.FILE_SIZE: None, schema.FILE_MTIME_NS: None}
+
+
+def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
+    """Whether ``record`` was made from the file as ``stamp`` describes it now."""
+    return stamp[schema.FILE_SIZE] is not None and all(
+        record.get(k) == stamp[k] for k in (schema.FILE_SIZE, schema.FILE_MTIME_NS))
+
+
+# ------------------------------------------------------------------ locks
+def _proc_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot; Linux), to tell a reused pid."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    if fields[0] == "Z":  # killed, not yet reaped: it writes nothing any more
+        return -1
+    return int(fields[19])
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """False only when the holder is surely gone: same host, and its pid is not running (or
+    runs another program since). A holder on another host cannot be checked from here."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return True
+    pid = holder["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    start = _proc_start(pid)
+    return start != -1 and (holder.get("start") is None or start is None
+                            or start == holder["start"])
+
+
+def _read_holder(path: Path) -> dict[str, Any] | None:
+    """The holder recorded in a lock file; {} when unreadable; None when there is no lock."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def _guard(locks: Path) -> Iterator[None]:
+    """Serialise the short check-and-create steps of every process on this run directory
+    (an flock, released by the kernel when its holder dies). Where the file system has no
+    flock, the create-then-check order of :class:`RunLock` still keeps writers apart."""
+    fd = os.open(locks / ".guard", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            log.debug("no flock on %s: %s", locks, e.strerror)
+        yield
+    finally:
+        os.close(fd)
+
+
+def slurm_job_id(environ: dict[str, str] | None = None) -> str | None:
+    """``ARRAY_TASK`` (e.g. ``4242_3``) or the job id of the SLURM job this process runs in."""
+    env = os.environ if environ is None else environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
+
+
+def clear_ended_job_locks(run: RunDir, ended_jobs: Iterable[str]) -> list[str]:
+    """Remove the locks held by SLURM jobs that have ended (``videmo submit`` checked that no job
+    of the run is queued or running). A task killed on another node (time limit, node failure)
+    leaves a lock that no process there can prove stale; this is where it goes."""
+    ended = {str(j) for j in ended_jobs}
+    removed = []
+    for path in sorted(run.locks.glob("*.lock")) if run.locks.is_dir() else []:
+        holder = _read_holder(path) or {}
+        job = str(holder.get("slurm_job") or "")
+        if job and job.split("_")[0] in ended:
+            log.warning("removing %s: SLURM job %s (pid %s on %s) has ended without releasing "
+                        "it", path, job, holder.get("pid"), holder.get("host"))
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+# locks this process holds, by lock file: nested acquisitions (`videmo run` holds the run
+# while its extract takes it again) only count
+_HELD: dict[Path, int] = {}
+
+
+class RunLock:
+    """The right to write a run directory, or one shard of it, held by one process.
+
+    ``RUN/locks/run.lock`` is taken by every writer of the whole run (extract and run without a
+    shard, report, submit); ``RUN/locks/shard-I.lock`` by ``extract --shard I/N`` (a SLURM array
+    task), so the tasks of an array write one run directory side by side. A whole-run lock
+    excludes every other lock; a shard lock excludes its shard and the whole-run lock. A lock
+    file is created with O_EXCL and names its holder (host, pid, command, since); a second
+    writer exits with :class:`RunDirError` naming it. A lock whose holder is surely gone (same
+    host, pid not running) is stale: it is taken over with a warning.
+    """
+
+    def __init__(self, run: RunDir, shard: int | None = None, command: str = ""):
+        self.run = run
+        self.shard = shard
+        self.command = command
+        name = "run.lock" if shard is None else f"shard-{shard}.lock"
+        self.path = run.locks / name
+
+    @property
+    def scope(self) -> str:
+        return "the whole run" if self.shard is None else f"shard {self.shard}"
+
+    def _info(self) -> dict[str, Any]:
+        return {"host": socket.gethostname(), "pid": os.getpid(),
+                "start": _proc_start(os.getpid()), "command": self.command, "since": now(),
+                "scope": self.scope, "slurm_job": slurm_job_id()}
+
+    def _covered(self) -> bool:
+        """Already held by this process (this lock, or the whole run for a shard)."""
+        own = self.path.resolve()
+        if own in _HELD:
+            _HELD[own] += 1
+            return True
+        whole = (self.run.locks / "run.lock").resolve()
+        if self.shard is not None and whole in _HELD:
+            _HELD[own] = 1
+            self._borrowed = True
+            return True
+        return False
+
+    def acquire(self) -> RunLock:
+        if self.run.path.exists() and not self.run.path.is_dir():
+            raise RunDirError(f"run directory {self.run.path} exists and is not a directory")
+        self.run.locks.mkdir(parents=True, exist_ok=True)
+        self._borrowed = False
+        if self._covered():
+            return self
+        with _guard(self.run.locks):
+            self._create()
+            try:
+                others = (sorted(self.run.locks.glob("shard-*.lock")) if self.shard is None
+                          else [self.run.locks / "run.lock"])
+                for other in others:
+                    self._check(other)
+            except BaseException:
+                self.path.unlink(missing_ok=True)
+                raise
+        _HELD[self.path.resolve()] = 1
+        return self
+
+    def _create(self) -> None:
+        info = json.dumps(self._info(), indent=1) + "\n"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                self._check(self.path)  # raises, or removed a stale lock: try again
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(info)
+                f.flush()
+                os.fsync(f.fileno())
+            return
+        raise RunDirError(f"cannot take the lock {self.path}: it keeps coming back")
+
+    def _check(self, path: Path) -> None:
+        """Raise when ``path`` is held by a live writer; remove it when its holder is gone."""
+        holder = _read_holder(path)
+        if holder is None:
+            return
+        if holder and not _alive(holder):
+            log.warning("taking over the stale lock %s: %s (pid %s on %s, since %s) is gone",
+                        path, holder.get("command") or "a videmo process", holder.get("pid"),
+                        holder.get("host"), holder.get("since"))
+            path.unlink(missing_ok=True)
+            return
+        raise RunDirError(self._held_message(path, holder))
+
+    def _held_message(self, path: Path, holder: dict[str, Any]) -> str:
+        if not holder:
+            who = "a process whose lock file cannot be read"
+        else:
+            job = f", SLURM job {holder['slurm_job']}" if holder.get("slurm_job") else ""
+            who = (f"pid {holder.get('pid')} on host {holder.get('host')} since "
+                   f"{holder.get('since')} ({holder.get('scope')}: "
+                   f"{holder.get('command') or 'videmo'}{job})")
+        here = holder.get("host") == socket.gethostname()
+        check = "" if here else " (on another host: videmo cannot check it from here)"
+        return (f"run directory {self.run.path} is being written by {who}{check}, so "
+                f"{self.scope} cannot be written now; wait for it to finish (videmo status "
+                f"{self.run.path}), or, if that process is gone, delete {path}")
+
+    def release(self) -> None:
+        own = self.path.resolve()
+        count = _HELD.get(own, 0)
+        if count > 1 or (count == 1 and self._borrowed):
+            if count > 1:
+                _HELD[own] = count - 1
+            else:
+                del _HELD[own]
+            return
+        _HELD.pop(own, None)
+        with _guard(self.run.locks):
+            holder = _read_holder(self.path)
+            if holder and holder.get("pid") == os.getpid() \
+                    and holder.get("host") == socket.gethostname():
+                self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class RunDir:
     """One run directory. Safe to share between processes and SLURM tasks: each clip's files
-    are written by one worker, and merged files are rebuilt from them."""
+    are written by one worker, merged files are rebuilt from them, and :class:`RunLock` keeps
+    two writers of the same part apart."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     parts = property(lambda self: self.path / "parts")
     clips = property(lambda self: self.path / "clips")
+    locks = property(lambda self: self.path / "locks")
     run_json = property(lambda self: self.path / "run.json")
+    corpus_json = property(lambda self: self.path / "corpus.json")
     frames_path = property(lambda self: self.path / "frames.parquet")
     manifest_path = property(lambda self: self.path / "manifest.csv")
 
@@ -107,10 +380,26 @@ class RunDir:
     def record_path(self, clip_id: str) -> Path:
         return self.clips / f"{safe_name(clip_id)}.json"
 
+    def lock(self, shard: int | None = None, command: str = "") -> RunLock:
+        """The lock of the whole run, or of one shard (a context manager)."""
+        return RunLock(self, shard, command)
+
     # -------------------------------------------------------------- creating / checking
     @classmethod
-    def prepare(cls, cfg: Config, *, force: bool = False, command: str = "") -> RunDir:
-        """Create ``cfg.run.out`` or check that it was made with the same extract config."""
+    @contextlib.contextmanager
+    def open(cls, cfg: Config, *, force: bool = False, command: str = "",
+             shard: int | None = None) -> Iterator[RunDir]:
+        """Lock ``cfg.run.out`` (the whole run, or one shard), check it and record this
+        invocation; release the lock on exit."""
+        run = cls(cfg.out_dir)
+        with run.lock(shard, command):
+            yield cls.prepare(cfg, force=force, command=command, shard=shard)
+
+    @classmethod
+    def prepare(cls, cfg: Config, *, force: bool = False, command: str = "",
+                shard: int | None = None) -> RunDir:
+        """Create ``cfg.run.out`` or check that it was made with the same extract config, and
+        append this invocation to run.json. The caller holds the run's lock (:meth:`open`)."""
         run = cls(cfg.out_dir)
         if run.path.exists() and not run.path.is_dir():
             raise RunDirError(f"run directory {run.path} exists and is not a directory")
@@ -118,28 +407,51 @@ class RunDir:
         if meta and meta.get("extract_hash") != cfg.extract_hash() and not force:
             raise RunDirError(
                 f"run directory {run.path} was made with a different config (extract hash "
-                f"{meta.get('extract_hash')}, this config {cfg.extract_hash()}); pass --force to "
-                f"redo it with this config, or set run.out to another directory")
+                f"{meta.get('extract_hash')}, this config {cfg.extract_hash()}; "
+                f"{_key_difference(meta.get('extract_key'), cfg.extract_key())}); pass --force "
+                f"to redo it with this config, or set run.out to another directory")
         run.parts.mkdir(parents=True, exist_ok=True)
         run.clips.mkdir(parents=True, exist_ok=True)
-        run.write_meta(cfg, command, created=(meta or {}).get("created"))
+        run.write_meta(cfg, command, shard=shard)
         return run
 
-    def write_meta(self, cfg: Config, command: str = "", created: str | None = None) -> None:
-        meta = {
-            "videmo_run": 1,
-            "extract_hash": cfg.extract_hash(),
-            "created": created or now(),
-            "updated": now(),
-            "command": command,
-            "host": socket.gethostname(),
-            "config_file_dir": cfg.base_dir,
-            "versions": versions(),
-            "model_sha256": model_hashes(),
-            "config": cfg.to_dict(),
-        }
-        write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
-        write_text_atomic(self.path / "config.yaml", config_mod.dump(cfg))
+    def _invocation(self, command: str, **extra: Any) -> dict[str, Any]:
+        return {"command": command, "time": now(), "host": socket.gethostname(),
+                "pid": os.getpid(), **extra, "versions": versions()}
+
+    def write_meta(self, cfg: Config, command: str = "", shard: int | None = None) -> None:
+        """Write run.json for ``cfg``: the first creation time stays, this invocation is
+        appended to ``history``. SLURM tasks do this side by side: the read-modify-write runs
+        under the run's guard."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        with _guard(self.locks):
+            old = self.read_meta() or {}
+            entry = self._invocation(command, shard=shard, extract_hash=cfg.extract_hash())
+            meta = {
+                "videmo_run": RUN_FORMAT,
+                "created": old.get("created") or now(),
+                "updated": entry["time"],
+                "extract_hash": cfg.extract_hash(),
+                "extract_version": config_mod.EXTRACT_VERSION,
+                "extract_key": cfg.extract_key(),
+                "config_file_dir": cfg.base_dir,
+                "versions": entry["versions"],
+                "model_sha256": model_hashes(),
+                "config": cfg.to_dict(),
+                "history": _history(old) + [entry],
+            }
+            write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
+            write_text_atomic(self.path / "config.yaml", config_mod.dump(cfg))
+
+    def append_history(self, command: str, **extra: Any) -> None:
+        """Record an invocation that wrote the run without changing its config (a report)."""
+        with _guard(self.locks):
+            meta = self.read_meta()
+            if meta is None:
+                return
+            meta["history"] = _history(meta) + [self._invocation(command, **extra)]
+            meta["updated"] = meta["history"][-1]["time"]
+            write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
 
     def read_meta(self) -> dict[str, Any] | None:
         try:
@@ -156,10 +468,40 @@ class RunDir:
             raise RunDirError(f"{self.path} is not a videmo run directory (no run.json)")
         return config_mod.from_dict(meta["config"], base_dir=meta.get("config_file_dir", "."))
 
+    # -------------------------------------------------------------- the current corpus
+    def save_corpus(self, clips: Iterable[Clip]) -> None:
+        """Record the clips of the corpus as it is now: the merged views hold only these."""
+        data = {"updated": now(), "clips": {c.clip_id: str(c.path) for c in clips}}
+        write_text_atomic(self.corpus_json, json.dumps(data, indent=1) + "\n")
+
+    def corpus_ids(self) -> set[str] | None:
+        """Ids of the current corpus; None for a run that never recorded one (all records)."""
+        try:
+            return set(json.loads(self.corpus_json.read_text(encoding="utf-8"))["clips"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunDirError(f"cannot read {self.corpus_json}: {e}; rerun videmo extract "
+                              f"(or report) to rewrite it") from None
+
+    def current_clips(self, cfg: Config) -> list[Clip] | None:
+        """The corpus of ``cfg`` as it is now; None when it cannot be listed (moved, another
+        machine): the last recorded corpus then stands."""
+        try:
+            return discover(cfg)
+        except (CorpusError, OSError) as e:
+            log.warning("cannot list the corpus (%s): the merged files keep the clips recorded "
+                        "in %s", e, self.corpus_json)
+            return None
+
     # -------------------------------------------------------------- per clip
-    def save(self, result, config_hash: str) -> dict[str, Any]:
-        """Persist one clip: rows first, then the record that makes them count."""
+    def save(self, result, config_hash: str,
+             stamp: dict[str, int | None] | None = None) -> dict[str, Any]:
+        """Persist one clip: rows first, then the record that makes them count. ``stamp`` is
+        the input file as stat-ed before the analysis (:func:`file_stamp`): a file changed
+        while it was read is redone on the next run."""
         record = result.record(config_hash)
+        record.update(stamp or {schema.FILE_SIZE: None, schema.FILE_MTIME_NS: None})
         record[schema.FINISHED_AT] = now()
         record[schema.HOST] = socket.gethostname()
         if result.status == schema.DONE:
@@ -170,13 +512,14 @@ class RunDir:
         write_text_atomic(self.record_path(result.clip.clip_id), json.dumps(record) + "\n")
         return record
 
-    def note(self, clip, status: str, reason: str, config_hash: str) -> None:
+    def note(self, clip: Clip, status: str, reason: str, config_hash: str,
+             stamp: dict[str, int | None] | None = None) -> None:
         """Record a clip that has no result (e.g. abandoned by an interrupted run)."""
         record = dict.fromkeys(schema.MANIFEST_COLUMNS)
         record.update({schema.CLIP_ID: clip.clip_id, schema.PATH: str(clip.path),
                        schema.STATUS: status, schema.REASON: reason,
                        schema.CONFIG_HASH: config_hash, schema.FINISHED_AT: now(),
-                       schema.HOST: socket.gethostname()})
+                       schema.HOST: socket.gethostname(), **(stamp or {})})
         write_text_atomic(self.record_path(clip.clip_id), json.dumps(record) + "\n")
 
     def record(self, clip_id: str) -> dict[str, Any] | None:
@@ -185,32 +528,42 @@ class RunDir:
         except (FileNotFoundError, ValueError):
             return None
 
-    def is_done(self, clip_id: str, config_hash: str) -> bool:
-        rec = self.record(clip_id)
+    def is_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
+        """Done with this extract config, rows on disk, and made from the file as it is now
+        (same size and mtime): a fixed, replaced or touched file is redone."""
+        rec = self.record(clip.clip_id)
         return (rec is not None and rec.get(schema.STATUS) == schema.DONE
-                and rec.get(schema.CONFIG_HASH) == config_hash
-                and self.part_path(clip_id).exists())
+                and rec.get(schema.CONFIG_HASH) == (config_hash or cfg.extract_hash())
+                and matches_file(rec, file_stamp(clip, cfg))
+                and self.part_path(clip.clip_id).exists())
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, *, all_clips: bool = False) -> list[dict[str, Any]]:
+        """Records of the current corpus (:meth:`save_corpus`), or every record on disk."""
+        wanted = None if all_clips else self.corpus_ids()
         out = []
         for p in sorted(self.clips.glob("*.json")):
             with contextlib.suppress(ValueError, OSError):
-                out.append(json.loads(p.read_text(encoding="utf-8")))
+                rec = json.loads(p.read_text(encoding="utf-8"))
+                if wanted is None or rec.get(schema.CLIP_ID) in wanted:
+                    out.append(rec)
         return out
 
     # -------------------------------------------------------------- merged views
     def manifest(self) -> pd.DataFrame:
-        df = pd.DataFrame.from_records(self.records(), columns=list(schema.MANIFEST_COLUMNS))
-        # counts stay integers when some records (interrupted clips) have none
+        records = self.records()
+        df = pd.DataFrame.from_records(records, columns=list(schema.MANIFEST_COLUMNS))
+        # counts stay integers when some records (interrupted clips) have none; mtimes in ns
+        # are built from the records, as a float column would round them
         for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAME_COUNT,
-                    schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT):
-            df[col] = pd.to_numeric(df[col]).astype("Int64")
-        df[schema.FRAMES_EXPECTED] = pd.to_numeric(df[schema.FRAMES_EXPECTED]).astype("Int64")
+                    schema.FRAMES_EXPECTED, schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT,
+                    schema.FILE_SIZE, schema.FILE_MTIME_NS):
+            df[col] = pd.array([r.get(col) for r in records], dtype="Int64")
         df[schema.TRUNCATED] = df[schema.TRUNCATED].astype("boolean")
         return df.sort_values(schema.CLIP_ID, kind="stable").reset_index(drop=True)
 
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
-        """Rows of every done clip (of ``config_hash`` when given), sorted by clip and frame."""
+        """Rows of every done clip of the current corpus (of ``config_hash`` when given),
+        sorted by clip and frame."""
         from .pipeline import empty_frame_table
 
         tables = []
@@ -228,10 +581,46 @@ class RunDir:
         return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
                               kind="stable").reset_index(drop=True)
 
-    def consolidate(self, config_hash: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rebuild frames.parquet and manifest.csv from the per-clip files."""
+    def consolidate(self, config_hash: str | None = None,
+                    clips: Iterable[Clip] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rebuild frames.parquet and manifest.csv from the per-clip files of the current
+        corpus (``clips`` when given, recorded first; else the last recorded corpus)."""
+        if clips is not None:
+            self.save_corpus(clips)
         frames = self.frames(config_hash)
         manifest = self.manifest()
         write_parquet_atomic(frames, self.frames_path)
         write_csv_atomic(manifest, self.manifest_path)
         return frames, manifest
+
+
+def _history(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """run.json's invocations; a run.json from before the history kept only the last one."""
+    if "history" in meta:
+        return list(meta["history"])
+    if not meta:
+        return []
+    return [{"command": meta.get("command", ""), "time": meta.get("updated"),
+             "host": meta.get("host"), "extract_hash": meta.get("extract_hash"),
+             "versions": meta.get("versions")}]
+
+
+def _key_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """Which extract-key entries differ, e.g. 'sampling.every_n: 20 -> 15'."""
+    if not isinstance(old, dict):
+        return "the run predates recorded extract keys (made by an older videmo)"
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[prefix + k] = v
+        return out
+
+    a, b = flat(old), flat(json.loads(json.dumps(new, default=str)))
+    diffs = [f"{k}: {a.get(k, '(none)')} -> {b.get(k, '(none)')}"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+    return f"differs in {shown}" if diffs else "same keys, other hash"
