@@ -117,3 +117,20 @@ CLIP_TABLE_COLUMNS: tuple[str, ...] = (
     FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), FRAMES_SAMPLED, FRAMES_WITH_FACE,
     CORRECT, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, INTERVALS,
 )
+
+# ---------------------------------------------------------------- face mesh (MediaPipe)
+# The 52 blendshape scores, named and ordered exactly as MediaPipe's FaceBlendshapesGraph names
+# the outputs of face_blendshapes.tflite (index i of the model's output vector).
+BLENDSHAPES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
+    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
+    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen",
+    "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower",
+    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
+    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)
