@@ -154,3 +154,20 @@ TOLERANCE_S = "tolerance_s"  # largest |frame_dt_s| accepted for this event's cl
 MATCHED = "matched"  # a sampled frame lies within the tolerance
 PREDICTED_EMOTION = "predicted_emotion"  # top of the seven at the joined frame; NA without face
 AGREE = "agree"  # the event's emotion equals predicted_emotion (NA when not comparable)
+
+# ---------------------------------------------------------------- face mesh (MediaPipe)
+# The 52 blendshape scores, named and ordered exactly as MediaPipe's FaceBlendshapesGraph names
+# the outputs of face_blendshapes.tflite (index i of the model's output vector).
+BLENDSHAPES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
+    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
+    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen",
+    "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower",
+    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
+    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)

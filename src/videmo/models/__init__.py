@@ -16,11 +16,14 @@ MODEL_DIR = Path(__file__).resolve().parent
 EMOTION_TFLITE = "emotion_model_quantized.tflite"
 EMOTION_KERAS = "emotion_model.hdf5"
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+# MediaPipe Face Landmarker bundle (a zip of three tflite models and the canonical face geometry)
+FACE_LANDMARKER = "face_landmarker.task"
 
 SHA256: dict[str, str] = {
     EMOTION_TFLITE: "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
     HAAR_CASCADE: "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
+    FACE_LANDMARKER: "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
 }
 
 

@@ -1,0 +1,1 @@
+"""Extraction: clip -> sampled frames -> faces (detectors/) -> per-face features (features/)."""

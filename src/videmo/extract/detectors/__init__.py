@@ -1,0 +1,1 @@
+"""Face detectors that map frames to boxes; one interface, chosen by faces.detector."""

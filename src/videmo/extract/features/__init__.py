@@ -1,0 +1,1 @@
+"""Per-face feature extractors, each with its own table (emotions, mesh) and helpers."""
