@@ -160,7 +160,8 @@ def table_from_frame(df: pd.DataFrame, table_id: str,
                      sortable: bool = True, caption: str = "") -> Table:
     """A table of ``df``'s columns: (column, heading, formatter) each; sorted by raw values."""
     return table_of(df, table_id, [
-        (Column(h, numeric=pd.api.types.is_numeric_dtype(df[c])), value(c, form))
+        (Column(h, numeric=pd.api.types.is_numeric_dtype(df[c])
+                and not pd.api.types.is_bool_dtype(df[c])), value(c, form))
         for c, h, form in columns], sortable, caption)
 
 
