@@ -73,6 +73,7 @@ class Report:
     label_issues: LabelIssues | None
     observers: ObserverEvents | None = None  # RUN/annotations.csv merged by time
     run_meta: dict[str, Any] | None = None  # run.json: provenance (versions, model hashes)
+    run_dir: Path | None = None  # the run directory read (it may have moved since run.json)
     figures: ReportFigures = field(default_factory=ReportFigures)
 
     def summary(self) -> str:
@@ -308,7 +309,8 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     }
     if not metrics["complete"]:
         log.warning("%s", unfinished_message(overall))
-    report = Report(out_dir, table, groups, metrics, issues, observers, run.read_meta())
+    report = Report(out_dir, table, groups, metrics, issues, observers, run.read_meta(),
+                    run.path)
     write_report(report, cfg, frames)
     return report
 

@@ -384,7 +384,8 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
             if clip_events is not None else None))
     linked = {t.clip_id for t in timelines}
     meta = report.run_meta or {}
-    run_items = [("run directory", str(cfg.out_dir)), ("report directory", str(report.out_dir)),
+    run_dir = Path(report.run_dir or cfg.out_dir)
+    run_items = [("run directory", str(run_dir)), ("report directory", str(report.out_dir)),
                  ("report written", now()),
                  *((k, meta[k]) for k in ("extract_hash", "created", "updated", "command",
                                           "host") if k in meta),
@@ -393,7 +394,7 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
                  ("seconds per clip", dec(m["seconds_per_clip"], 2))]
     figures = report.figures
     return {
-        "title": f"videmo report: {cfg.out_dir.name}",
+        "title": f"videmo report: {run_dir.resolve().name}",
         "csp": CSP,
         "notes": notes(report),
         "counts": counts_items(m),
