@@ -196,10 +196,12 @@ def test_observer_events_are_merged_counted_and_shown(tmp_path):
     assert oa["events"] == 5 and oa["observers"] == ["alice", "bob"]
     assert oa["overall"] == {"emotion_events": 4, "matched": 2, "with_face": 2, "agree": 1,
                              "agreement": 0.5}
+    assert type(oa["overall"]["agree"]) is int  # a count, not 1.0
     assert oa["clips"]["a_1"]["agreement"] == 0.5 and oa["clips"]["b_1"]["matched"] == 0
     assert oa["clips"]["b_1"]["agreement"] is None
     assert oa["by_observer"]["alice"]["agree"] == 1 and oa["by_observer"]["bob"]["with_face"] == 0
-    assert "observer events: 5 from annotations.csv (2 observer(s))" in rep.summary()
+    assert "observer events: 5 from annotations.csv (2 observer(s)); emotion events 4, matched " \
+        "to a frame 2, with a face 2, agreeing with the predicted emotion 1" in rep.summary()
     assert "agreement 50.0%" in (out / "summary.txt").read_text()
     # timeline_clips 0, but the annotated clip with frames gets its timeline, events marked
     assert list(rep.figures.timelines) == ["a_1"]

@@ -106,7 +106,7 @@ def observer_events(run_path: Path, frames: pd.DataFrame) -> ObserverEvents | No
         log.warning("observer events not used: %s", e)
         return ObserverEvents(path, error=str(e))
     joined = join_frames(ann, frames)
-    overall_row = agreement(joined, by=None).iloc[0]
-    overall = {k: _number(v) for k, v in overall_row.items()}
+    total = agreement(joined, by=None)  # one row; per column, so counts stay integers
+    overall = {c: _number(total[c].iloc[0]) for c in total.columns}
     return ObserverEvents(path, joined, agreement(joined, schema.CLIP_ID),
                           agreement(joined, schema.OBSERVER), overall)
