@@ -27,9 +27,8 @@ from tests.conftest import SAMPLE, SAMPLE_CLIPS  # noqa: E402
 
 
 def sample_run(tmp: Path) -> Path:
-    from videmo.cli import main
-
     from tests.test_report_html import annotate
+    from videmo.cli import main
 
     job = tmp / "job.yaml"
     job.write_text(f"corpus: {{paths: ['{SAMPLE}']}}\nsampling: {{every_n: 10}}\n"

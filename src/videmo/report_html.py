@@ -369,12 +369,13 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
         else None
     events = obs.counts() if obs else {}
     timelines = []
-    for cid in report.clips[schema.FILENAME].astype(str):
+    by_id = report.clips.set_index(report.clips[schema.FILENAME].astype(str))
+    for cid in by_id.index:
         fig = report.figures.timelines.get(cid)
         clip_events = obs.events_of(cid) if obs and cid in events else None
         if fig is None and clip_events is None:
             continue
-        row = report.clips.set_index(schema.FILENAME).loc[cid]
+        row = by_id.loc[cid]
         golden = "" if missing(row[schema.GOLDEN]) else f", golden {row[schema.GOLDEN]}"
         timelines.append(Timeline(
             cid, anchor(cid), data_uri(fig),
