@@ -13,7 +13,9 @@ A comparison job (``jobs/compare-*.yaml``)::
 
 ``videmo compare --runs DIR...`` collects finished runs instead. Output: ``comparison.csv``,
 ``comparison.md`` and ``comparison.png`` with the study's columns (dataset, clips, MTCNN?,
-accuracy) plus macro-F1, coverage, majority baseline and seconds per clip.
+accuracy) plus macro-F1, coverage, majority baseline, seconds per clip and the 95% bootstrap
+intervals of accuracy and macro-F1, and ``comparison.html`` (the table and figure as one
+self-contained page, each run linked to its report.html; :mod:`videmo.report_html`).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import yaml
 from . import config as config_mod
 from . import figures
 from .config import Config, ConfigError
+from .metrics import CI_KEYS
 from .store import RunDir, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 JOB_KEYS = ("base", "out", "vary", "jobs")
 TABLE_COLUMNS = ("run", "dataset", "clips", "mtcnn", "accuracy", "macro_f1", "coverage",
-                 "majority_baseline", "seconds_per_clip", "detector")
+                 "majority_baseline", "seconds_per_clip", "detector", *CI_KEYS)
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,17 @@ def run_job(job: CompareJob, *, force: bool = False, progress: bool | None = Non
     return collect(runs, job.out)
 
 
+def report_dir(run_dir: Path) -> Path:
+    """Where a run's report is (``report.out`` of its config, else RUN/report)."""
+    run = RunDir(run_dir)
+    cfg: Config = run.config()
+    return Path(cfg.resolve(cfg.report.out) or run.path / "report")
+
+
 def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
     run = RunDir(run_dir)
     cfg: Config = run.config()
-    metrics_path = Path(cfg.resolve(cfg.report.out) or run.path / "report") / "metrics.json"
+    metrics_path = report_dir(run_dir) / "metrics.json"
     try:
         metrics = json.loads(metrics_path.read_text())
     except FileNotFoundError:
@@ -155,6 +165,7 @@ def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
         "majority_baseline": _round(m["majority_baseline"]),
         "seconds_per_clip": round(metrics["seconds_per_clip"] or 0.0, 3),
         "detector": cfg.faces.detector,
+        **{k: _round(m.get(k)) for k in CI_KEYS},  # reports before the intervals: None
     }
 
 
@@ -168,12 +179,15 @@ def _pct(value: Any, spec: str) -> str:
 
 
 def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame:
-    """Tabulate finished runs into OUT/comparison.{csv,md,png}."""
+    """Tabulate finished runs into OUT/comparison.{csv,md,png,html}."""
+    from .report_html import write_comparison_html
+
     table = pd.DataFrame([_row(*r) for r in runs], columns=list(TABLE_COLUMNS))
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(table, out / "comparison.csv")
     write_text_atomic(out / "comparison.md", to_markdown(table))
-    figures.comparison(table, out / "comparison.png")
+    png = figures.comparison(table, out / "comparison.png")
+    write_comparison_html(table, out, {name: report_dir(d) for d, _, name in runs}, png)
     return table
 
 

@@ -54,8 +54,12 @@ def group_distribution(group: str, top7: pd.Series, labels3: pd.Series, n_clips:
 
 
 def timeline(clip_id: str, rows: pd.DataFrame, predict: str, golden: str | None,
-             path: Path) -> Path:
-    """The seven scores over time for one clip (first face row of each frame)."""
+             path: Path, events: pd.DataFrame | None = None) -> Path:
+    """The seven scores over time for one clip (first face row of each frame).
+
+    ``events``: observer events of this clip (schema.ANNOTATION_COLUMNS), each a dashed
+    vertical line at its media time, in its emotion's colour (other buttons black), named at the
+    top; the x axis widens to show events after the last sampled frame."""
     fig, ax = plt.subplots(figsize=(10, 3.6))
     first = rows.sort_values([schema.FRAME_INDEX, schema.FACE_INDEX]).drop_duplicates(
         schema.FRAME_INDEX)
@@ -70,10 +74,28 @@ def timeline(clip_id: str, rows: pd.DataFrame, predict: str, golden: str | None,
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
     ax.set_ylim(-0.06, 1.02)
+    if events is not None and len(events):
+        _mark_events(ax, events)
     gold = f", golden {golden}" if golden else ""
     ax.set_title(f"{clip_id}: predicted {predict}{gold}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
+
+
+def _mark_events(ax, events: pd.DataFrame) -> None:
+    """Observer events as labelled dashed lines (one legend entry for all of them)."""
+    ev = events.sort_values(schema.MEDIA_MS)
+    for k, (_, e) in enumerate(ev.iterrows()):
+        t = float(e[schema.MEDIA_MS]) / 1000.0
+        colour = EMOTION_COLOURS.get(str(e[schema.BUTTON]), "black")
+        ax.axvline(t, color=colour, linestyle="--", linewidth=1.0, alpha=0.9,
+                   label="observer event" if k == 0 else None)
+        ax.text(t, 1.0 - 0.09 * (k % 3), f" {e[schema.BUTTON]} ({e[schema.OBSERVER]})",
+                color=colour, fontsize=7, va="top", ha="left", clip_on=True)
+    left, right = ax.get_xlim()
+    last = float(ev[schema.MEDIA_MS].max()) / 1000.0
+    if last >= right:
+        ax.set_xlim(left, last + 0.05 * max(last - left, 0.1))
 
 
 def confusion(conf: dict[str, dict[str, int]], title: str, path: Path) -> Path:

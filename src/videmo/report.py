@@ -7,7 +7,9 @@ numbers of an unfinished run are honest, and metrics.json says ``complete: false
 Outputs (RUN/report/ unless ``report.out``): ``clips.csv`` (schema.CLIP_TABLE_COLUMNS, the
 study's columns first: filename, predict, golden, pos, neg, neut; classes spelled Pos, Neg,
 Neut), ``groups.csv``, ``metrics.json``, ``summary.txt``, ``report_config.yaml`` and
-``figures/``.
+``figures/``, ``report.html`` (the same report as one self-contained page, see
+:mod:`videmo.report_html`) and, when the run has observer events (RUN/annotations.csv),
+``annotations_merged.csv`` (see :mod:`videmo.report_annotations`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,6 +28,8 @@ from .config import Config, ReportConfig, dump
 from .corpus import CorpusError, discover
 from .labels import LabelIssues, LabelsError, golden_labels
 from .metrics import PRED_CLASSES, evaluate, fmt, summary_lines
+from .report_annotations import ObserverEvents, observer_events
+from .report_html import write_report_html
 from .store import RunDir, safe_name, write_csv_atomic, write_text_atomic
 from .vote import balance, clip_votes, frame_labels, top_emotions
 
@@ -53,12 +57,24 @@ ORACLE_NOTE = ("report.balance: golden is an ORACLE: predicted class shares were
 
 
 @dataclass
+class ReportFigures:
+    """The PNG files :func:`write_figures` wrote (none with ``report.figures: false``)."""
+    confusion: Path | None = None
+    groups: dict[str, Path] = field(default_factory=dict)  # group -> figure
+    timelines: dict[str, Path] = field(default_factory=dict)  # clip id -> figure
+
+
+@dataclass
 class Report:
     out_dir: Path
     clips: pd.DataFrame  # schema.CLIP_TABLE_COLUMNS, labels spelled in full (positive, ...)
     groups: pd.DataFrame
     metrics: dict[str, Any]
     label_issues: LabelIssues | None
+    observers: ObserverEvents | None = None  # RUN/annotations.csv merged by time
+    run_meta: dict[str, Any] | None = None  # run.json: provenance (versions, model hashes)
+    run_dir: Path | None = None  # the run directory read (it may have moved since run.json)
+    figures: ReportFigures = field(default_factory=ReportFigures)
 
     def summary(self) -> str:
         m = self.metrics
@@ -83,6 +99,8 @@ class Report:
                          f"{shown}{more}")
         if self.label_issues is not None and self.label_issues.any():
             lines.extend("labels: " + s for s in self.label_issues.lines())
+        if self.observers is not None:
+            lines.extend(self.observers.summary_lines())
         return "\n".join(lines)
 
     def study_table(self) -> pd.DataFrame:
@@ -267,6 +285,7 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     failed_ids = set(cs.ids(schema.FAILED))
     seconds = pd.to_numeric(done[schema.SECONDS], errors="coerce")
     truncated_ids = sorted(c for c, t in truncated.items() if t)
+    observers = observer_events(run.path, frames)
     metrics = {
         "overall": overall,
         "groups": group_metrics,
@@ -288,10 +307,12 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         "detector": cfg.faces.detector,
         "extract_hash": cfg.extract_hash(),
         "report_options": cfg.to_dict()["report"],
+        "observer_agreement": observers.metrics() if observers else None,
     }
     if not metrics["complete"]:
         log.warning("%s", unfinished_message(overall))
-    report = Report(out_dir, table, groups, metrics, issues)
+    report = Report(out_dir, table, groups, metrics, issues, observers, run.read_meta(),
+                    run.path)
     write_report(report, cfg, frames)
     return report
 
@@ -305,8 +326,11 @@ def write_report(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
                       + "\n")
     write_text_atomic(out / "report_config.yaml", dump(cfg))
     write_text_atomic(out / "summary.txt", report.summary() + "\n")
+    if report.observers is not None and report.observers.error is None:
+        write_csv_atomic(report.observers.joined, out / "annotations_merged.csv")
     if cfg.report.figures:
         write_figures(report, cfg, frames)
+    write_report_html(report, cfg)
 
 
 def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
@@ -320,21 +344,27 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     for g in sorted(table[schema.GROUP].unique())[:30]:
         mask = groups == g
         n_clips = int((table[schema.GROUP] == g).sum())
-        figures.group_distribution(str(g), top7[mask], labels3[mask], n_clips,
-                                   fig_dir / f"group_{safe_name(str(g))}.png")
+        report.figures.groups[str(g)] = figures.group_distribution(
+            str(g), top7[mask], labels3[mask], n_clips, fig_dir / f"group_{safe_name(str(g))}.png")
     if report.metrics["overall"]["labelled"]:
         m = report.metrics["overall"]
         oracle = "\nbalance: golden (an oracle: shares from the test labels)" \
             if report.metrics["balance_oracle"] else ""
-        figures.confusion(m["confusion"], f"accuracy {fmt(m['accuracy'], '.1%')}, macro-F1 "
-                                          f"{fmt(m['macro_f1'], '.2f')} ({m['labelled']} "
-                                          f"labelled clips){oracle}",
-                          fig_dir / "confusion.png")
+        report.figures.confusion = figures.confusion(
+            m["confusion"], f"accuracy {fmt(m['accuracy'], '.1%')}, macro-F1 "
+                            f"{fmt(m['macro_f1'], '.2f')} ({m['labelled']} labelled clips){oracle}",
+            fig_dir / "confusion.png")
     limit = rc.timeline_clips
     by_clip = dict(tuple(frames.groupby(schema.CLIP_ID, sort=True)))
-    for cid in list(table.index)[: limit if limit is not None else None]:
+    observed = report.observers.counts() if report.observers else {}
+    # the first report.timeline_clips clips, and every clip with observer events
+    chosen = list(table.index)[: limit if limit is not None else None]
+    chosen += sorted(set(observed) - set(chosen))
+    for cid in chosen:
         if cid in by_clip:
             golden = table.at[cid, schema.GOLDEN]
-            figures.timeline(cid, by_clip[cid], short(table.at[cid, schema.PREDICT]),
-                             None if pd.isna(golden) else short(golden),
-                             fig_dir / "timelines" / f"{safe_name(cid)}.png")
+            events = report.observers.events_of(cid) if cid in observed else None
+            report.figures.timelines[cid] = figures.timeline(
+                cid, by_clip[cid], short(table.at[cid, schema.PREDICT]),
+                None if pd.isna(golden) else short(golden),
+                fig_dir / "timelines" / f"{safe_name(cid)}.png", events=events)

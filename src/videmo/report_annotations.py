@@ -1,0 +1,112 @@
+"""Observer events in the report: RUN/annotations.csv merged with the per-frame table by time.
+
+``videmo annotate`` appends one row per button press to ``RUN/annotations.csv``; when that file
+is there, ``videmo report`` joins each event to the nearest sampled frame of its clip
+(:func:`videmo.annotate.merge.join_frames`: within half the clip's sampling interval), writes
+the joined table to ``report/annotations_merged.csv``, puts the agreement of the observers'
+emotion events with the predicted frame emotions (per clip, per observer and overall) into
+``metrics.json`` (``observer_agreement``) and the summary, and marks the events on the timeline
+figures. A file that cannot be read does not stop the report: its error is warned, written to
+``observer_agreement.error`` and shown on the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import schema
+from .annotate import ANNOTATIONS_CSV
+from .annotate.merge import AnnotationsError, agreement, join_frames, read_annotations
+
+log = logging.getLogger(__name__)
+
+MERGED_CSV = "annotations_merged.csv"
+TOLERANCE_NOTE = "nearest sampled frame within half of the clip's sampling interval"
+
+
+def _number(value: Any) -> Any:
+    """A JSON-ready count or rate: numpy scalars as Python numbers, NaN as None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _records(table: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    return {str(r[key]): {c: _number(r[c]) for c in table.columns if c != key}
+            for _, r in table.iterrows()}
+
+
+@dataclass
+class ObserverEvents:
+    """The run's observer events joined to its frames, and their agreement with the model."""
+
+    source: Path
+    joined: pd.DataFrame = field(default_factory=pd.DataFrame)  # merge.JOINED_COLUMNS
+    per_clip: pd.DataFrame = field(default_factory=pd.DataFrame)  # merge.AGREEMENT_COLUMNS
+    per_observer: pd.DataFrame = field(default_factory=pd.DataFrame)
+    overall: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the file could not be read: why
+
+    def events_of(self, clip_id: str) -> pd.DataFrame:
+        """This clip's events, in media-time order (empty when none or unreadable)."""
+        if self.error or self.joined.empty:
+            return self.joined
+        rows = self.joined[self.joined[schema.CLIP_ID] == clip_id]
+        return rows.sort_values(schema.MEDIA_MS, kind="stable")
+
+    def counts(self) -> dict[str, int]:
+        """Events (any button) per clip id."""
+        if self.error or self.joined.empty:
+            return {}
+        return {str(k): int(v) for k, v in self.joined[schema.CLIP_ID].value_counts().items()}
+
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json's ``observer_agreement``."""
+        if self.error:
+            return {"file": str(self.source), "error": self.error}
+        return {
+            "file": str(self.source),
+            "merged_file": MERGED_CSV,
+            "join": TOLERANCE_NOTE,
+            "events": len(self.joined),
+            "observers": sorted(self.joined[schema.OBSERVER].dropna().unique().tolist()),
+            "overall": self.overall,
+            "clips": _records(self.per_clip, schema.CLIP_ID),
+            "by_observer": _records(self.per_observer, schema.OBSERVER),
+        }
+
+    def summary_lines(self) -> list[str]:
+        if self.error:
+            return [f"observer events: {self.source} not used: {self.error}"]
+        o = self.overall
+        rate = "n/a" if o["agreement"] is None else f"{o['agreement']:.1%}"
+        return [f"observer events: {len(self.joined)} from {self.source.name} "
+                f"({self.joined[schema.OBSERVER].nunique()} observer(s)); emotion events "
+                f"{o['emotion_events']}, matched to a frame {o['matched']}, with a face "
+                f"{o['with_face']}, agreeing with the predicted emotion {o['agree']} "
+                f"(agreement {rate}); merged table: {MERGED_CSV}"]
+
+
+def observer_events(run_path: Path, frames: pd.DataFrame) -> ObserverEvents | None:
+    """RUN/annotations.csv merged with ``frames`` (None when the run has no such file)."""
+    path = Path(run_path) / ANNOTATIONS_CSV
+    if not path.exists():
+        return None
+    try:
+        ann = read_annotations(path)
+    except AnnotationsError as e:
+        log.warning("observer events not used: %s", e)
+        return ObserverEvents(path, error=str(e))
+    joined = join_frames(ann, frames)
+    total = agreement(joined, by=None)  # one row; per column, so counts stay integers
+    overall = {c: _number(total[c].iloc[0]) for c in total.columns}
+    return ObserverEvents(path, joined, agreement(joined, schema.CLIP_ID),
+                          agreement(joined, schema.OBSERVER), overall)
