@@ -46,12 +46,18 @@ def _manifest(run: Path) -> pd.DataFrame:
     return pd.read_csv(run / "manifest.csv", keep_default_na=False).set_index(schema.CLIP_ID)
 
 
+def _as_in_a_terminal() -> None:
+    # A background job of a non-interactive shell inherits SIGINT ignored (and Python keeps it
+    # so): the tests must not depend on how pytest was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _videmo(*args: str, **kw) -> subprocess.Popen:
     """`videmo ...` as its own process group (so a signal can reach its workers too)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, "-m", "videmo", *args], env=env,
-                            start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            start_new_session=True, preexec_fn=_as_in_a_terminal,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 # ------------------------------------------------------------------ bad inputs
