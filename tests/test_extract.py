@@ -187,8 +187,9 @@ def test_recovery_redoes_exactly_the_changed_and_unfinished_clips(tmp_path, samp
 def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, capsys):
     (sample_corpus / "zero.mp4").write_bytes(b"")
     (sample_corpus / "text.mp4").write_text("not a video\n" * 100)
-    good = (SAMPLE_CLIPS[0]).read_bytes()
-    (sample_corpus / "truncated.flv").write_bytes(good[: len(good) // 40])
+    good = (SAMPLE_CLIPS[0]).read_bytes()  # 67 frames, the FLV header says 67
+    (sample_corpus / "stub.flv").write_bytes(good[: len(good) // 40])  # not even a header
+    (sample_corpus / "truncated.flv").write_bytes(good[: len(good) // 2])  # its first half
     noface = [np.full((240, 320, 3), 90, np.uint8)] * 25
     write_video(sample_corpus / "noface.mp4", noface, fps=25)
     import cv2  # a container with a header and no frames
@@ -201,11 +202,17 @@ def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, c
     manifest = pd.read_csv(tmp_path / "run" / "manifest.csv").set_index(schema.CLIP_ID)
     assert manifest.loc["zero", schema.REASON] == "empty file (0 bytes)"
     assert "cannot open as video" in manifest.loc["text", schema.REASON]
-    assert manifest.loc["truncated", schema.STATUS] in (schema.FAILED, schema.DONE)
-    assert manifest.loc["noframes", schema.STATUS] == schema.FAILED
-    assert "no decodable frames" in manifest.loc["noframes", schema.REASON] or \
-        "cannot open" in manifest.loc["noframes", schema.REASON]
-    for name in ("zero", "text"):
+    cannot_open = "cannot open as video (not a video, truncated or unsupported codec)"
+    for name in ("stub", "noframes"):  # FFmpeg finds no stream in either
+        assert manifest.loc[name, schema.STATUS] == schema.FAILED
+        assert manifest.loc[name, schema.REASON] == cannot_open
+    # half a file is a clip: what decodes is analysed, the shortfall is on record
+    cut = manifest.loc["truncated"]
+    decoded = int(cut[schema.FRAMES_DECODED])
+    assert cut[schema.STATUS] == schema.DONE and cut[schema.FRAME_COUNT] == 67
+    assert 0 < decoded < 67 and f"decoded {decoded} of 67" in cut[schema.REASON]
+    assert cut[schema.FRAMES_SAMPLED] == len(range(0, decoded, 10))
+    for name in ("zero", "text", "stub"):
         assert manifest.loc[name, schema.STATUS] == schema.FAILED
         assert f"failed: {name} (" in out
     # no face is not an error: rows with n_faces = 0
@@ -213,6 +220,8 @@ def test_bad_inputs_fail_only_their_clip(tmp_path, sample_corpus, clip_frames, c
     df = pd.read_parquet(tmp_path / "run" / "frames.parquet")
     noface_rows = df[df[schema.CLIP_ID] == "noface"]
     assert len(noface_rows) == 3 and (noface_rows[schema.N_FACES] == 0).all()
+    cut_rows = df[df[schema.CLIP_ID] == "truncated"]
+    assert list(cut_rows[schema.FRAME_INDEX]) == list(range(0, decoded, 10))
     assert (manifest.loc[[p.stem for p in SAMPLE_CLIPS], schema.STATUS] == schema.DONE).all()
 
 

@@ -46,12 +46,18 @@ def _manifest(run: Path) -> pd.DataFrame:
     return pd.read_csv(run / "manifest.csv", keep_default_na=False).set_index(schema.CLIP_ID)
 
 
+def _as_in_a_terminal() -> None:
+    # A background job of a non-interactive shell inherits SIGINT ignored (and Python keeps it
+    # so): the tests must not depend on how pytest was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _videmo(*args: str, **kw) -> subprocess.Popen:
     """`videmo ...` as its own process group (so a signal can reach its workers too)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, "-m", "videmo", *args], env=env,
-                            start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            start_new_session=True, preexec_fn=_as_in_a_terminal,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 # ------------------------------------------------------------------ bad inputs
@@ -217,7 +223,8 @@ def _wait_for_done_clip(run: Path, proc: subprocess.Popen, timeout: float = 60) 
     pytest.fail("no clip finished in time")
 
 
-@pytest.mark.parametrize(("sig", "jobs"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)])
+@pytest.mark.parametrize(("sig", "jobs"), [(signal.SIGTERM, 1), (signal.SIGINT, 2),
+                                         (signal.SIGTERM, 2)])
 def test_sigterm_and_ctrl_c_stop_cleanly(tmp_path, kill_corpus, sig, jobs):
     corpus, reference = kill_corpus
     run = tmp_path / "run"
@@ -241,6 +248,155 @@ def test_sigterm_and_ctrl_c_stop_cleanly(tmp_path, kill_corpus, sig, jobs):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     pd.testing.assert_frame_equal(pd.read_parquet(run / "frames.parquet"), reference)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_pool_workers_leave_signals_to_the_parent(tmp_path, kill_corpus):
+    """The cause of a worker's KeyboardInterrupt traceback on Ctrl-C: workers that handle
+    SIGINT/SIGTERM themselves. Each pool worker must ignore both (the parent stops them)."""
+    corpus, _ = kill_corpus
+    run = tmp_path / "run"
+    proc = _videmo("extract", str(_job(tmp_path, corpus, run)), "--jobs", "2", "--no-progress")
+    try:
+        _wait_for_done_clip(run, proc)
+        workers = [p for p in _children(proc.pid)
+                   if b"popen_loky" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(workers) == 2, workers
+        for pid in workers:
+            status = Path(f"/proc/{pid}/status").read_text()
+            ignored = int(status.split("SigIgn:")[1].split()[0], 16)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                assert ignored & (1 << (sig - 1)), f"worker {pid} does not ignore {sig.name}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+# A videmo process that SIGKILLs itself at one stage boundary (argv[1]) of the nth clip
+# (argv[2]), --jobs 1 so that every write happens in this process.
+KILL_AT = """
+import os, signal, sys
+from pathlib import Path
+from videmo import store
+from videmo.cli import main
+
+point, nth = sys.argv[1], int(sys.argv[2])
+parts, saved = [], []
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+real_parquet, real_save = store.write_parquet_atomic, store.RunDir.save
+real_csv, real_replace = store.write_csv_atomic, os.replace
+
+def parquet(df, path):
+    real_parquet(df, path)
+    if point == "part" and Path(path).parent.name == "parts":
+        parts.append(path)
+        if len(parts) == nth:
+            die()  # the clip's rows are written, its record is not
+
+def save(self, result, config_hash, *args, **kwargs):
+    record = real_save(self, result, config_hash, *args, **kwargs)
+    saved.append(record)
+    if point == "record" and len(saved) == nth:
+        die()  # rows and record written, the parent has not counted the clip
+    return record
+
+def csv(df, path):
+    if point == "manifest" and Path(path).name == "manifest.csv":
+        die()  # consolidate wrote frames.parquet, not the manifest
+    real_csv(df, path)
+
+def replace(src, dst):
+    if point == "rename" and Path(dst).name == "frames.parquet":
+        die()  # the merged table is written and fsynced under its temp name, not renamed
+    real_replace(src, dst)
+
+store.write_parquet_atomic, store.RunDir.save = parquet, save
+store.write_csv_atomic, store.os.replace = csv, replace
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(("point", "recorded", "parts", "merged"), [
+    ("part", 2, 3, False),  # killed between a clip's rows and its record: the clip is redone
+    ("record", 3, 3, False),  # killed right after a record: the clip stays done
+    ("manifest", 6, 6, True),  # killed inside consolidate, between the table and the manifest
+    ("rename", 6, 6, False),  # killed inside consolidate, before the table's rename
+])
+def test_kill_at_each_stage_boundary(tmp_path, kill_corpus, point, recorded, parts, merged):
+    corpus, reference = kill_corpus
+    run = tmp_path / "run"
+    job = _job(tmp_path, corpus, run)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, point, "3", "extract", str(job),
+                           "--jobs", "1", "--no-progress"], capture_output=True, text=True,
+                          env=env, check=False, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    rd = RunDir(run)
+    assert len(rd.records()) == recorded and len(list(rd.parts.glob("*.parquet"))) == parts
+    assert not rd.manifest_path.exists()
+    assert rd.frames_path.exists() == merged
+    if merged:  # what was merged before the kill is whole and right
+        pd.testing.assert_frame_equal(pd.read_parquet(rd.frames_path), reference)
+    _check_visible_state(run)
+    proc = _videmo("extract", str(job), "--no-progress")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"{6 - recorded} done, {recorded} already done, 0 failed of 6 clips" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(rd.frames_path), reference)
+    m = _manifest(run)
+    assert len(m) == 6 and (m[schema.STATUS] == schema.DONE).all()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_on_error_abort_stops_at_the_first_failed_clip(tmp_path, kill_corpus, jobs):
+    """A broken clip that sorts first: with run.on_error: abort the run stops there, exits 1
+    and every other clip has a line saying it was not finished; a rerun without abort
+    finishes them."""
+    corpus, reference = kill_corpus
+    broken = tmp_path / "corpus"
+    shutil.copytree(corpus, broken)
+    (broken / "0000_broken.mp4").write_text("not a video\n")
+    run = tmp_path / "run"
+    job = _job(tmp_path, broken, run)
+    job.write_text(job.read_text().replace(f"run: {{out: '{run}'}}",
+                                           f"run: {{out: '{run}', on_error: abort}}"))
+    proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "failed: 0000_broken" in out and "Traceback" not in err
+    m = _manifest(run)
+    assert len(m) == 7 and m.loc["0000_broken", schema.STATUS] == schema.FAILED
+    others = m.drop("0000_broken")
+    stopped = others[others[schema.STATUS] == schema.INTERRUPTED]
+    why = "on_error: abort (clip 0000_broken failed)"
+    assert stopped[schema.REASON].str.contains(why, regex=False).all()
+    if jobs == 1:  # nothing after the failed clip was started
+        assert len(stopped) == 6 and not list((run / "parts").glob("*.parquet"))
+    else:  # the other worker's clip may have finished first; nothing else did
+        assert set(others[schema.STATUS]) <= {schema.DONE, schema.INTERRUPTED}
+        assert len(stopped) >= 4
+        assert len(list((run / "parts").glob("*.parquet"))) == len(others) - len(stopped)
+    job.write_text(job.read_text().replace(", on_error: abort", ""))
+    proc = _videmo("extract", str(job), "--no-progress")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err  # the broken clip still fails, alone
+    frames = pd.read_parquet(run / "frames.parquet")
+    pd.testing.assert_frame_equal(frames, reference)
 
 
 @pytest.mark.faults
@@ -335,6 +491,50 @@ def test_a_real_full_filesystem(tmp_path, kill_corpus):
         pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), reference)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_read_only_run_directory(tmp_path, kill_corpus):
+    """Three clips of a run are undone, then the run directory turns read-only (as root: a
+    read-only bind mount, as others: chmod, which root ignores). The rerun is refused before
+    any work (exit 2, naming run.out), changes nothing; writable again, it continues. (A disk
+    that fills or turns read-only during a run: test_failing_writes_stop_the_run_and_keep_
+    finished_clips and test_a_real_full_filesystem.)"""
+    corpus, reference = kill_corpus
+    out = tmp_path / "out"
+    out.mkdir()
+    job = _job(tmp_path, corpus, out / "run")
+    assert main(["extract", str(job), "--no-progress"]) == 0
+    rd = RunDir(out / "run")
+    for clip_id in sorted(reference[schema.CLIP_ID].unique())[:3]:
+        rd.record_path(clip_id).unlink()
+        rd.part_path(clip_id).unlink()
+    before = {p: p.read_bytes() for p in rd.path.rglob("*") if p.is_file()}
+    dirs = [rd.path, rd.parts, rd.clips]
+    if IS_ROOT:
+        subprocess.run(["mount", "--bind", str(out), str(out)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(out)], check=True)
+    else:
+        for d in dirs:
+            d.chmod(0o555)
+    try:
+        proc = _videmo("extract", str(job), "--no-progress")
+        out_text, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, (out_text, err)
+        assert f"config key 'run.out': cannot write {rd.path}" in err, err
+        assert "is not writable" in err and "Traceback" not in err
+        after = {p: p.read_bytes() for p in rd.path.rglob("*") if p.is_file()}
+        assert after == before  # no half file, nothing lost
+    finally:
+        if IS_ROOT:
+            subprocess.run(["umount", str(out)], check=True)
+        else:
+            for d in dirs:
+                d.chmod(0o755)
+    proc = _videmo("extract", str(job), "--no-progress")
+    out_text, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "3 done, 3 already done" in out_text
+    pd.testing.assert_frame_equal(pd.read_parquet(rd.frames_path), reference)
 
 
 # ------------------------------------------------------------------ no network

@@ -214,14 +214,14 @@ def test_status_counts_per_shard_and_names_failed_clips(tmp_path, uneven_corpus,
     plan = shard.load_plan(run)
     assert plan is not None
     st = run_status(run)
-    assert [s.counts["not_started"] for s in st.shards] == [0, len(plan.clips(1))]
+    assert [s.counts[schema.PENDING] for s in st.shards] == [0, len(plan.clips(1))]
     main(["extract", str(cfg_yaml), "--shard", "1/2", "--no-progress"])
     capsys.readouterr()
     assert main(["status", str(run.path)]) == 1
     out = capsys.readouterr().out
-    assert "9 clips: 8 done, 1 failed, 0 interrupted, 0 not started" in out
+    assert "9 clips: 8 done, 1 failed, 0 interrupted, 0 pending" in out
     assert f"failed: broken (shard {plan.assignment['broken']}): cannot open as video" in out
-    assert "videmo submit --resume" in out
+    assert "videmo extract CONFIG --shard I/2 for shard(s) " in out  # a local sharded run
     # fixed by removing the file from the corpus and rerunning without shards: complete, and
     # the plan, kept, follows the corpus
     (uneven_corpus / "broken.mp4").unlink()

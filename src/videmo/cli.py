@@ -113,12 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="print the sbatch scripts; submit and write nothing")
 
-    p = sub.add_parser("status", help="clips done / failed / not started, per shard and job",
-                       description="Read a run directory (and squeue, for submitted runs): "
-                                   "clips done, failed, interrupted and not started, per shard "
-                                   "and in total, with the failure reasons. Exit 0 when every "
-                                   "clip is done, 1 otherwise.")
+    p = sub.add_parser("status", help="clips done / failed / interrupted / pending, per shard",
+                       description="Read a run directory (and squeue/scontrol/sacct, for "
+                                   "submitted runs): clips done, failed, interrupted and pending "
+                                   "(never started), per shard and in total, with the failure "
+                                   "reasons and what finishes the run. Exit 0 when every clip "
+                                   "is done, 1 otherwise.")
     p.add_argument("run_dir", help="run directory")
+    p.add_argument("--clips", action="store_true",
+                   help="list every failed, interrupted and truncated clip (default: the first 10)")
 
     p = sub.add_parser("compare", help="run or collect several runs; the study's table + chart",
                        description="With a comparison job (jobs/compare-*.yaml): extract + "
@@ -329,7 +332,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .store import RunDir
 
     st = run_status(RunDir(args.run_dir))
-    sys.stdout.write(format_status(st))
+    sys.stdout.write(format_status(st, all_clips=args.clips))
     return EXIT_OK if st.complete else EXIT_FAILED
 
 

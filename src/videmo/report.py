@@ -148,7 +148,8 @@ class ClipStates:
 def clip_states(run: RunDir, cfg: Config) -> ClipStates:
     """The corpus's clips (discovered from ``cfg``) united with the clips the run recorded.
 
-    A clip is done with a done record of the current extract hash whose rows exist; failed with
+    A clip is done with a done record of the current extract hash whose rows exist, made from
+    its file as it is now (a file changed since is not extracted); failed with
     a failed record of that hash; otherwise (no record, pending, interrupted, another config)
     not extracted. When the corpus cannot be listed (moved, unmounted), one warning, and the
     records are all the report knows.
@@ -157,8 +158,10 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
     manifest = run.manifest()
     states: dict[str, str] = {}
     corpus_listed = True
+    clips = {}
     try:
-        states.update((c.clip_id, schema.NOT_EXTRACTED) for c in discover(cfg))
+        clips = {c.clip_id: c for c in discover(cfg)}
+        states.update(dict.fromkeys(clips, schema.NOT_EXTRACTED))
     except (CorpusError, OSError) as e:
         corpus_listed = False
         log.warning("cannot list the corpus (%s): the report counts only the %d clips the run "
@@ -166,7 +169,10 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
     for _, rec in manifest.iterrows():
         cid = str(rec[schema.CLIP_ID])
         current = rec[schema.CONFIG_HASH] == config_hash
-        if current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists():
+        done = current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists()
+        if done and cid in clips:  # and made from the file as it is now (not changed since)
+            done = run.is_done(clips[cid], cfg, config_hash)
+        if done:
             states[cid] = schema.DONE
         elif current and rec[schema.STATUS] == schema.FAILED:
             states[cid] = schema.FAILED

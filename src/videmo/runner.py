@@ -74,6 +74,24 @@ def _raise_interrupt(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+# Only the parent decides what a signal means. Ctrl-C reaches the whole process group and
+# scancel every process of the job: a worker that also reacted would print its own
+# KeyboardInterrupt traceback, or die under the pool while the parent is still collecting.
+# Workers ignore these; the parent stops them (SIGKILL, via the pool) when it stops.
+WORKER_IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _init_worker() -> None:
+    """Pool worker initializer: ignore the parent's signals, then take delivery again.
+
+    Workers are started with these signals blocked (see ``_map``), so one that arrives
+    while a worker boots stays pending and is discarded here instead of interrupting it.
+    """
+    for s in WORKER_IGNORED_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
+
+
 def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
             clips: list[Clip] | None = None, shard: shard_mod.Shard | None = None,
             progress: bool | None = None, command: str = "") -> ExtractSummary:
@@ -117,9 +135,9 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
     old[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     finished: set[str] = set()
+    results = _map(todo, cfg, run, jobs, threads, frames_bar.update if show else None)
     try:
-        on_frames = frames_bar.update if show else None
-        for record in _map(todo, cfg, run, jobs, threads, on_frames):
+        for record in results:
             finished.add(record[schema.CLIP_ID])
             summary.frames += record[schema.FRAMES_SAMPLED] or 0
             if record[schema.STATUS] == schema.DONE:
@@ -129,15 +147,21 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
                 log.warning("clip %s failed: %s", record[schema.CLIP_ID], record[schema.REASON])
                 if cfg.run.on_error == "abort":
                     log.error("run.on_error is 'abort': stopping after the first failed clip")
+                    results.close()  # stops the workers: nothing is saved after this point
+                    _note_interrupted(
+                        run, [c for c in todo if c.clip_id not in finished], cfg,
+                        f"run.on_error: abort (clip {record[schema.CLIP_ID]} failed)")
                     break
             bar.update(1)
             bar.set_postfix(failed=len(summary.failed), refresh=False)
     except (KeyboardInterrupt, Interrupted) as e:
         summary.interrupted = True
         cause = str(e) or "SIGINT (Ctrl-C)"
+        for s in WORKER_IGNORED_SIGNALS:  # a second Ctrl-C must not cut the shutdown or notes
+            signal.signal(s, signal.SIG_IGN)
         log.error("interrupted by %s: finished clips are kept; rerun the same command to "
                   "resume", cause)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the notes
+        results.close()  # kills the workers: the clips in progress are abandoned, not saved late
         _note_interrupted(run, [c for c in todo if c.clip_id not in finished], cfg, cause)
     except OSError as e:
         if e.errno not in WRITE_ERRNOS:
@@ -147,6 +171,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
                                f"are kept: make room and rerun the same command to continue")
         log.error("%s", summary.write_error)
     finally:
+        results.close()
         frames_bar.close()
         bar.close()
         for s, handler in old.items():
@@ -183,10 +208,24 @@ def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     pool = Parallel(n_jobs=min(jobs, len(todo)), backend="loky",
-                    return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
+                    return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs",
+                    initializer=_init_worker)
     with _relay(on_frames) as report:
-        yield from pool(delayed(process_clip)(c, cfg, str(run.path), threads, report)
-                        for c in todo)
+        # The first dispatch starts the workers: they inherit this mask, so a signal cannot
+        # reach one before _init_worker ignores it. One sent to the parent meanwhile waits, then
+        # is raised here. Closing this generator (the caller does on a signal) kills the workers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+        try:
+            outputs = pool(delayed(process_clip)(c, cfg, str(run.path), threads, report)
+                           for c in todo)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            yield from outputs
+        finally:
+            outputs.close()
 
 
 @contextmanager

@@ -1,21 +1,43 @@
-"""Where a run stands: clips done / failed / interrupted / not started, per shard and in total.
+"""Where a run stands: clips done / failed / interrupted / pending, per shard and in total.
 
-Read from the run directory alone (records, shard plan), plus SLURM's queue when the run was
-submitted and ``squeue`` is there. Works for local runs too (one shard: the whole corpus).
+Read from the run directory alone (records, shard plan), plus SLURM (squeue, scontrol, sacct)
+when the run was submitted (``RUN/slurm/jobs.json``) and the tools are there. Works for local
+runs too (one shard: the whole corpus). A clip without a record of this config is ``pending``:
+it never started, whatever the reason. An array task that died before videmo could record
+anything (a bad setup line, a missing module) leaves only pending clips; for it the scheduler's
+state and the end of the task's log are what a user needs, so both are shown.
 """
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from . import schema
 from . import shard as shard_mod
 from .corpus import CorpusError, discover
-from .store import RunDir, RunDirError
+from .store import RunDir, RunDirError, file_stamp, matches_file
 
-NOT_STARTED = "not_started"
-STATES = (schema.DONE, schema.FAILED, schema.INTERRUPTED, NOT_STARTED)
+STATES = (schema.DONE, schema.FAILED, schema.INTERRUPTED, schema.PENDING)
+LISTED = 10  # clips listed per state unless --clips
+LOG_TAIL = 10  # lines of a failed task's log
+
+
+@dataclass
+class TaskState:
+    """What SLURM says about one array task (or the merge job)."""
+
+    job_id: str
+    task: str  # array task id; '' for a plain job
+    state: str
+    source: str  # squeue, scontrol or sacct
+    exit_code: str = ""
+    reason: str = ""
 
 
 @dataclass
@@ -23,6 +45,9 @@ class ShardStatus:
     index: int | None  # None: a run without a shard plan
     counts: Counter = field(default_factory=Counter)
     queue: str = ""  # SLURM state of this shard's latest task, while SLURM remembers it
+    task: TaskState | None = None
+    array_job: str | None = None  # the array job that last ran this shard
+    recorded: int = 0  # clips of this shard with a record of this config (any state)
 
     @property
     def clips(self) -> int:
@@ -38,13 +63,35 @@ class Problem:
 
 
 @dataclass
+class Truncated:
+    clip_id: str
+    decoded: Any
+    expected: Any
+
+
+@dataclass
+class TaskFailure:
+    """An ended, unsuccessful array task whose shard still has pending clips."""
+
+    shard: int
+    task: TaskState
+    before_start: bool  # no clip of the shard has a record: videmo never got to one
+    log: Path | None
+    tail: list[str]
+
+
+@dataclass
 class RunStatus:
     run_dir: str
     shards: list[ShardStatus]
     problems: list[Problem]
+    truncated: list[Truncated] = field(default_factory=list)
     merge: str = ""  # SLURM state of the latest merge job ("" when SLURM forgot it)
     jobs: list[str] = field(default_factory=list)
     squeue_available: bool = True
+    slurm: bool = False  # submitted with `videmo submit` (RUN/slurm/jobs.json exists)
+    command: str = ""  # the last command that wrote the run (run.json)
+    task_failures: list[TaskFailure] = field(default_factory=list)
 
     @property
     def total(self) -> Counter:
@@ -58,16 +105,16 @@ class RunStatus:
         return all(s.counts[schema.DONE] == s.clips for s in self.shards)
 
 
-def clip_state(run: RunDir, clip_id: str, config_hash: str) -> tuple[str, str]:
-    """(state, reason) of one clip in the run."""
+def clip_state(run: RunDir, clip_id: str, config_hash: str) -> tuple[str, str, dict | None]:
+    """(state, reason, record of this config or None) of one clip in the run."""
     rec = run.record(clip_id)
     if rec is None or rec.get(schema.CONFIG_HASH) != config_hash:
-        return NOT_STARTED, ""
+        return schema.PENDING, "", None
     status = rec.get(schema.STATUS)
     if status == schema.DONE:  # done counts only with its rows, as in RunDir.is_done
-        return (schema.DONE, "") if run.part_path(clip_id).exists() else \
-            (NOT_STARTED, "its rows are missing")
-    return (status if status in STATES else schema.FAILED), rec.get(schema.REASON) or ""
+        return (schema.DONE, "", rec) if run.part_path(clip_id).exists() else \
+            (schema.PENDING, "its rows are missing", rec)
+    return (status if status in STATES else schema.FAILED), rec.get(schema.REASON) or "", rec
 
 
 def run_status(run: RunDir) -> RunStatus:
@@ -80,38 +127,137 @@ def run_status(run: RunDir) -> RunStatus:
     plan = shard_mod.load_plan(run)
     if plan is not None:
         groups = {i: plan.clips(i) for i in range(plan.count)}
-    else:
-        try:
-            ids = [c.clip_id for c in discover(run.config())]
-        except CorpusError:  # corpus gone or moved: what the run recorded is all we know
-            ids = [r[schema.CLIP_ID] for r in run.records()]
+    cfg = run.config()
+    try:
+        clips = {c.clip_id: c for c in discover(cfg)}
+    except CorpusError:  # corpus gone or moved: what the run recorded is all we know
+        clips = None
+    if plan is None:
+        ids = list(clips) if clips is not None else [r[schema.CLIP_ID] for r in run.records()]
         groups = {None: sorted(ids)}
-    shards, problems = [], []
+    shards, problems, truncated = [], [], []
     for index, ids in groups.items():
         st = ShardStatus(index)
         for cid in ids:
-            state, reason = clip_state(run, cid, config_hash)
+            state, reason, rec = clip_state(run, cid, config_hash)
+            if state == schema.DONE and clips is not None and cid in clips \
+                    and not matches_file(rec, file_stamp(clips[cid], cfg)):
+                state, reason = schema.PENDING, "its file changed after it was done"
             st.counts[state] += 1
+            st.recorded += rec is not None
             if state in (schema.FAILED, schema.INTERRUPTED):
                 problems.append(Problem(cid, index, state, reason))
+            if state == schema.DONE and rec.get(schema.TRUNCATED) in (True, "True", "true"):
+                truncated.append(Truncated(cid, rec.get(schema.FRAMES_DECODED),
+                                           rec.get(schema.FRAMES_EXPECTED)
+                                           or rec.get(schema.FRAME_COUNT)))
         shards.append(st)
-    status = RunStatus(str(run.path), shards, problems)
+    status = RunStatus(str(run.path), shards, problems, truncated,
+                       command=_extract_command(meta))
     subs = slurm.submissions(run)
+    status.slurm = slurm.jobs_path(run).exists()
     if subs:
-        status.jobs = slurm.job_ids(run)
-        queued = slurm.squeue(status.jobs)
-        status.squeue_available = queued is not None
-        last = subs[-1]
-        by_index = {s.index: s for s in shards}
-        for q in queued or []:
-            if q.job_id == last.get("merge_job"):
-                status.merge = f"{q.state} ({q.reason})" if q.reason not in ("None", "") \
-                    else q.state
-            elif q.job_id == last.get("array_job"):
-                for i in _task_indices(q.task):
-                    if i in by_index:
-                        by_index[i].queue = q.state
+        _add_slurm_states(run, status, subs)
     return status
+
+
+def _extract_command(meta: dict[str, Any]) -> str:
+    """The last extract or run command in run.json's history (a report does not finish a
+    run); older run directories kept one top-level command."""
+    for entry in reversed(meta.get("history") or []):
+        words = str(entry.get("command") or "").split()
+        if len(words) >= 2 and words[1] in ("run", "extract"):
+            return str(entry["command"])
+    return str(meta.get("command") or "")
+
+
+def _add_slurm_states(run: RunDir, status: RunStatus, subs: list[dict[str, Any]]) -> None:
+    from . import slurm
+
+    status.jobs = slurm.job_ids(run)
+    by_index = {s.index: s for s in status.shards}
+    for sub in subs:  # the latest submission that ran a shard is the one to ask about
+        for i in sub.get("shards") or []:
+            if i in by_index and sub.get("array_job"):
+                by_index[i].array_job = sub["array_job"]
+    states: dict[tuple[str, str], TaskState] = {}
+    queued = slurm.squeue(status.jobs)
+    status.squeue_available = queued is not None
+    for q in queued or []:
+        source = "squeue" if q.state in slurm.ACTIVE_STATES else "scontrol"
+        for i in _task_indices(q.task) if q.task else [None]:
+            key = (q.job_id, "" if i is None else str(i))
+            states[key] = TaskState(q.job_id, key[1], q.state, source, reason=q.reason)
+    missing = [j for j in status.jobs if not any(k[0] == j for k in states)]
+    for t in sacct(missing):
+        states.setdefault((t.job_id, t.task), t)
+    merge_job = subs[-1].get("merge_job")
+    merge = states.get((merge_job or "", ""))
+    if merge is not None:
+        status.merge = f"{merge.state} ({merge.reason})" if merge.reason not in ("None", "") \
+            else merge.state
+    for s in status.shards:
+        if s.array_job is None or s.index is None:
+            continue
+        s.task = states.get((s.array_job, str(s.index)))
+        if s.task is None:
+            continue
+        s.queue = s.task.state
+        if (s.task.state not in slurm.ACTIVE_STATES and s.task.state != "COMPLETED"
+                and s.counts[schema.PENDING]):
+            log = _task_log(run, s.array_job, s.index)
+            status.task_failures.append(TaskFailure(s.index, s.task, s.recorded == 0, log,
+                                                    _tail(log)))
+
+
+def sacct(job_ids: list[str]) -> list[TaskState]:
+    """Ended jobs and array tasks from SLURM's accounting (empty without sacct or accounting).
+
+    squeue forgets a job when it ends and scontrol some minutes later (MinJobAge); sacct keeps
+    them, where the cluster stores accounting.
+    """
+    exe = shutil.which("sacct")
+    if exe is None or not job_ids:
+        return []
+    proc = subprocess.run([exe, "-n", "-P", "-X", "-j", ",".join(job_ids),
+                           "--format=JobID,State,ExitCode"], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        return []
+    out = []
+    for line in proc.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3:
+            continue
+        job, state, exit_code = parts
+        job_id, _, task = job.partition("_")
+        state = state.split()[0] if state.strip() else ""  # 'CANCELLED by 0' -> 'CANCELLED'
+        if job_id not in job_ids or not state:
+            continue
+        for i in _task_indices(task) if task else [None]:
+            out.append(TaskState(job_id, "" if i is None else str(i), state, "sacct",
+                                 exit_code=exit_code))
+    return out
+
+
+def _task_log(run: RunDir, array_job: str, index: int) -> Path | None:
+    """The task's log: the packaged template's name, else any log named after the task."""
+    logs = run.path / "slurm" / "logs"
+    default = logs / f"extract-{array_job}_{index}.out"
+    if default.exists():
+        return default
+    found = sorted(logs.glob(f"*{array_job}_{index}.*")) if logs.is_dir() else []
+    return found[0] if found else None
+
+
+def _tail(path: Path | None, lines: int = LOG_TAIL) -> list[str]:
+    if path is None:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.rstrip("\n").splitlines()[-lines:]
 
 
 def _task_indices(spec: str) -> list[int]:
@@ -125,30 +271,78 @@ def _task_indices(spec: str) -> list[int]:
     return out
 
 
-def format_status(st: RunStatus) -> str:
+def rerun_hint(st: RunStatus) -> str:
+    """What finishes the run: submit --resume for SLURM runs, else the same command again."""
+    if st.slurm:
+        return f"videmo submit --resume {shlex.quote(st.run_dir)}"
+    if st.shards[0].index is not None:
+        todo = [str(s.index) for s in st.shards if s.counts[schema.DONE] < s.clips]
+        count = len(st.shards)
+        return (f"videmo extract CONFIG --shard I/{count} for shard(s) {', '.join(todo)} "
+                f"(or videmo run CONFIG for all of them)")
+    try:
+        argv = shlex.split(st.command)
+    except ValueError:
+        argv = []
+    if len(argv) >= 3 and Path(argv[0]).name in ("videmo", "__main__.py") \
+            and argv[1] in ("run", "extract"):
+        return "rerun the same command: " + shlex.join(["videmo", *argv[1:]])
+    return "videmo run CONFIG (the config that made the run)"
+
+
+def format_status(st: RunStatus, all_clips: bool = False) -> str:
     from . import slurm
 
     total = st.total
     n = sum(total.values())
-    lines = [f"{st.run_dir}: {n} clips: " + ", ".join(
-        f"{total[s]} {s.replace('_', ' ')}" for s in STATES)]
+    lines = [f"{st.run_dir}: {n} clips: " + ", ".join(f"{total[s]} {s}" for s in STATES)]
     if len(st.shards) > 1 or st.shards[0].index is not None:
         lines.append(f"{'shard':>5}  {'clips':>5}  {'done':>5}  {'failed':>6}  "
-                     f"{'interrupted':>11}  {'not started':>11}  slurm")
+                     f"{'interrupted':>11}  {'pending':>7}  slurm")
         for s in st.shards:
             c = s.counts
             lines.append(f"{s.index:>5}  {s.clips:>5}  {c[schema.DONE]:>5}  "
                          f"{c[schema.FAILED]:>6}  {c[schema.INTERRUPTED]:>11}  "
-                         f"{c[NOT_STARTED]:>11}  {s.queue or '-'}")
+                         f"{c[schema.PENDING]:>7}  {s.queue or '-'}")
     if st.jobs:
         merge = st.merge or ("-" if st.squeue_available else "unknown (no squeue)")
         lines.append(f"slurm jobs: {', '.join(st.jobs)}; latest merge job: {merge}")
-    for p in st.problems:
-        where = f" (shard {p.shard})" if p.shard is not None else ""
-        lines.append(f"  {p.status}: {p.clip_id}{where}: {p.reason}")
+    for state in (schema.FAILED, schema.INTERRUPTED):
+        clips = [p for p in st.problems if p.status == state]
+        if not clips:
+            continue
+        lines.append(f"{state} clips ({len(clips)}):")
+        shown = clips if all_clips else clips[:LISTED]
+        for p in shown:
+            where = f" (shard {p.shard})" if p.shard is not None else ""
+            lines.append(f"  {p.status}: {p.clip_id}{where}: {p.reason}")
+        if len(shown) < len(clips):
+            lines.append(f"  ... and {len(clips) - len(shown)} more: videmo status "
+                         f"{shlex.quote(st.run_dir)} --clips lists them all")
+    if st.truncated:
+        lines.append(f"truncated clips ({len(st.truncated)}; done, with fewer frames than "
+                     f"the file announces):")
+        shown_t = st.truncated if all_clips else st.truncated[:LISTED]
+        for t in shown_t:
+            lines.append(f"  truncated: {t.clip_id}: decoded {t.decoded} of {t.expected} "
+                         f"frames")
+        if len(shown_t) < len(st.truncated):
+            lines.append(f"  ... and {len(st.truncated) - len(shown_t)} more: --clips lists "
+                         f"them all")
+    for f in st.task_failures:
+        t = f.task
+        exit_code = f", exit code {t.exit_code}" if t.exit_code else ""
+        when = " before videmo recorded any clip (a setup line, a module, the environment?)" \
+            if f.before_start else ""
+        lines.append(f"shard {f.shard}: array task {t.job_id}_{t.task} {t.state}{exit_code} "
+                     f"(from {t.source}){when}")
+        if f.log is None:
+            lines.append("  no log found in " + str(Path(st.run_dir) / "slurm" / "logs"))
+        else:
+            lines.append(f"  last lines of {f.log}:")
+            lines.extend(f"  | {line}" for line in f.tail)
     if st.complete:
         lines.append("complete: every clip is done")
     elif not any(s.queue in slurm.ACTIVE_STATES for s in st.shards):
-        lines.append(f"not complete; to finish it: videmo submit --resume {st.run_dir} "
-                     f"(SLURM) or rerun videmo extract (local)")
+        lines.append(f"not complete; to finish it: {rerun_hint(st)}")
     return "\n".join(lines) + "\n"
