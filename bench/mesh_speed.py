@@ -4,7 +4,8 @@
 
 Decodes every frame of the six CREMA-D sample clips (480x360) once, then times, with
 run.threads = 1 (OpenCV and LiteRT): BlazeFace (videmo.extract.detectors.blazeface) and the Haar
-cascade (videmo.faces.HaarDetector, fer's parameters, grey conversion included) over all frames
+cascade (videmo.extract.detectors.haar.HaarDetector, fer's parameters, grey conversion
+included) over all frames
 (frames per second), and the mesh of each BlazeFace face split into its stages (landmarks model
 with its crop, blendshapes model, transformation matrix and pose). Each figure is the best of
 ``--repeat`` passes. Prints one JSON object.
@@ -23,9 +24,9 @@ import cv2
 import numpy as np
 
 from videmo import runtime
+from videmo.extract.detectors.haar import HaarDetector
 from videmo.extract.features import face_geometry
 from videmo.extract.features.mesh import FaceMesh, roi_from_detection
-from videmo.faces import HaarDetector
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "crema-d"
 

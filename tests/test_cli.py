@@ -280,7 +280,7 @@ def test_extract_with_mtcnn_writes_no_native_chatter(tmp_path, jobs):
                           timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"{jobs} done" in done.stdout
-    assert "videmo.runner" in done.stderr  # videmo's own log lines still come through
+    assert "videmo.execute.local" in done.stderr  # videmo's own log lines still come through
     for chatter in ("absl::InitializeLog", "cudart_stub", "cuInit", "XNNPACK", "INFO: "):
         assert chatter not in done.stderr, done.stderr
 
@@ -305,7 +305,7 @@ class FakeBar:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_progress_moves_within_a_clip(tmp_path, monkeypatch, jobs):
-    from videmo import runner
+    from videmo.execute import local as runner
 
     from .conftest import make_config
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from videmo.corpus import CorpusError, discover, image_files
+from videmo.extract.corpus import CorpusError, discover, image_files
 
 from .conftest import make_config
 
@@ -74,7 +74,7 @@ def test_image_folder_with_stray_files_is_still_a_clip(tmp_path, caplog):
         touch(root / "seq" / name)
     touch(root / "seq" / "crops" / "c1.png")
     touch(root / "other" / "desktop.ini")
-    with caplog.at_level("WARNING", logger="videmo.corpus"):
+    with caplog.at_level("WARNING", logger="videmo.extract.corpus"):
         clips = discover(make_config(tmp_path, root))
     assert [(c.clip_id, c.kind) for c in clips] == [("seq", "images"), ("seq/crops", "images")]
     assert [p.name for p in image_files(clips[0], make_config(tmp_path, root))] == [
@@ -93,7 +93,7 @@ def test_images_beside_videos_are_not_a_clip(tmp_path, caplog):
     touch(root / "talks" / "clip.mp4")
     touch(root / "talks" / "clip.jpg")
     touch(root / "seq" / "f1.png")
-    with caplog.at_level("WARNING", logger="videmo.corpus"):
+    with caplog.at_level("WARNING", logger="videmo.extract.corpus"):
         clips = discover(make_config(tmp_path, root))
     assert [(c.clip_id, c.kind) for c in clips] == [("seq", "images"), ("talks/clip", "video")]
     assert [r.getMessage() for r in caplog.records] == [
@@ -106,7 +106,7 @@ def test_only_hidden_litter_gives_no_warning(tmp_path, caplog):
     touch(root / "seq" / "f1.png")
     touch(root / "seq" / ".DS_Store")
     touch(root / "seq" / "._f1.png")  # macOS AppleDouble: never a frame
-    with caplog.at_level("WARNING", logger="videmo.corpus"):
+    with caplog.at_level("WARNING", logger="videmo.extract.corpus"):
         clips = discover(make_config(tmp_path, root))
     assert [(c.clip_id, c.kind) for c in clips] == [("seq", "images")]
     assert [p.name for p in image_files(clips[0], make_config(tmp_path, root))] == ["f1.png"]

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo import pipeline, schema
+from videmo import schema
 from videmo.cli import main
-from videmo.corpus import Clip
-from videmo.faces import Face
+from videmo.extract import pipeline
+from videmo.extract.corpus import Clip
+from videmo.extract.detectors import Face
 from videmo.store import RunDir, safe_name
 
 from .conftest import REPO, SAMPLE_CLIPS, make_config, write_video
@@ -109,7 +110,7 @@ def test_resume_skips_done_clips_and_refuses_other_config(tmp_path, sample_corpu
         analysed.append(clip.clip_id)
         return real(clip, cfg, models, on_frames)
 
-    monkeypatch.setattr("videmo.runner.analyze_clip", counting)
+    monkeypatch.setattr("videmo.execute.local.analyze_clip", counting)
     capsys.readouterr()
     assert main(["extract", str(job), "--no-progress"]) == 0
     assert analysed == ["1001_DFA_SAD_XX"]
@@ -153,7 +154,7 @@ def test_recovery_redoes_exactly_the_changed_and_unfinished_clips(tmp_path, samp
         analysed.append(clip.clip_id)
         return real(clip, cfg, models, on_frames)
 
-    monkeypatch.setattr("videmo.runner.analyze_clip", counting)
+    monkeypatch.setattr("videmo.execute.local.analyze_clip", counting)
     capsys.readouterr()
     assert main(["run", str(job), "--no-progress", "--set", "corpus.exclude=[hopeless*]"]) == 0
     assert sorted(analysed) == sorted(["added", "broken", replaced])

@@ -8,8 +8,9 @@ import pytest
 
 from videmo import schema
 from videmo.config import FacesConfig
-from videmo.emotions import KerasModel, TfliteModel, crop_faces, pad, to_square
-from videmo.faces import Face, HaarDetector, detect_faces, make_detector, select_faces
+from videmo.extract.detectors import Face, detect_faces, make_detector, select_faces
+from videmo.extract.detectors.haar import HaarDetector
+from videmo.extract.features.emotions import KerasModel, TfliteModel, crop_faces, pad, to_square
 
 # Face-only raters agreed with the acted label for these clips (ATTRIBUTION.md): the model is
 # held to them; the other four clips are used only for mechanics.
@@ -78,7 +79,7 @@ def test_square_and_pad_follow_fer():
 
 def test_region_crop_equals_cropping_the_padded_frame(clip_frames):
     """crop_faces pads only the box's region; it must equal fer's whole-frame pad + slice."""
-    from videmo.emotions import OFFSETS, PADDING
+    from videmo.extract.features.emotions import OFFSETS, PADDING
 
     def reference(frame, face):
         padded = pad(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))

@@ -402,11 +402,20 @@ def test_on_error_abort_stops_at_the_first_failed_clip(tmp_path, kill_corpus, jo
 @pytest.mark.faults
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, kill_corpus, jobs):
-    """12 SIGKILLs (of videmo and its workers) per setting at random moments, each followed by
-    a rerun on the same run directory; whenever a run completes, its table must equal the
+    """12 SIGKILLs (of videmo and its workers) per setting at random moments (10-90% of one
+    whole run's time), each followed by a rerun on the same run directory; whenever a run completes, its table must equal the
     uninterrupted one and a fresh run directory starts."""
     corpus, reference = kill_corpus
     rng = random.Random(1234 + jobs)
+    # the kill moments are drawn from the length of one whole run on this machine now (start-up
+    # included), not from fixed seconds that a slower or busier machine never reaches
+    start = time.monotonic()
+    proc = _videmo("extract", str(_job(tmp_path, corpus, tmp_path / "timed")), "--jobs",
+                   str(jobs), "--no-progress")
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    whole = time.monotonic() - start
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "timed" / "frames.parquet"),
+                                  reference)
     chain, kills, completed, mid_run = 0, 0, 0, 0
     run = tmp_path / f"run{chain}"
     while kills < 12:
@@ -414,7 +423,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, kill_c
         before = len(RunDir(run).records()) if run.exists() else 0
         proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
         try:
-            proc.wait(timeout=rng.uniform(0.3, 5.0))
+            proc.wait(timeout=rng.uniform(0.1, 0.9) * whole)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

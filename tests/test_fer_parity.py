@@ -11,8 +11,8 @@ import warnings
 import pytest
 
 from videmo import schema
-from videmo.emotions import TfliteModel, crop_faces
-from videmo.faces import HaarDetector
+from videmo.extract.detectors.haar import HaarDetector
+from videmo.extract.features.emotions import TfliteModel, crop_faces
 
 from .conftest import IN_CI
 

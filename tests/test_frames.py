@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from videmo import pipeline, schema
+from videmo import schema
 from videmo.config import SamplingConfig
-from videmo.corpus import Clip
-from videmo.faces import make_detector
-from videmo.frames import ClipError, Sampler, SourceInfo, prefetch, sample_frames
+from videmo.extract import pipeline
+from videmo.extract.corpus import Clip
+from videmo.extract.detectors import make_detector
+from videmo.extract.frames import ClipError, Sampler, SourceInfo, prefetch, sample_frames
 from videmo.store import RunDir
 
 from .conftest import SAMPLE, SAMPLE_CLIPS, make_config, write_video

@@ -13,15 +13,15 @@ import pytest
 from videmo import config as config_mod
 from videmo import schema
 from videmo.cli import main
-from videmo.corpus import Clip
-from videmo.labels import (
+from videmo.evaluate.labels import (
     LabelsError,
     check_labels,
     golden_labels,
     parse_label,
     read_labels,
 )
-from videmo.pipeline import ClipResult, frame_table
+from videmo.extract.corpus import Clip
+from videmo.extract.pipeline import ClipResult, frame_table
 from videmo.store import RunDir
 
 from .conftest import SAMPLE, make_config

@@ -20,11 +20,11 @@ import pytest
 
 from videmo import models, schema
 from videmo.extract import bundle
-from videmo.extract.detectors import blazeface
+from videmo.extract.detectors import Face, blazeface
 from videmo.extract.detectors.blazeface import BlazeFaceDetector, KeypointFace
+from videmo.extract.detectors.haar import HaarDetector
 from videmo.extract.features import face_geometry, pose
 from videmo.extract.features.mesh import FaceMesh, Roi, roi_from_landmarks
-from videmo.faces import Face, HaarDetector
 
 from .conftest import REPO, SAMPLE, SAMPLE_CLIPS
 

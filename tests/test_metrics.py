@@ -8,7 +8,7 @@ import json
 import pytest
 
 from videmo import schema
-from videmo.metrics import PRED_CLASSES, evaluate, summary_lines
+from videmo.evaluate.metrics import PRED_CLASSES, evaluate, summary_lines
 
 POS, NEG, NEUT = schema.POSITIVE, schema.NEGATIVE, schema.NEUTRAL
 

@@ -13,11 +13,11 @@ import pytest
 from videmo import schema
 from videmo.cli import main
 from videmo.config import ConfigError
-from videmo.metrics import evaluate
-from videmo.pipeline import frame_table
-from videmo.report import build_report, group_of
+from videmo.evaluate.metrics import evaluate
+from videmo.evaluate.vote import balance, break_tie, clip_votes, frame_labels, target_counts
+from videmo.extract.pipeline import frame_table
+from videmo.report.build import build_report, group_of
 from videmo.store import RunDir, write_parquet_atomic, write_text_atomic
-from videmo.vote import balance, break_tie, clip_votes, frame_labels, target_counts
 
 from .conftest import make_config
 
@@ -411,7 +411,7 @@ def test_golden_balance_is_an_oracle_and_needs_labels(tmp_path, capsys, monkeypa
 
 
 def test_compare_shows_an_unlabelled_run_as_na(tmp_path):
-    from videmo import compare
+    from videmo.report import compare
 
     run, cfg = fake_run(tmp_path, labels=None)
     build_report(run, cfg)
@@ -420,3 +420,24 @@ def test_compare_shows_an_unlabelled_run_as_na(tmp_path):
     assert table["clips"].tolist() == [5] and table["coverage"].tolist() == [0.4]
     assert "| d | 5 | no | n/a | n/a | 40.0% | n/a |" in (tmp_path / "cmp" / "comparison.md") \
         .read_text()
+
+
+def test_a_clip_whose_file_changed_after_it_was_done_is_not_counted_as_done(tmp_path):
+    """Records without a file stamp (older runs) are taken as they are; a stamped record whose
+    file has changed since counts as not extracted in the report and pending in status."""
+    from videmo.execute.status import run_status
+    from videmo.store import file_stamp
+
+    run, cfg = fake_run(tmp_path)
+    assert build_report(run, cfg).metrics["overall"]["done"] == 2
+    clips = {c.clip_id: c for c in run.current_clips(cfg)}
+    for cid in ("a_1", "a_2"):
+        rec = json.loads(run.record_path(cid).read_text())
+        rec.update(file_stamp(clips[cid], cfg))
+        write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
+    assert build_report(run, cfg).metrics["overall"]["done"] == 2
+    (clips["a_2"].path).write_bytes(b"a new version of the file")
+    m = build_report(run, cfg).metrics
+    assert m["overall"]["done"] == 1 and "a_2" in m["not_extracted_clips"]
+    st = run_status(run)
+    assert st.total[schema.DONE] == 1 and st.total[schema.PENDING] == 2

@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from videmo import compare, schema
+from videmo import schema
 from videmo.cli import main
-from videmo.report_html import anchor
+from videmo.report import compare
+from videmo.report.html import anchor
 
 from . import browser
 from .conftest import SAMPLE, SAMPLE_CLIPS

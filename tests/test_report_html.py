@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo import compare, schema
+from videmo import schema
 from videmo.annotate import ANNOTATIONS_CSV
-from videmo.metrics import CI_KEYS, _scores, bootstrap_intervals, evaluate
-from videmo.report import build_report
-from videmo.report_html import CSP, anchor
+from videmo.evaluate.metrics import CI_KEYS, _scores, bootstrap_intervals, evaluate
+from videmo.report import compare
+from videmo.report.build import build_report
+from videmo.report.html import CSP, anchor
 
 from .test_report import UNFINISHED, fake_run
 
@@ -217,8 +218,8 @@ def test_observer_events_are_merged_counted_and_shown(tmp_path):
 def test_timeline_marks_the_events(tmp_path):
     """The same timeline with and without events differs (lines drawn), and events after the
     last frame widen the axis rather than fall off it."""
-    from videmo import figures
-    from videmo.pipeline import frame_table
+    from videmo.extract.pipeline import frame_table
+    from videmo.report import figures
 
     from .test_report import HAPPY, rows_for
 

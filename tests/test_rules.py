@@ -9,10 +9,10 @@ import pytest
 
 from videmo import config as config_mod
 from videmo import schema
-from videmo.pipeline import frame_table
-from videmo.report import build_clip_table
-from videmo.rules import baselines, rule_labels
-from videmo.vote import class_probabilities, clip_votes, face_rows
+from videmo.evaluate.rules import baselines, rule_labels
+from videmo.evaluate.vote import class_probabilities, clip_votes, face_rows
+from videmo.extract.pipeline import frame_table
+from videmo.report.build import build_clip_table
 
 M = schema.STUDY_MAPPING
 RULES = config_mod.RulesConfig()

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videmo import schema, shard, slurm
+from videmo import schema
 from videmo.cli import main
 from videmo.config import ConfigError
-from videmo.corpus import discover
-from videmo.status import run_status
+from videmo.execute import shard, slurm
+from videmo.execute.status import run_status
+from videmo.extract.corpus import discover
 from videmo.store import RunDir
 
 from .conftest import REPO, make_config, write_video

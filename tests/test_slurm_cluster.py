@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from videmo import schema, slurm
-from videmo import shard as shard_mod
+from videmo import schema
 from videmo.cli import main
-from videmo.status import run_status
+from videmo.execute import shard as shard_mod
+from videmo.execute import slurm
+from videmo.execute.status import run_status
 from videmo.store import RunDir
 
 from .conftest import IN_CI, REPO, SAMPLE, SAMPLE_CLIPS

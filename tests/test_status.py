@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from videmo import schema, slurm
+from videmo import schema
 from videmo.cli import main
+from videmo.execute import slurm
 from videmo.store import RunDir
 
 from .conftest import SAMPLE_CLIPS

@@ -18,7 +18,7 @@ import videmo
 from videmo import config as config_mod
 from videmo import models, schema, store
 from videmo.cli import main
-from videmo.corpus import Clip
+from videmo.extract.corpus import Clip
 from videmo.store import RunDir, RunDirError
 
 from .conftest import SAMPLE_CLIPS, make_config

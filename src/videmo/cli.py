@@ -15,16 +15,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from . import config as config_mod
-from . import labels as labels_mod
-from .config import Config, ConfigError
-from .corpus import Clip, CorpusError, discover, discover_root
-from .labels import LabelsError
-from .models import ModelFileError
-from .runtime import warn_if_oversubscribed
-from .slurm import SlurmError
-from .store import RunDirError
+from videmo import __version__
+from videmo import config as config_mod
+from videmo.config import Config, ConfigError
+from videmo.evaluate import labels as labels_mod
+from videmo.evaluate.labels import LabelsError
+from videmo.execute.slurm import SlurmError
+from videmo.extract.corpus import Clip, CorpusError, discover, discover_root
+from videmo.extract.detectors import DETECTORS
+from videmo.models import ModelFileError
+from videmo.runtime import warn_if_oversubscribed
+from videmo.store import RunDirError
 
 log = logging.getLogger("videmo")
 
@@ -44,7 +45,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "(repeatable; string keys take the text as it is, other values are "
                         "YAML; null unsets)")
     p.add_argument("--out", help="run directory (overrides run.out)")
-    p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
+    p.add_argument("--detector", choices=DETECTORS, help="overrides faces.detector")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (overrides run.jobs)")
 
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set slurm.partition=short")
     p.add_argument("--out", help="run directory (overrides run.out)")
-    p.add_argument("--detector", choices=["haar", "mtcnn"], help="overrides faces.detector")
+    p.add_argument("--detector", choices=DETECTORS, help="overrides faces.detector")
     p.add_argument("--jobs", "-j", type=int, help="worker processes per task (run.jobs)")
     p.add_argument("--shards", type=int, help="number of array tasks (overrides slurm.shards)")
     p.add_argument("--force", action="store_true",
@@ -286,8 +287,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .runner import extract
-    from .shard import parse_shard, shard_from_env
+    from videmo.execute.local import extract
+    from videmo.execute.shard import parse_shard, shard_from_env
 
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
     cfg = load_config(args)
@@ -299,7 +300,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from . import slurm
+    from videmo.execute import slurm
 
     if bool(args.config) == bool(args.resume):
         raise UsageError("give either a CONFIG to submit or --resume RUN_DIR")
@@ -308,7 +309,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if given:
             raise UsageError(f"--resume takes the run's own config (change it with --set); "
                              f"drop --{given[0]}")
-        from .store import RunDir
+        from videmo.store import RunDir
 
         preflight(slurm.job_config(RunDir(args.resume), args.overrides), out=False,
                   templates=True)
@@ -328,8 +329,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import format_status, run_status
-    from .store import RunDir
+    from videmo.execute.status import format_status, run_status
+    from videmo.store import RunDir
 
     st = run_status(RunDir(args.run_dir))
     sys.stdout.write(format_status(st, all_clips=args.clips))
@@ -337,9 +338,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .report import build_report
-    from .runner import extract
-    from .store import RunDir
+    from videmo.execute.local import extract
+    from videmo.report.build import build_report
+    from videmo.store import RunDir
 
     cfg = load_config(args)
     checked = preflight(cfg)  # a path error stops before the run directory is touched
@@ -357,8 +358,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
-    from .store import RunDir
+    from videmo.report.build import build_report
+    from videmo.store import RunDir
 
     run = RunDir(args.run_dir)
     if not run.path.is_dir():
@@ -384,7 +385,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import compare
+    from videmo.report import compare
 
     if bool(args.job) == bool(args.runs):
         raise UsageError("give either a comparison JOB file or --runs RUN_DIR...")
@@ -426,7 +427,7 @@ def print_extract_summary(summary) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from .annotate.server import AnnotateError, serve
+    from videmo.annotate.server import AnnotateError, serve
 
     if args.host:
         args.overrides.append(f"annotate.host={args.host!r}")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from . import schema
+from videmo import schema
 
 
 class ConfigError(ValueError):
@@ -92,9 +92,26 @@ class MtcnnConfig:
 
 
 @dataclass(frozen=True)
+class MediapipeConfig:
+    min_score: float = opt(0.5, "Drop BlazeFace detections below this score (0-1; MediaPipe's "
+                                "default 0.5).", minimum=0)
+
+
+@dataclass(frozen=True)
+class TracksConfig:
+    min_iou: float = opt(0.3, "A face continues a track when its box overlaps the track's last "
+                              "box by at least this IoU (0-1).", minimum=0)
+    max_shift: float = opt(1.0, "... or, without overlap, when its centre moved less than this "
+                                "many box widths (and its size is within 2x).", minimum=0)
+    max_gap: int = opt(5, "A track ends after this many sampled frames without its face.",
+                       minimum=0)
+
+
+@dataclass(frozen=True)
 class FacesConfig:
-    detector: Literal["haar", "mtcnn"] = opt("haar", "Face detector: OpenCV's Haar cascade "
-                                                     "(fer's default) or MTCNN.")
+    detector: Literal["haar", "mtcnn", "mediapipe"] = opt(
+        "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
+                "(BlazeFace short range, fast; misses faces further than about 2 m).")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
                    "study), or all (one row per face).")
@@ -103,6 +120,10 @@ class FacesConfig:
                                 minimum=16)
     haar: HaarConfig = field(default_factory=HaarConfig, metadata={"doc": "Haar cascade options."})
     mtcnn: MtcnnConfig = field(default_factory=MtcnnConfig, metadata={"doc": "MTCNN options."})
+    mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig,
+                                       metadata={"doc": "BlazeFace (mediapipe) options."})
+    tracks: TracksConfig = field(default_factory=TracksConfig, metadata={
+        "doc": "Face tracks: a `track` id links a clip's faces across sampled frames."})
 
 
 @dataclass(frozen=True)
@@ -356,7 +377,7 @@ class Config:
         clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
         versions of the packages that run them (TensorFlow counts only where MTCNN or the Keras
         engine use it; a Haar + tflite run never imports it)."""
-        from .models import EMOTION_KERAS, EMOTION_TFLITE, HAAR_CASCADE, model_hashes
+        from videmo.models import EMOTION_KERAS, EMOTION_TFLITE, HAAR_CASCADE, model_hashes
 
         d = self.to_dict()
         key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
@@ -565,9 +586,7 @@ def _validate(cfg: Config) -> None:
 
 
 def _validate_labels_options(r: ReportConfig) -> None:
-    from .labels import accepted_values
-
-    known = accepted_values(r.mapping)
+    known = schema.accepted_values(r.mapping)
     folded = [a.strip().casefold() for a in r.label_aliases]
     twice = sorted({a for a in r.label_aliases if folded.count(a.strip().casefold()) > 1})
     if twice:

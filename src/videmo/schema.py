@@ -15,6 +15,22 @@ CLASSES: tuple[str, ...] = (POSITIVE, NEGATIVE, NEUTRAL)
 # Short names as the study printed them ("Pos", "Neg", "Neut").
 CLASS_SHORT: dict[str, str] = {POSITIVE: "Pos", NEGATIVE: "Neg", NEUTRAL: "Neut"}
 
+# Label values a golden labels file may use for each class, case-folded: the classes, the
+# study's short forms (what clips.csv writes) and "neu"; the seven emotions map through
+# report.mapping (accepted_values).
+CLASS_VALUES: dict[str, str] = {
+    **{c: c for c in CLASSES},
+    **{s.casefold(): c for c, s in CLASS_SHORT.items()},
+    "neu": NEUTRAL,
+}
+
+
+def accepted_values(mapping: dict[str, str]) -> dict[str, str]:
+    """Every built-in label value (case-folded) -> its class. A class name wins over the
+    emotion of the same name ("neutral" is the class neutral, whatever report.mapping says)."""
+    return {**{e.casefold(): c for e, c in mapping.items()}, **CLASS_VALUES}
+
+
 # The study's table: happy, surprise -> Positive; neutral, fear, sad -> Neutral;
 # disgust, angry -> Negative.
 STUDY_MAPPING: dict[str, str] = {

@@ -44,12 +44,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import config as config_mod
-from . import schema
-from .config import Config
-from .corpus import Clip, CorpusError, discover, image_files
-from .models import model_hashes
-from .runtime import versions
+from videmo import config as config_mod
+from videmo import schema
+from videmo.config import Config
+from videmo.extract.corpus import Clip, CorpusError, discover, image_files
+from videmo.models import model_hashes
+from videmo.runtime import versions
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,14 @@ def file_stamp(clip: Clip, cfg: Config) -> dict[str, int | None]:
         return {schema.FILE_SIZE: st.st_size, schema.FILE_MTIME_NS: st.st_mtime_ns}
     except OSError:
         return {schema.FILE_SIZE: None, schema.FILE_MTIME_NS: None}
+
+
+def changed_since(record: dict[str, Any], clip: Clip, cfg: Config) -> bool:
+    """Whether the clip's file changed after ``record`` was made. A record without a stamp
+    (written before videmo recorded them) is taken as it is: only extract redoes it."""
+    if record.get(schema.FILE_SIZE) is None or pd.isna(record.get(schema.FILE_SIZE)):
+        return False
+    return not matches_file(record, file_stamp(clip, cfg))
 
 
 def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
@@ -564,7 +572,7 @@ class RunDir:
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
         sorted by clip and frame."""
-        from .pipeline import empty_frame_table
+        from videmo.extract.pipeline import empty_frame_table
 
         tables = []
         for rec in self.records():

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import schema
+from videmo import schema
 
 S = schema
 EMOTIONS = list(S.EMOTIONS)

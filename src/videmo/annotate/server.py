@@ -46,11 +46,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jinja2
 
-from .. import schema
-from ..config import Config
-from ..corpus import Clip, discover
-from . import ANNOTATIONS_CSV
-from .transcode import TranscodeError, Transcoder, default_cache_dir
+from videmo import schema
+from videmo.annotate import ANNOTATIONS_CSV
+from videmo.annotate.transcode import TranscodeError, Transcoder, default_cache_dir
+from videmo.config import Config
+from videmo.extract.corpus import Clip, discover
 
 log = logging.getLogger(__name__)
 

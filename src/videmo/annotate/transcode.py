@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..corpus import Clip
+from videmo.extract.corpus import Clip
 
 log = logging.getLogger(__name__)
 

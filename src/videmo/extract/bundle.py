@@ -17,7 +17,7 @@ import zipfile
 from contextlib import contextmanager
 from functools import cache
 
-from .. import models
+from videmo import models
 
 DETECTOR = "face_detector.tflite"
 LANDMARKS = "face_landmarks_detector.tflite"

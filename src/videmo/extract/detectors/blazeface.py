@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...faces import Face
-from .. import bundle
+from videmo.extract import bundle
+from videmo.extract.detectors.base import Face
 
 INPUT_SIZE = 128
 NUM_ANCHORS = 896
@@ -37,8 +37,9 @@ SCORE_CLIP = 100.0
 
 @dataclass(frozen=True)
 class KeypointFace(Face):
-    """A :class:`videmo.faces.Face` (integer box in pixels, confidence) with BlazeFace's six
-    keypoints (pixels, see the module docstring) and the unrounded box ``(x, y, w, h)``.
+    """A :class:`videmo.extract.detectors.Face` (integer box in pixels, confidence) with
+    BlazeFace's six keypoints (pixels, see the module docstring) and the unrounded box
+    ``(x, y, w, h)``.
 
     The float box and keypoints let the face mesh place its crop exactly as MediaPipe does;
     everything that only needs a box treats it as a plain Face.

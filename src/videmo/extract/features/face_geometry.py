@@ -34,7 +34,7 @@ from functools import cache
 
 import numpy as np
 
-from .. import bundle
+from videmo.extract import bundle
 
 # The environment MediaPipe's FaceLandmarker gives its geometry graph.
 VERTICAL_FOV_DEGREES = 63.0

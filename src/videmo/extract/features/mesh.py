@@ -35,11 +35,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ... import schema
-from ...faces import Face
-from .. import bundle
-from ..detectors.blazeface import BlazeFaceDetector, KeypointFace
-from . import face_geometry
+from videmo import schema
+from videmo.extract import bundle
+from videmo.extract.detectors import Face
+from videmo.extract.detectors.blazeface import BlazeFaceDetector, KeypointFace
+from videmo.extract.features import face_geometry
 
 LANDMARKS_INPUT = 256
 N_LANDMARKS = 478

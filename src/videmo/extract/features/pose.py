@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import face_geometry
+from videmo.extract.features import face_geometry
 
 OUTER_EYE_CORNERS = (33, 263)
 METHODS = ("procrustes", "minmax")

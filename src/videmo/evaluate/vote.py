@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import rules as rule_mod
-from . import schema
+from videmo import schema
+from videmo.evaluate import rules as rule_mod
 
 COUNTS = schema.CLASS_COUNTS
 

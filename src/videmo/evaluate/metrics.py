@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from . import schema
+from videmo import schema
 
 # predictions that are not a class: a clip without a face vote, and why it has none
 NON_CLASS = (schema.NO_FACE, schema.FAILED, schema.NOT_EXTRACTED)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from . import schema
+from videmo import schema
 
 if TYPE_CHECKING:
-    from .config import Config, ReportConfig
+    from videmo.config import Config, ReportConfig
 
 # Header names recognised when report.labels_clip_column / labels_label_column are unset, in
 # order of preference (compared in any case, without spaces, dashes, underscores or dots, so
@@ -39,12 +39,6 @@ LABEL_COLUMNS = ("label", schema.GOLDEN, "goldlabel", "gold", "class", "sentimen
 
 # Spellings of the three classes: the full names, the study's short forms (Pos, Neg, Neut: what
 # videmo's own clips.csv writes) and Neu, a common short form of neutral.
-CLASS_VALUES: dict[str, str] = {
-    **{c: c for c in schema.CLASSES},
-    **{s.casefold(): c for c, s in schema.CLASS_SHORT.items()},
-    "neu": schema.NEUTRAL,
-}
-
 DELIMITERS: dict[str, str] = {"\t": "tab", ";": "semicolon", ",": "comma"}  # ties: this order
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 ZIP_MAGIC = b"PK\x03\x04"  # .xlsx, .ods and .numbers are zip archives
@@ -58,18 +52,12 @@ class LabelsError(ValueError):
     (with ``report.strict_labels``) labels that do not match the run."""
 
 
-def accepted_values(mapping: Mapping[str, str]) -> dict[str, str]:
-    """Every built-in label value (case-folded) -> its class. A class name wins over the
-    emotion of the same name ("neutral" is the class neutral, whatever report.mapping says)."""
-    return {**{e.casefold(): c for e, c in mapping.items()}, **CLASS_VALUES}
-
-
 def label_lookup(mapping: Mapping[str, str],
                  aliases: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every accepted value (case-folded) -> its class: the built-in ones, plus ``aliases``
     (report.label_aliases), which map extra values to a built-in value (a class, a short form
     or an emotion)."""
-    known = accepted_values(mapping)
+    known = schema.accepted_values(mapping)
     lookup = dict(known)
     for alias, target in (aliases or {}).items():
         cls = known.get(target.strip().casefold())
@@ -216,7 +204,7 @@ def read_labels(path: Path, rc: ReportConfig | None = None, *, source: str = "re
     such as ``--labels``, that gave it; ``given``: the value as written when it was relative)
     when the file cannot be read as a CSV with the chosen columns, or when a label value is not
     one we know."""
-    from .config import ReportConfig
+    from videmo.config import ReportConfig
 
     rc = rc or ReportConfig()
     path = Path(path)

@@ -15,7 +15,7 @@ A comparison job (``jobs/compare-*.yaml``)::
 ``comparison.md`` and ``comparison.png`` with the study's columns (dataset, clips, MTCNN?,
 accuracy) plus macro-F1, coverage, majority baseline, seconds per clip and the 95% bootstrap
 intervals of accuracy and macro-F1, and ``comparison.html`` (the table and figure as one
-self-contained page, each run linked to its report.html; :mod:`videmo.report_html`).
+self-contained page, each run linked to its report.html; :mod:`videmo.report.html`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import config as config_mod
-from . import figures
-from .config import Config, ConfigError
-from .metrics import CI_KEYS
-from .store import RunDir, write_csv_atomic, write_text_atomic
+from videmo import config as config_mod
+from videmo.config import Config, ConfigError
+from videmo.evaluate.metrics import CI_KEYS
+from videmo.report import figures
+from videmo.store import RunDir, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ def _label(value: Any) -> str:
 
 def run_job(job: CompareJob, *, force: bool = False, progress: bool | None = None) -> pd.DataFrame:
     """Extract + report every variant (each resumes like `videmo run`), then tabulate."""
-    from .report import build_report
-    from .runner import extract
+    from videmo.execute.local import extract
+    from videmo.report.build import build_report
 
     runs: list[tuple[Path, str | None, str]] = []
     for v in job.variants:
@@ -180,7 +180,7 @@ def _pct(value: Any, spec: str) -> str:
 
 def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame:
     """Tabulate finished runs into OUT/comparison.{csv,md,png,html}."""
-    from .report_html import write_comparison_html
+    from videmo.report.html import write_comparison_html
 
     table = pd.DataFrame([_row(*r) for r in runs], columns=list(TABLE_COLUMNS))
     out.mkdir(parents=True, exist_ok=True)

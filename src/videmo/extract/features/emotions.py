@@ -14,8 +14,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from . import models
-from .faces import Face
+from videmo import models
+from videmo.extract.detectors import Face
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class KerasModel:
     name = "keras"
 
     def __init__(self, batch_size: int = 64):
-        from .runtime import import_tensorflow
+        from videmo.runtime import import_tensorflow
 
         tf = import_tensorflow()
         path = models.model_path(models.EMOTION_KERAS)

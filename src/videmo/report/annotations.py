@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import schema
-from .annotate import ANNOTATIONS_CSV
-from .annotate.merge import AnnotationsError, agreement, join_frames, read_annotations
+from videmo import schema
+from videmo.annotate import ANNOTATIONS_CSV
+from videmo.annotate.merge import AnnotationsError, agreement, join_frames, read_annotations
 
 log = logging.getLogger(__name__)
 

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config as config_mod
-from . import shard as shard_mod
-from .config import Config
-from .corpus import discover
-from .store import RunDir, clear_ended_job_locks, now, write_text_atomic
+from videmo import config as config_mod
+from videmo.config import Config
+from videmo.execute import shard as shard_mod
+from videmo.extract.corpus import discover
+from videmo.store import RunDir, clear_ended_job_locks, now, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 ARRAY_TEMPLATE = "extract-array.sbatch"
 MERGE_TEMPLATE = "merge-report.sbatch"
-PACKAGED_TEMPLATES = Path(__file__).parent / "slurm_templates"
+PACKAGED_TEMPLATES = Path(__file__).parents[1] / "slurm_templates"
 ARRAY_ID_PLACEHOLDER = "<array-job-id>"
 
 

@@ -23,13 +23,13 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from . import schema
-from . import shard as shard_mod
-from .config import Config
-from .corpus import Clip, discover
-from .pipeline import analyze_clip, load_models
-from .runtime import threads_for
-from .store import RunDir, file_stamp
+from videmo import schema
+from videmo.config import Config
+from videmo.execute import shard as shard_mod
+from videmo.extract.corpus import Clip, discover
+from videmo.extract.pipeline import analyze_clip, load_models
+from videmo.runtime import threads_for
+from videmo.store import RunDir, file_stamp
 
 log = logging.getLogger(__name__)
 

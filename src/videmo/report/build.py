@@ -8,8 +8,8 @@ Outputs (RUN/report/ unless ``report.out``): ``clips.csv`` (schema.CLIP_TABLE_CO
 study's columns first: filename, predict, golden, pos, neg, neut; classes spelled Pos, Neg,
 Neut), ``groups.csv``, ``metrics.json``, ``summary.txt``, ``report_config.yaml`` and
 ``figures/``, ``report.html`` (the same report as one self-contained page, see
-:mod:`videmo.report_html`) and, when the run has observer events (RUN/annotations.csv),
-``annotations_merged.csv`` (see :mod:`videmo.report_annotations`).
+:mod:`videmo.report.html`) and, when the run has observer events (RUN/annotations.csv),
+``annotations_merged.csv`` (see :mod:`videmo.report.annotations`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from typing import Any
 
 import pandas as pd
 
-from . import figures, schema
-from .config import Config, ReportConfig, dump
-from .corpus import CorpusError, discover
-from .labels import LabelIssues, LabelsError, golden_labels
-from .metrics import PRED_CLASSES, evaluate, fmt, summary_lines
-from .report_annotations import ObserverEvents, observer_events
-from .report_html import write_report_html
-from .store import RunDir, safe_name, write_csv_atomic, write_text_atomic
-from .vote import balance, clip_votes, frame_labels, top_emotions
+from videmo import schema
+from videmo.config import Config, ReportConfig, dump
+from videmo.evaluate.labels import LabelIssues, LabelsError, golden_labels
+from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, summary_lines
+from videmo.evaluate.vote import balance, clip_votes, frame_labels, top_emotions
+from videmo.extract.corpus import CorpusError, discover
+from videmo.report import figures
+from videmo.report.annotations import ObserverEvents, observer_events
+from videmo.report.html import write_report_html
+from videmo.store import RunDir, changed_since, safe_name, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
         current = rec[schema.CONFIG_HASH] == config_hash
         done = current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists()
         if done and cid in clips:  # and made from the file as it is now (not changed since)
-            done = run.is_done(clips[cid], cfg, config_hash)
+            done = not changed_since(rec.to_dict(), clips[cid], cfg)
         if done:
             states[cid] = schema.DONE
         elif current and rec[schema.STATUS] == schema.FAILED:

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import schema  # noqa: E402
-from .metrics import PRED_CLASSES  # noqa: E402
+from videmo import schema  # noqa: E402
+from videmo.evaluate.metrics import PRED_CLASSES  # noqa: E402
 
 CLASS_COLOURS = {schema.POSITIVE: "#2a9d8f", schema.NEGATIVE: "#e76f51",
                  schema.NEUTRAL: "#8d99ae", schema.NO_FACE: "#d9d9d9"}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .config import Config
+from videmo.config import Config
 
 log = logging.getLogger(__name__)
 

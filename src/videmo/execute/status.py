@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import schema
-from . import shard as shard_mod
-from .corpus import CorpusError, discover
-from .store import RunDir, RunDirError, file_stamp, matches_file
+from videmo import schema
+from videmo.execute import shard as shard_mod
+from videmo.extract.corpus import CorpusError, discover
+from videmo.store import RunDir, RunDirError, changed_since
 
 STATES = (schema.DONE, schema.FAILED, schema.INTERRUPTED, schema.PENDING)
 LISTED = 10  # clips listed per state unless --clips
@@ -118,7 +118,7 @@ def clip_state(run: RunDir, clip_id: str, config_hash: str) -> tuple[str, str, d
 
 
 def run_status(run: RunDir) -> RunStatus:
-    from . import slurm
+    from videmo.execute import slurm
 
     meta = run.read_meta()
     if meta is None:
@@ -141,7 +141,7 @@ def run_status(run: RunDir) -> RunStatus:
         for cid in ids:
             state, reason, rec = clip_state(run, cid, config_hash)
             if state == schema.DONE and clips is not None and cid in clips \
-                    and not matches_file(rec, file_stamp(clips[cid], cfg)):
+                    and changed_since(rec, clips[cid], cfg):
                 state, reason = schema.PENDING, "its file changed after it was done"
             st.counts[state] += 1
             st.recorded += rec is not None
@@ -172,7 +172,7 @@ def _extract_command(meta: dict[str, Any]) -> str:
 
 
 def _add_slurm_states(run: RunDir, status: RunStatus, subs: list[dict[str, Any]]) -> None:
-    from . import slurm
+    from videmo.execute import slurm
 
     status.jobs = slurm.job_ids(run)
     by_index = {s.index: s for s in status.shards}
@@ -291,7 +291,7 @@ def rerun_hint(st: RunStatus) -> str:
 
 
 def format_status(st: RunStatus, all_clips: bool = False) -> str:
-    from . import slurm
+    from videmo.execute import slurm
 
     total = st.total
     n = sum(total.values())

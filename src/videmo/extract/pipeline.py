@@ -2,7 +2,7 @@
 
 :func:`analyze_clip` is pure apart from reading the clip: it writes nothing. The local loop,
 the process pool and the SLURM array are only different ways of mapping it over a corpus
-(see ``runner.py``); persisting a result is ``store.RunDir.save``.
+(see ``videmo.execute``); persisting a result is ``store.RunDir.save``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from . import schema
-from .config import Config
-from .corpus import Clip
-from .emotions import EmotionModel, crop_faces, make_model
-from .faces import Face, FaceDetector, detect_faces, make_detector, select_faces
-from .frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
-from .runtime import configure_threads, current_threads, quiet_native_logs
+from videmo import schema
+from videmo.config import Config
+from videmo.extract.corpus import Clip
+from videmo.extract.detectors import Face, FaceDetector, detect_faces, make_detector, select_faces
+from videmo.extract.features.emotions import EmotionModel, crop_faces, make_model
+from videmo.extract.frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
+from videmo.runtime import configure_threads, current_threads, quiet_native_logs
 
 log = logging.getLogger(__name__)
 

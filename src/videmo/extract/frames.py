@@ -31,9 +31,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import schema
-from .config import Config, SamplingConfig
-from .corpus import Clip, image_files
+from videmo import schema
+from videmo.config import Config, SamplingConfig
+from videmo.extract.corpus import Clip, image_files
 
 log = logging.getLogger(__name__)
 

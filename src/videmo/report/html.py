@@ -3,15 +3,15 @@
 ``report.html`` renders the same :class:`videmo.report.Report` that clips.csv, metrics.json and
 summary.txt come from; ``comparison.html`` renders ``videmo compare``'s table. Each page is one
 file that opens offline: figures are embedded as base64 PNG data URIs, the stylesheet and the
-small sort / filter script (report_templates/report.css, report.js) are inlined, and a
+small sort / filter script (report/templates/report.css, report.js) are inlined, and a
 Content-Security-Policy forbids the browser to load anything else, so a page cannot depend on a
 network by accident. The only links are in-page anchors and relative paths to files beside the
 page (annotations_merged.csv, other runs' report.html).
 
-The HTML comes from Jinja2 templates shipped as package data (report_templates/) with
+The HTML comes from Jinja2 templates shipped as package data (report/templates/) with
 autoescaping on, so a clip id or a failure reason is text, never markup. Python only turns
 pandas tables and metrics into :class:`Table` values (cells of text, a sort key, a link); the
-templates lay them out. Figures are the PNGs :func:`videmo.report.write_figures` wrote
+templates lay them out. Figures are the PNGs :func:`videmo.report.build.write_figures` wrote
 (matplotlib), read back and embedded.
 """
 
@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import pandas as pd
 
-from . import schema
-from .metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL, PRED_CLASSES
-from .store import now, safe_name, write_text_atomic
+from videmo import schema
+from videmo.evaluate.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_LEVEL, PRED_CLASSES
+from videmo.store import now, safe_name, write_text_atomic
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .report import Report
+    from videmo.config import Config
+    from videmo.report.build import Report
 
 REPORT_HTML = "report.html"
 COMPARISON_HTML = "comparison.html"
@@ -47,11 +47,11 @@ _env: jinja2.Environment | None = None
 
 
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment over the package's report_templates (autoescaped, strict)."""
+    """The Jinja2 environment over the package data report/templates (autoescaped, strict)."""
     global _env
     if _env is None:
         _env = jinja2.Environment(
-            loader=jinja2.PackageLoader("videmo", "report_templates"),
+            loader=jinja2.PackageLoader("videmo.report", "templates"),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         _env.filters["pct"] = pct
@@ -319,7 +319,7 @@ def events_table(events: pd.DataFrame, table_id: str) -> Table:
 
 def agreement_table(df: pd.DataFrame, key: str, table_id: str, heading: str,
                     linked: set[str] | None = None) -> Table:
-    from .annotate.merge import AGREEMENT, EVENTS, WITH_FACE
+    from videmo.annotate.merge import AGREEMENT, EVENTS, WITH_FACE
 
     table = table_from_frame(df, table_id, [
         (key, heading, str), (EVENTS, "emotion events", count),
@@ -344,7 +344,7 @@ class Timeline:
 
 def notes(report: Report) -> list[str]:
     """What a reader must know before trusting the numbers (shown as warnings)."""
-    from .report import ORACLE_NOTE, unfinished_message
+    from videmo.report.build import ORACLE_NOTE, unfinished_message
 
     m = report.metrics
     out = []

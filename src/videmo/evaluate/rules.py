@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import schema
+from videmo import schema
 
 RULES = ("expressive", "confident", "peak")
 NON_NEUTRAL: tuple[str, ...] = tuple(c for c in schema.CLASSES if c != schema.NEUTRAL)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config, ConfigError
-from .corpus import Clip, image_files
-from .store import RunDir, write_text_atomic
+from videmo.config import Config, ConfigError
+from videmo.extract.corpus import Clip, image_files
+from videmo.store import RunDir, write_text_atomic
 
 log = logging.getLogger(__name__)
 

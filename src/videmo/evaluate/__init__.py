@@ -1,0 +1,1 @@
+"""Evaluation: golden labels, frame and clip votes, expressive-frame rules, metrics."""
