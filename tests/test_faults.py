@@ -403,8 +403,8 @@ def test_on_error_abort_stops_at_the_first_failed_clip(tmp_path, kill_corpus, jo
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, kill_corpus, jobs):
     """12 SIGKILLs (of videmo and its workers) per setting at random moments (10-90% of one
-    whole run's time), each followed by a rerun on the same run directory; whenever a run completes, its table must equal the
-    uninterrupted one and a fresh run directory starts."""
+    whole run's time), each followed by a rerun on the same run directory; whenever a run
+    completes, its table must equal the uninterrupted one and a fresh run directory starts."""
     corpus, reference = kill_corpus
     rng = random.Random(1234 + jobs)
     # the kill moments are drawn from the length of one whole run on this machine now (start-up
