@@ -159,8 +159,10 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
 
 def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportConfig,
                      golden: dict[str, str],
-                     truncated: dict[str, bool] | None = None) -> pd.DataFrame:
-    """One row per clip of ``states``; a clip that is not done gets its state as predict."""
+                     truncated: dict[str, bool] | None = None,
+                     classifier=None) -> pd.DataFrame:
+    """One row per clip of ``states``; a clip that is not done gets its state as predict.
+    ``classifier`` (a :class:`videmo.learn.ClipClassifier`) labels every clip with a face."""
     clip_ids = sorted(states)
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
@@ -168,6 +170,8 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
                        aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
                        rules=rc.rules,
                        groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
+    if classifier is not None:
+        votes = classifier.relabel(votes, frames)
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
     if rc.balance != "none":  # clips without face rows (not done ones too) keep their vote
         votes[schema.PREDICT] = balance(votes, _balance_shares(rc, golden))
@@ -261,7 +265,12 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
     truncated = ({str(r[schema.CLIP_ID]): _is_true(r[schema.TRUNCATED])
                   for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
-    table = build_clip_table(frames, cs.states, rc, golden, truncated)
+    classifier = None
+    if rc.classifier is not None:
+        from .learn import load_classifier
+
+        classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
+    table = build_clip_table(frames, cs.states, rc, golden, truncated, classifier)
     groups, group_metrics = group_table(table, rc)
     overall = _evaluate(table)
     failed_ids = set(cs.ids(schema.FAILED))
