@@ -375,13 +375,49 @@ def _tensorflow():
     return tf
 
 
+def _lstm_model(keras, width: int, units: int):
+    return keras.Sequential([
+        keras.Input(shape=(None, width)),
+        keras.layers.Masking(mask_value=0.0),
+        keras.layers.LSTM(units),
+        keras.layers.Dense(len(CLASSES), activation="softmax"),
+    ])
+
+
+_TRAINERS: dict[tuple[int, int], tuple[Any, Any, Any, list[np.ndarray]]] = {}
+
+
+def _trainer(tf, width: int, units: int):
+    """A model, an Adam optimizer and their traced training step, made once per shape: tracing
+    the masked LSTM's step costs seconds, more than training it on a fold. Each fit resets the
+    weights and the optimizer's state, so a fit does not depend on the ones before."""
+    key = (width, units)
+    if key not in _TRAINERS:
+        keras = tf.keras
+        model = _lstm_model(keras, width, units)
+        opt = keras.optimizers.Adam(learning_rate=0.01)
+        opt.build(model.trainable_variables)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None, width), tf.float32),
+                                      tf.TensorSpec((None,), tf.int32)])
+        def step(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(yb, model(xb, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return loss
+
+        _TRAINERS[key] = (model, opt, step, [v.numpy() for v in opt.variables])
+    return _TRAINERS[key]
+
+
 def fit_lstm(seqs: list[np.ndarray], y: np.ndarray, lc: LearnConfig, seed: int) -> LstmModel:
     """Train the LSTM on the training clips' sequences with a plain loop of seeded
     mini-batches (Keras's ``fit`` would build a tf.data pipeline per call: slower here, and it
     writes native warnings of TensorFlow 2.21's op registry)."""
     tf = _tensorflow()
     keras = tf.keras
-    keras.utils.set_random_seed(seed)
     allrows = np.vstack(seqs)
     mean = np.nanmean(allrows, axis=0)
     std = np.nanstd(allrows, axis=0)
@@ -389,31 +425,20 @@ def fit_lstm(seqs: list[np.ndarray], y: np.ndarray, lc: LearnConfig, seed: int) 
     m = LstmModel(None, mean, std, lc.max_frames)
     x = m.prepare(seqs)
     yi = np.asarray([CLASSES.index(c) for c in y], dtype=np.int32)
-    model = keras.Sequential([
-        keras.Input(shape=(None, x.shape[2])),
-        keras.layers.Masking(mask_value=0.0),
-        keras.layers.LSTM(lc.lstm_units),
-        keras.layers.Dense(len(CLASSES), activation="softmax"),
-    ])
-    opt = keras.optimizers.Adam(learning_rate=0.01)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    @tf.function(input_signature=[tf.TensorSpec((None, None, x.shape[2]), tf.float32),
-                                  tf.TensorSpec((None,), tf.int32)])
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
+    model, opt, step, opt_start = _trainer(tf, x.shape[2], lc.lstm_units)
+    keras.utils.set_random_seed(seed)
+    fresh = _lstm_model(keras, x.shape[2], lc.lstm_units)  # this fit's seeded initial weights
+    model.set_weights(fresh.get_weights())
+    for v, start in zip(opt.variables, opt_start, strict=True):
+        v.assign(start)
     rng = np.random.default_rng(seed)
     for _ in range(lc.lstm_epochs):
         order = rng.permutation(len(x))
         for a in range(0, len(x), LSTM_BATCH):
             b = order[a:a + LSTM_BATCH]
             step(tf.constant(x[b]), tf.constant(yi[b]))
-    m.model = model
+    fresh.set_weights(model.get_weights())
+    m.model = fresh
     return m
 
 
@@ -852,13 +877,16 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
         "classes": list(CLASSES), "videmo": __version__, "commit": _commit(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "trained_on": {"run": str(run.path.resolve()), "clips": len(clips),
-                       "extract_hash": cfg.extract_hash()},
+                       "extract_hash": cfg.extract_hash(), "clip_ids": list(clips.ids)},
         "extract_config": {k: d[k] for k in ("sampling", "faces", "emotions")},
         "files": {},
     }
     if isinstance(fitted.model, LstmModel):
         path = model_dir / "model.keras"
-        fitted.model.model.save(path)
+        with warnings.catch_warnings():  # Keras 3.15's own use of numpy 2's __array__
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    message="__array__ implementation doesn't accept a copy")
+            fitted.model.model.save(path)
         meta["lstm"] = {"mean": fitted.model.mean.tolist(), "std": fitted.model.std.tolist(),
                         "max_frames": fitted.model.max_frames}
         meta["files"][path.name] = _sha256(path)
@@ -902,6 +930,11 @@ class ClipClassifier:
     def relabel(self, votes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
         """``clip_votes``' table with every clip with a face labelled by this classifier."""
         pred = self.predict(frames, [str(c) for c in votes[schema.CLIP_ID]])
+        seen = set(pred) & set(self.meta["trained_on"].get("clip_ids", []))
+        if seen:
+            log.warning("%d of the %d clips labelled by model %s are clips it was trained on: "
+                        "its accuracy on them is no estimate (the cross-validated numbers are "
+                        "in the results.csv of videmo learn)", len(seen), len(pred), self.path)
         out = votes.copy()
         hit = out[schema.CLIP_ID].astype(str).isin(pred)
         out.loc[hit, schema.PREDICT] = out.loc[hit, schema.CLIP_ID].astype(str).map(pred)
@@ -1015,44 +1048,46 @@ def write_card(model_dir: Path, run: RunDir, cfg: Config, ids, y, units, folds: 
     r = table[(table[schema.CLASSIFIER] == chosen[0])
               & (table[schema.FEATURES] == chosen[1])].iloc[0]
     files = ", ".join(["model.json", *meta["files"]])
-    text = f"""# Model card: videmo clip classifier `{chosen[0]}` ({chosen[1]})
-
-Made by `videmo learn` on {meta['created']} with videmo {meta['videmo']}, commit
-{meta['commit']}.
-
-## What it does
-Labels a clip positive / negative / neutral from the per-frame table of a videmo run
-(feature families: {', '.join(meta['features'])}). Apply it with
-`videmo report RUN --classifier {model_dir}` (or `report.classifier`). Files: {files}
-(no pickle; sha256 of each binary file in model.json, checked before loading). Load only
-model folders you made yourself.
-
-## Data
-Run `{run.path.resolve()}` (extract hash {cfg.extract_hash()}; detector
-{cfg.faces.detector}, sampling every_n {cfg.sampling.every_n} / fps {cfg.sampling.fps}).
-{len(ids)} labelled clips of {len(set(units))} group(s) (report.group_pattern
-`{cfg.report.group_pattern}`); {_balance_line(y)}.
-
-## Training
-{chosen[0]} on {'the frame sequence' if chosen[0] == 'lstm' else 'pooled statistics per clip ('
-                + ', '.join(STATS) + ')'}; settings {json.dumps(meta['params'])}, chosen by
-an inner CV over all clips (learn.inner_folds {lc.inner_folds}) and refitted on all
-{meta['trained_on']['clips']} clips with a face. Seed {lc.seed}.
-
-## Evaluation (outer cross-validation, out-of-fold predictions)
-Folds: {folds.scheme}. Accuracy {r[schema.ACCURACY]:.1%} (95% CI
-{r[schema.ACCURACY + schema.CI_LOW]:.1%}-{r[schema.ACCURACY + schema.CI_HIGH]:.1%}), macro-F1
-{r[schema.MACRO_F1]:.3f} ({r[schema.MACRO_F1 + schema.CI_LOW]:.3f}-
-{r[schema.MACRO_F1 + schema.CI_HIGH]:.3f}); percentile bootstrap, {stats['reps']} resamples of
-{stats['unit']}. Against the majority vote ({table.iloc[0][schema.ACCURACY]:.1%}): exact
-McNemar p = {r[schema.P_VS_VOTE]:.3g}. This model is the best of
-{int((table[schema.KIND] == schema.KIND_LEARNED).sum())} learned rows by the same outer CV, so
-its number is optimistic by that choice; all rows are in results.csv beside this folder.
-
-## Limits
-Numbers hold for clips like these (same persons' kind of footage, same extract settings); a
-run with other extract settings gets a warning when the model is applied.
-"""
+    learned_rows = int((table[schema.KIND] == schema.KIND_LEARNED).sum())
+    inputs = "the frame sequence" if chosen[0] == "lstm" else \
+        f"pooled statistics per clip ({', '.join(STATS)})"
+    lines = [
+        f"# Model card: videmo clip classifier `{chosen[0]}` ({chosen[1]})", "",
+        f"Made by `videmo learn` on {meta['created']} with videmo {meta['videmo']}, commit "
+        f"{meta['commit']}.", "",
+        "## What it does", "",
+        "Labels a clip positive / negative / neutral from the per-frame table of a videmo run "
+        f"(feature families: {', '.join(meta['features'])}).",
+        f"Apply it with `videmo report RUN --classifier {model_dir}` (or `report.classifier`).",
+        f"Files: {files}; no pickle: the sha256 of every other file is in model.json and is "
+        "checked before loading. Load only model folders you made yourself.", "",
+        "## Data", "",
+        f"Run `{run.path.resolve()}` (extract hash {cfg.extract_hash()}; detector "
+        f"{cfg.faces.detector}; sampling every_n {cfg.sampling.every_n}, fps "
+        f"{cfg.sampling.fps}).",
+        f"{len(ids)} labelled clips of {len(set(units))} group(s) by report.group_pattern "
+        f"`{cfg.report.group_pattern}`.",
+        f"{_balance_line(y)[0].upper()}{_balance_line(y)[1:]}.", "",
+        "## Training", "",
+        f"{chosen[0]} on {inputs}; settings {json.dumps(meta['params'])}, chosen by an inner "
+        f"CV over all clips (learn.inner_folds {lc.inner_folds}), then refitted on all "
+        f"{meta['trained_on']['clips']} clips with a face. Seed {lc.seed}.", "",
+        "## Evaluation (outer cross-validation, out-of-fold predictions)", "",
+        f"Folds: {folds.scheme}.",
+        f"Accuracy {r[schema.ACCURACY]:.1%} (95% CI {r[schema.ACCURACY + schema.CI_LOW]:.1%} to "
+        f"{r[schema.ACCURACY + schema.CI_HIGH]:.1%}), macro-F1 {r[schema.MACRO_F1]:.3f} "
+        f"({r[schema.MACRO_F1 + schema.CI_LOW]:.3f} to {r[schema.MACRO_F1 + schema.CI_HIGH]:.3f}); "
+        f"percentile bootstrap, {stats['reps']} resamples of {stats['unit']}.",
+        f"Majority vote on the same clips: {table.iloc[0][schema.ACCURACY]:.1%}; exact McNemar "
+        f"p = {r[schema.P_VS_VOTE]:.3g}.",
+        f"This model is the best of {learned_rows} learned rows by the same outer CV, so its "
+        "number is optimistic by that choice; every row is in results.csv beside this folder.",
+        "", "## Limits", "",
+        "The numbers hold for clips like these (the same kind of persons and footage, the same "
+        "extract settings); applying the model to a run with other extract settings logs a "
+        "warning, and to its own training clips too (their accuracy is no estimate).",
+    ]
+    text = "\n".join(lines) + "\n"
     write_text_atomic(model_dir / "model-card.md", text)
 
 
