@@ -13,10 +13,10 @@ import pytest
 from videmo import schema
 from videmo.cli import main
 from videmo.config import ConfigError
-from videmo.evaluate.metrics import evaluate
+from videmo.evaluate.metrics import evaluate, group_of
 from videmo.evaluate.vote import balance, break_tie, clip_votes, frame_labels, target_counts
 from videmo.extract.pipeline import frame_table
-from videmo.report.build import build_report, group_of
+from videmo.report.build import build_report
 from videmo.store import RunDir, write_parquet_atomic, write_text_atomic
 
 from .conftest import make_config

@@ -92,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a report.* key, e.g. --set report.balance=uniform")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
+    p.add_argument("--classifier", metavar="MODEL_DIR",
+                   help="label clips with a model saved by videmo learn (report.classifier)")
+
+    p = sub.add_parser("learn", help="learn clip labels from a labelled run; honest evaluation",
+                       description="Baselines, expressive-frame rules and learned classifiers "
+                                   "(pooled statistics -> logistic regression, gradient "
+                                   "boosting; an LSTM over frames) evaluated by person-grouped, "
+                                   "nested cross-validation with bootstrap intervals, from the "
+                                   "run's own per-frame table. Writes RUN/learn/results.csv, "
+                                   "summary.txt, results.png and the best model in model/.")
+    p.add_argument("run_dir", help="labelled run directory made by extract/run")
+    p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a learn.* or report.* key, e.g. --set learn.folds=10")
+    p.add_argument("--out", help="results folder (default RUN_DIR/learn; learn.out)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("submit", help="run extract as a SLURM job array, then a merge job",
                        description="Split the corpus into shards (slurm.shards) and submit one "
@@ -370,6 +386,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"videmo report changes only report.* keys; {bad[0]!r} would need a "
                           f"new extract (videmo extract CONFIG --set ...)")
     overrides = [*args.overrides, *_labels_override(args)]
+    if args.classifier:
+        overrides.append(f"report.classifier={Path(args.classifier).expanduser().resolve()}")
     if overrides:
         data = config_mod.apply_overrides(cfg.to_dict(), overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
@@ -381,6 +399,29 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())
+    return EXIT_OK
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from videmo.evaluate.learn import learn
+    from videmo.store import RunDir
+
+    run = RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"run directory not found: {run.path}")
+    cfg = run.config()
+    bad = [o for o in args.overrides if not o.strip().startswith(("learn.", "report."))]
+    if bad:
+        raise ConfigError(f"videmo learn changes only learn.* and report.* keys; {bad[0]!r} "
+                          f"would need a new extract (videmo extract CONFIG --set ...)")
+    overrides = [*args.overrides, *_labels_override(args)]
+    if overrides:
+        cfg = config_mod.from_dict(config_mod.apply_overrides(cfg.to_dict(), overrides),
+                                   base_dir=cfg.base_dir)
+    preflight(cfg, corpus=False, out=False)
+    result = learn(run, cfg, out_dir=Path(args.out) if args.out else None,
+                   progress=False if args.no_progress else None)
+    print(result.summary)
     return EXIT_OK
 
 
@@ -463,7 +504,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
             "submit": cmd_submit, "status": cmd_status, "compare": cmd_compare,
-            "config": cmd_config, "annotate": cmd_annotate}
+            "config": cmd_config, "annotate": cmd_annotate, "learn": cmd_learn}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -219,6 +219,9 @@ class ReportConfig:
     figures: bool = opt(True, "Write PNG figures.")
     timeline_clips: int | None = opt(50, "Clips that get a per-clip timeline figure (the first "
                                          "N by id); null: all.", minimum=0)
+    classifier: str | None = opt(None, "A clip classifier saved by videmo learn (its model "
+                                       "folder); it labels every clip with a face instead of "
+                                       "`aggregate` (decided_by: its name); null: none.")
     out: str | None = opt(None, "Report directory; null: RUN/report.")
 
 
@@ -315,6 +318,44 @@ class AnnotateConfig:
         return {b: k for b, k in self.shortcuts.items() if b in self.buttons}
 
 
+LEARNERS = ("logistic", "gboost", "lstm")
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    features: list[str] = opt(["fer"], "Feature sets to learn from: a family name (fer; the "
+                                       "face mesh's blendshapes and landmarks once extracted) "
+                                       "or names joined by + (fer+blendshapes); each set is a "
+                                       "row per classifier, and with several sets the inner CV "
+                                       "also chooses one (features: selected).")
+    classifiers: list[Literal["logistic", "gboost", "lstm"]] = opt(
+        list(LEARNERS), "Learned clip classifiers: logistic regression and gradient boosting "
+                        "on pooled statistics per clip, an LSTM over the frame sequence.")
+    folds: int = opt(5, "Outer cross-validation: GroupKFold splits by person "
+                        "(report.group_pattern) when there are more than `logo_max_groups` "
+                        "groups.", minimum=2)
+    logo_max_groups: int = opt(10, "Up to this many groups the outer CV leaves one group out "
+                                   "at a time (LeaveOneGroupOut).", minimum=2)
+    inner_folds: int = opt(3, "Grouped folds of the inner CV that chooses hyper-parameters "
+                              "and the feature set on the training fold only.", minimum=2)
+    one_group: Literal["clips", "refuse"] = opt(
+        "clips", "When every clip is one person's: leave one clip out (said loudly: not "
+                 "person-grouped, optimistic for new persons) or refuse.")
+    seed: int = opt(0, "Seed of every random choice (folds' shuffles, models, bootstrap).",
+                    minimum=0)
+    bootstrap: int = opt(2000, "Bootstrap repetitions for the 95% confidence intervals.",
+                         minimum=100)
+    bootstrap_unit: Literal["auto", "groups", "clips"] = opt(
+        "auto", "What the bootstrap resamples: groups (persons; clips of a person are not "
+                "independent), clips, or auto: groups when there are at least 10, else clips.")
+    max_frames: int = opt(64, "LSTM: clips with more face rows are subsampled evenly to this "
+                              "many (shorter clips are padded and masked).", minimum=1)
+    lstm_units: int = opt(16, "LSTM: units of its one recurrent layer (fixed, not tuned).",
+                          minimum=1)
+    lstm_epochs: int = opt(40, "LSTM: training epochs (fixed, not tuned).", minimum=1)
+    out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
+
+
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 # corpus keys that only choose which clips are in the run: they change no clip's numbers, so
@@ -363,6 +404,9 @@ class Config:
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig,
                                      metadata={"doc": "The observer annotation page (videmo "
                                                       "annotate)."})
+    learn: LearnConfig = field(default_factory=LearnConfig,
+                               metadata={"doc": "Learned clip classifiers and their honest "
+                                                "evaluation (videmo learn)."})
     base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -423,7 +467,8 @@ class Config:
             corpus=dataclasses.replace(self.corpus, paths=[str(p) for p in self.corpus_paths]),
             run=dataclasses.replace(self.run, out=str(self.out_dir.resolve())),
             report=dataclasses.replace(self.report, labels=absolute(self.report.labels),
-                                       out=absolute(self.report.out)),
+                                       out=absolute(self.report.out),
+                                       classifier=absolute(self.report.classifier)),
             slurm=dataclasses.replace(self.slurm, templates=absolute(self.slurm.templates)),
             annotate=dataclasses.replace(self.annotate, cache=absolute(self.annotate.cache)),
             base_dir="/")
@@ -568,6 +613,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("config key 'report.balance': golden takes the predicted class shares "
                           "from the golden labels (an oracle), but report.labels is not set; set "
                           "report.labels (or pass --labels), or choose none, uniform or shares")
+    if r.classifier is not None and r.balance != "none":
+        raise ConfigError("config key 'report.classifier': a classifier labels the clips "
+                          f"itself; report.balance: {r.balance} would relabel them by vote "
+                          "shares; set report.balance: none")
     if r.balance == "shares":
         bad = set(r.balance_shares) - set(schema.CLASSES)
         if bad or not r.balance_shares or any(v < 0 for v in r.balance_shares.values()) \

@@ -189,3 +189,21 @@ BLENDSHAPES: tuple[str, ...] = (
     "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
     "noseSneerLeft", "noseSneerRight",
 )
+
+# ---------------------------------------------------------------- learned classifiers (learn)
+# RUN/learn/results.csv, one row per (classifier, features); rates are fractions in 0-1
+CLASSIFIER = "classifier"
+KIND = "kind"  # KIND_BASELINE, KIND_RULE or KIND_LEARNED
+KIND_BASELINE, KIND_RULE, KIND_LEARNED = "baseline", "rule", "learned"
+FEATURES = "features"
+ACCURACY, MACRO_F1 = "accuracy", "macro_f1"
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of a rate's 95% bootstrap interval
+N_CLIPS, N_GROUPS = "n_clips", "n_groups"
+P_VS_VOTE = "p_vs_vote"  # exact McNemar test against the majority vote (NaN for the vote)
+
+LEARN_RESULT_COLUMNS: tuple[str, ...] = (
+    CLASSIFIER, KIND, FEATURES, ACCURACY, ACCURACY + CI_LOW, ACCURACY + CI_HIGH, MACRO_F1,
+    MACRO_F1 + CI_LOW, MACRO_F1 + CI_HIGH, N_CLIPS, N_GROUPS, P_VS_VOTE,
+)
+# RUN/learn/predictions.csv: each clip's out-of-fold prediction of each row, and its fold
+FOLD = "fold"

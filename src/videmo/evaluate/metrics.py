@@ -25,12 +25,25 @@ interval is optimistic. Without labels the four keys are ``None``.
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from videmo import schema
+
+
+def group_of(clip_id: str, pattern: str) -> str:
+    """The group (usually the person) of a clip: the first group of ``pattern``
+    (report.group_pattern) matched on the clip's file name, the whole match without a group,
+    or "other" when it does not match."""
+    name = PurePosixPath(clip_id).name
+    m = re.search(pattern, name)
+    if not m:
+        return "other"
+    return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
 
 # predictions that are not a class: a clip without a face vote, and why it has none
 NON_CLASS = (schema.NO_FACE, schema.FAILED, schema.NOT_EXTRACTED)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,7 +25,7 @@ import pandas as pd
 from videmo import schema
 from videmo.config import Config, ReportConfig, dump
 from videmo.evaluate.labels import LabelIssues, LabelsError, golden_labels
-from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, summary_lines
+from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of, summary_lines
 from videmo.evaluate.vote import balance, clip_votes, frame_labels, top_emotions
 from videmo.extract.corpus import CorpusError, discover
 from videmo.report import figures
@@ -42,14 +41,6 @@ def short(label: str | None) -> str:
     if label is None or (isinstance(label, float) and pd.isna(label)):
         return ""
     return schema.CLASS_SHORT.get(label, label)
-
-
-def group_of(clip_id: str, pattern: str) -> str:
-    name = PurePosixPath(clip_id).name
-    m = re.search(pattern, name)
-    if not m:
-        return "other"
-    return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
 
 
 ORACLE_NOTE = ("report.balance: golden is an ORACLE: predicted class shares were set from the "
@@ -184,8 +175,11 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
 
 def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportConfig,
                      golden: dict[str, str],
-                     truncated: dict[str, bool] | None = None) -> pd.DataFrame:
-    """One row per clip of ``states``; a clip that is not done gets its state as predict."""
+                     truncated: dict[str, bool] | None = None,
+                     classifier=None) -> pd.DataFrame:
+    """One row per clip of ``states``; a clip that is not done gets its state as predict.
+    ``classifier`` (a :class:`videmo.evaluate.learn.ClipClassifier`) labels every clip with a
+    face."""
     clip_ids = sorted(states)
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
@@ -193,6 +187,8 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
                        aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
                        rules=rc.rules,
                        groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
+    if classifier is not None:
+        votes = classifier.relabel(votes, frames)
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
     if rc.balance != "none":  # clips without face rows (not done ones too) keep their vote
         votes[schema.PREDICT] = balance(votes, _balance_shares(rc, golden))
@@ -286,7 +282,12 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
     truncated = ({str(r[schema.CLIP_ID]): _is_true(r[schema.TRUNCATED])
                   for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
-    table = build_clip_table(frames, cs.states, rc, golden, truncated)
+    classifier = None
+    if rc.classifier is not None:
+        from videmo.evaluate.learn import load_classifier
+
+        classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
+    table = build_clip_table(frames, cs.states, rc, golden, truncated, classifier)
     groups, group_metrics = group_table(table, rc)
     overall = _evaluate(table)
     failed_ids = set(cs.ids(schema.FAILED))
