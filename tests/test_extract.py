@@ -94,6 +94,19 @@ def test_rows_keep_no_face_frames_and_follow_selection(tmp_path, select, rows_wi
         assert set(faces[schema.BOX_W]) == {120} and (faces["happy"] == 1).all()
 
 
+def count_analysed(monkeypatch) -> list[str]:
+    """The ids of the clips analysed from now on (in this process), in order."""
+    analysed: list[str] = []
+    real = pipeline.analyze_clip
+
+    def counting(clip, *args, **kwargs):
+        analysed.append(clip.clip_id)
+        return real(clip, *args, **kwargs)
+
+    monkeypatch.setattr("videmo.execute.local.analyze_clip", counting)
+    return analysed
+
+
 def test_resume_skips_done_clips_and_refuses_other_config(tmp_path, sample_corpus, monkeypatch,
                                                           capsys):
     job = write_job(tmp_path, sample_corpus)
@@ -103,14 +116,7 @@ def test_resume_skips_done_clips_and_refuses_other_config(tmp_path, sample_corpu
     # a killed run: one clip's record is gone, another left a temp file behind
     run.record_path("1001_DFA_SAD_XX").unlink()
     (run.parts / ".junk.parquet.x.tmp").write_bytes(b"half a file")
-    analysed = []
-    real = pipeline.analyze_clip
-
-    def counting(clip, cfg, models, on_frames=None):
-        analysed.append(clip.clip_id)
-        return real(clip, cfg, models, on_frames)
-
-    monkeypatch.setattr("videmo.execute.local.analyze_clip", counting)
+    analysed = count_analysed(monkeypatch)
     capsys.readouterr()
     assert main(["extract", str(job), "--no-progress"]) == 0
     assert analysed == ["1001_DFA_SAD_XX"]
@@ -147,14 +153,7 @@ def test_recovery_redoes_exactly_the_changed_and_unfinished_clips(tmp_path, samp
     shutil.copy(fixed, sample_corpus / "broken.mp4")  # fixed in place: same name, new bytes
     shutil.copy(source, sample_corpus / SAMPLE_CLIPS[1].name)  # a done clip's file replaced
     shutil.copy(source, sample_corpus / "added.flv")
-    analysed = []
-    real = pipeline.analyze_clip
-
-    def counting(clip, cfg, models, on_frames=None):
-        analysed.append(clip.clip_id)
-        return real(clip, cfg, models, on_frames)
-
-    monkeypatch.setattr("videmo.execute.local.analyze_clip", counting)
+    analysed = count_analysed(monkeypatch)
     capsys.readouterr()
     assert main(["run", str(job), "--no-progress", "--set", "corpus.exclude=[hopeless*]"]) == 0
     assert sorted(analysed) == sorted(["added", "broken", replaced])

@@ -395,7 +395,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
-        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg))
+        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg),
+                                    mesh_hash=cfg.mesh_hash())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())

@@ -127,6 +127,16 @@ class FacesConfig:
 
 
 @dataclass(frozen=True)
+class MeshConfig:
+    min_presence: float = opt(0.5, "Keep a face's mesh when MediaPipe's face presence score "
+                                   "is at least this (0-1); below it the row has no mesh.",
+                              minimum=0)
+
+
+FEATURES = ("emotions", "mesh")
+
+
+@dataclass(frozen=True)
 class EmotionsConfig:
     engine: Literal["tflite", "keras"] = opt(
         "tflite", "FER model runtime: the quantized tflite file (CPU, fer's default) or the "
@@ -202,6 +212,10 @@ class ReportConfig:
                                      "study used 1,000).", minimum=1)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata={
         "doc": "Expressive-frame rules (report.aggregate: expressive, confident, peak)."})
+    track: Literal["all", "main"] = opt(
+        "all", "Which face rows vote: all (each frame's selected faces) or main (only the "
+               "clip's main face track: most rows, then largest; with faces.select: all this "
+               "follows one person instead of each frame's largest box).")
     tie: Literal["probability", "neutral", "order"] = opt(
         "probability", "Tie rule between classes with equal votes: larger summed probability, "
                        "neutral if tied, or class order (positive, negative, neutral).")
@@ -366,7 +380,7 @@ CORPUS_SELECTION_KEYS = ("paths", "include", "exclude", "video_extensions")
 # commit that changes the per-frame numbers for the same config and models (sampling, decoding,
 # detection or scoring code), not at every release: it is part of the extract hash, so a run
 # directory made by older code is then refused (or redone with --force) instead of mixing rows.
-EXTRACT_VERSION = 1
+EXTRACT_VERSION = 2  # 2: the per-frame table gained `track` (face tracks)
 
 # packages whose code computes the numbers, by what the config uses (distribution names; the
 # first one installed counts for OpenCV, which ships under several names)
@@ -393,6 +407,14 @@ class Config:
                                      metadata={"doc": "Which frames of a clip to analyse."})
     faces: FacesConfig = field(default_factory=FacesConfig,
                                metadata={"doc": "How faces are found and chosen."})
+    features: list[Literal["emotions", "mesh"]] = field(
+        default_factory=lambda: ["emotions"], metadata={
+            "doc": "Per-face feature extractors: emotions (fer's seven scores; the per-frame "
+                   "table, always on) and mesh (MediaPipe face mesh: 478 landmarks, 52 "
+                   "blendshapes, head pose; RUN/features/mesh.parquet).",
+            "minimum": None, "exclusive": False})
+    mesh: MeshConfig = field(default_factory=MeshConfig,
+                             metadata={"doc": "The face mesh extractor (features: mesh)."})
     emotions: EmotionsConfig = field(default_factory=EmotionsConfig,
                                      metadata={"doc": "How the FER model scores a face."})
     run: RunConfig = field(default_factory=RunConfig,
@@ -421,7 +443,13 @@ class Config:
         clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
         versions of the packages that run them (TensorFlow counts only where MTCNN or the Keras
         engine use it; a Haar + tflite run never imports it)."""
-        from videmo.models import EMOTION_KERAS, EMOTION_TFLITE, HAAR_CASCADE, model_hashes
+        from videmo.models import (
+            EMOTION_KERAS,
+            EMOTION_TFLITE,
+            FACE_LANDMARKER,
+            HAAR_CASCADE,
+            model_hashes,
+        )
 
         d = self.to_dict()
         key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
@@ -429,9 +457,11 @@ class Config:
                          if k not in CORPUS_SELECTION_KEYS}
         tensorflow = self.faces.detector == "mtcnn" or self.emotions.engine == "keras"
         files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
+        if self.faces.detector == "mediapipe":
+            files.append(FACE_LANDMARKER)
         files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
         packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
-        if self.emotions.engine == "tflite":
+        if self.emotions.engine == "tflite" or self.faces.detector == "mediapipe":
             packages["ai-edge-litert"] = _package_version("ai-edge-litert")
         if tensorflow:
             packages["tensorflow"] = _package_version("tensorflow")
@@ -443,6 +473,22 @@ class Config:
         key["model_sha256"] = {f: hashes[f] for f in files}
         key["packages"] = packages
         return key
+
+    def mesh_key(self) -> dict[str, Any]:
+        """What changes the mesh table: the per-frame table's key (the same sampled frames and
+        faces), the mesh options, the bundle's sha256 and the LiteRT version."""
+        from videmo.models import FACE_LANDMARKER, model_hashes
+
+        return {"extract_hash": self.extract_hash(), "mesh": self.to_dict()["mesh"],
+                "model_sha256": {FACE_LANDMARKER: model_hashes()[FACE_LANDMARKER]},
+                "packages": {"ai-edge-litert": _package_version("ai-edge-litert")}}
+
+    def mesh_hash(self) -> str | None:
+        """Hash of :meth:`mesh_key`; None when the mesh is not among ``features``."""
+        if "mesh" not in self.features:
+            return None
+        blob = json.dumps(self.mesh_key(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     def extract_hash(self) -> str:
         """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or
@@ -594,6 +640,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 def _validate(cfg: Config) -> None:
     """Checks across keys, after types and bounds."""
+    if "emotions" not in cfg.features:
+        raise ConfigError(f"config key 'features': {cfg.features} must include emotions (the "
+                          f"per-frame table every other feature joins), e.g. [emotions, mesh]")
+    if len(set(cfg.features)) != len(cfg.features):
+        raise ConfigError(f"config key 'features': {cfg.features} names an extractor twice")
     mapping = cfg.report.mapping
     for emotion, cls in mapping.items():
         if emotion not in schema.EMOTIONS:

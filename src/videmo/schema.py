@@ -56,6 +56,10 @@ BOX_X, BOX_Y, BOX_W, BOX_H = "x", "y", "w", "h"  # chosen box, full-resolution p
 BOX = (BOX_X, BOX_Y, BOX_W, BOX_H)
 CONFIDENCE = "confidence"  # detector confidence (MTCNN); NaN for Haar, which has none
 
+# which person this face is within its clip: faces linked across sampled frames
+# (videmo.extract.tracks); -1 when n_faces is 0
+TRACK = "track"
+
 FRAME_COLUMNS: tuple[str, ...] = (
     CLIP_ID,
     FRAME_INDEX,
@@ -65,6 +69,7 @@ FRAME_COLUMNS: tuple[str, ...] = (
     *BOX,
     CONFIDENCE,
     *EMOTIONS,
+    TRACK,
 )
 
 # ---------------------------------------------------------------- run manifest
@@ -207,3 +212,20 @@ LEARN_RESULT_COLUMNS: tuple[str, ...] = (
 )
 # RUN/learn/predictions.csv: each clip's out-of-fold prediction of each row, and its fold
 FOLD = "fold"
+
+# ---------------------------------------------------------------- mesh table (features: mesh)
+# RUN/features/mesh.parquet: one row per face row of the per-frame table, joined on
+# (clip_id, frame_index, face_index). LANDMARKS holds 478 x 3 float32 as one flat list
+# (x0, y0, z0, x1, ...): x, y in full-resolution pixels, z in pixels at the same scale.
+PRESENCE = "presence"  # MediaPipe's face presence score; the mesh columns are empty below
+# mesh.min_presence
+YAW, PITCH, ROLL = "yaw", "pitch", "roll"  # head pose in degrees (videmo.extract.features.mesh)
+TX, TY, TZ = "tx", "ty", "tz"  # head translation in cm (camera space of the canonical face)
+LANDMARKS = "landmarks"
+N_LANDMARKS = 478
+MESH_KEYS: tuple[str, ...] = (CLIP_ID, FRAME_INDEX, FACE_INDEX)
+MESH_COLUMNS: tuple[str, ...] = (
+    *MESH_KEYS, PRESENCE, YAW, PITCH, ROLL, TX, TY, TZ, *BLENDSHAPES, LANDMARKS,
+)
+MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.mesh_hash)
+

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from videmo import config as config_mod
 from videmo import schema
@@ -54,6 +56,16 @@ from videmo.runtime import versions
 log = logging.getLogger(__name__)
 
 TMP_SUFFIX = ".tmp"
+
+# How mesh tables are written: float32 landmarks do not repeat, so no dictionaries (they only
+# grow the file); byte-stream-split floats compress well with zstd: about 4.9 kB a face, less
+# than the 6 kB of the raw float32 values, against 15 kB as CSV text of the same numbers.
+MESH_PARQUET: dict[str, Any] = {
+    "use_dictionary": [schema.CLIP_ID],
+    "compression": "zstd",
+    "use_byte_stream_split": [*(c for c in schema.MESH_COLUMNS[3:-1]),
+                              f"{schema.LANDMARKS}.list.element"],
+}
 RUN_FORMAT = 2  # run.json's layout: 2 added history, extract_key and corpus.json
 
 
@@ -105,9 +117,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
+def write_parquet_atomic(df: pd.DataFrame | pa.Table, path: Path, **options: Any) -> None:
+    """A pandas or Arrow table as Parquet (Arrow keeps fixed-size lists such as landmarks);
+    ``options`` go to ``pyarrow.parquet.write_table`` (e.g. the mesh table's encodings)."""
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
+        if isinstance(df, pa.Table):
+            pq.write_table(df, tmp, **options)
+        else:
+            df.to_parquet(tmp, index=False, **options)
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -382,6 +399,12 @@ class RunDir:
     frames_path = property(lambda self: self.path / "frames.parquet")
     manifest_path = property(lambda self: self.path / "manifest.csv")
 
+    mesh_parts = property(lambda self: self.path / "parts" / "mesh")
+    mesh_path = property(lambda self: self.path / "features" / "mesh.parquet")
+
+    def mesh_part_path(self, clip_id: str) -> Path:
+        return self.mesh_parts / f"{safe_name(clip_id)}.parquet"
+
     def part_path(self, clip_id: str) -> Path:
         return self.parts / f"{safe_name(clip_id)}.parquet"
 
@@ -504,19 +527,32 @@ class RunDir:
 
     # -------------------------------------------------------------- per clip
     def save(self, result, config_hash: str,
-             stamp: dict[str, int | None] | None = None) -> dict[str, Any]:
-        """Persist one clip: rows first, then the record that makes them count. ``stamp`` is
-        the input file as stat-ed before the analysis (:func:`file_stamp`): a file changed
-        while it was read is redone on the next run."""
+             stamp: dict[str, int | None] | None = None,
+             mesh_hash: str | None = None) -> dict[str, Any]:
+        """Persist one clip: its tables first, then the record that makes them count. ``stamp``
+        is the input file as stat-ed before the analysis (:func:`file_stamp`): a file changed
+        while it was read is redone on the next run. A result without a per-frame table (only
+        the mesh was computed: the table is done already) keeps the table on disk; its mesh
+        counts under ``mesh_hash`` (``Config.mesh_hash``)."""
+        clip_id = result.clip.clip_id
         record = result.record(config_hash)
         record.update(stamp or {schema.FILE_SIZE: None, schema.FILE_MTIME_NS: None})
         record[schema.FINISHED_AT] = now()
         record[schema.HOST] = socket.gethostname()
         if result.status == schema.DONE:
-            write_parquet_atomic(result.rows, self.part_path(result.clip.clip_id))
+            if result.rows is not None:
+                write_parquet_atomic(result.rows, self.part_path(clip_id))
+            if result.mesh is not None:
+                write_parquet_atomic(result.mesh, self.mesh_part_path(clip_id), **MESH_PARQUET)
+                record[schema.MESH_HASH] = mesh_hash
+            elif mesh_hash is None:  # keep what an earlier run with the mesh on recorded
+                old = self.record(clip_id) or {}
+                if old.get(schema.CONFIG_HASH) == config_hash and old.get(schema.MESH_HASH):
+                    record[schema.MESH_HASH] = old[schema.MESH_HASH]
         else:
-            with contextlib.suppress(FileNotFoundError):
-                self.part_path(result.clip.clip_id).unlink()
+            for part in (self.part_path(clip_id), self.mesh_part_path(clip_id)):
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
         write_text_atomic(self.record_path(result.clip.clip_id), json.dumps(record) + "\n")
         return record
 
@@ -537,13 +573,28 @@ class RunDir:
             return None
 
     def is_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
-        """Done with this extract config, rows on disk, and made from the file as it is now
-        (same size and mtime): a fixed, replaced or touched file is redone."""
+        """Done with this extract config, every table of ``cfg.features`` on disk, and made
+        from the file as it is now (same size and mtime): a fixed, replaced or touched file
+        is redone."""
+        return self.table_done(clip, cfg, config_hash) and self.mesh_done(clip, cfg)
+
+    def table_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
+        """The per-frame table of ``clip`` is done (the emotions extractor)."""
         rec = self.record(clip.clip_id)
         return (rec is not None and rec.get(schema.STATUS) == schema.DONE
                 and rec.get(schema.CONFIG_HASH) == (config_hash or cfg.extract_hash())
                 and matches_file(rec, file_stamp(clip, cfg))
                 and self.part_path(clip.clip_id).exists())
+
+    def mesh_done(self, clip: Clip, cfg: Config) -> bool:
+        """The mesh table of ``clip`` is done under ``cfg.mesh_hash()`` (True when the mesh
+        is off)."""
+        mesh_hash = cfg.mesh_hash()
+        if mesh_hash is None:
+            return True
+        rec = self.record(clip.clip_id) or {}
+        return rec.get(schema.MESH_HASH) == mesh_hash and \
+            self.mesh_part_path(clip.clip_id).exists()
 
     def records(self, *, all_clips: bool = False) -> list[dict[str, Any]]:
         """Records of the current corpus (:meth:`save_corpus`), or every record on disk."""
@@ -589,15 +640,41 @@ class RunDir:
         return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
                               kind="stable").reset_index(drop=True)
 
+    def mesh(self, config_hash: str | None = None,
+             mesh_hash: str | None = None) -> pa.Table | None:
+        """The mesh rows of every done clip of the current corpus whose mesh was made under
+        ``mesh_hash`` (any, when None), sorted like the per-frame table; None without any."""
+        tables = []
+        for rec in self.records():
+            if rec.get(schema.STATUS) != schema.DONE or not rec.get(schema.MESH_HASH):
+                continue
+            if config_hash is not None and rec.get(schema.CONFIG_HASH) != config_hash:
+                continue
+            if mesh_hash is not None and rec.get(schema.MESH_HASH) != mesh_hash:
+                continue
+            part = self.mesh_part_path(rec[schema.CLIP_ID])
+            if part.exists():
+                tables.append(pq.read_table(part))
+        if not tables:
+            return None
+        table = pa.concat_tables(tables)
+        return table.sort_by([(schema.CLIP_ID, "ascending"), (schema.FRAME_INDEX, "ascending"),
+                              (schema.FACE_INDEX, "ascending")])
+
     def consolidate(self, config_hash: str | None = None,
-                    clips: Iterable[Clip] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rebuild frames.parquet and manifest.csv from the per-clip files of the current
-        corpus (``clips`` when given, recorded first; else the last recorded corpus)."""
+                    clips: Iterable[Clip] | None = None,
+                    mesh_hash: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rebuild frames.parquet, manifest.csv and (with mesh parts) features/mesh.parquet
+        from the per-clip files of the current corpus (``clips`` when given, recorded first;
+        else the last recorded corpus)."""
         if clips is not None:
             self.save_corpus(clips)
         frames = self.frames(config_hash)
         manifest = self.manifest()
         write_parquet_atomic(frames, self.frames_path)
+        mesh = self.mesh(config_hash, mesh_hash)
+        if mesh is not None:
+            write_parquet_atomic(mesh, self.mesh_path, **MESH_PARQUET)
         write_csv_atomic(manifest, self.manifest_path)
         return frames, manifest
 

@@ -34,6 +34,34 @@ def face_rows(frames: pd.DataFrame) -> pd.DataFrame:
     return frames[frames[schema.FACE_INDEX] >= 0]
 
 
+def main_track(tracks: np.ndarray, areas: np.ndarray) -> int:
+    """A clip's main face track: the most rows, then the largest mean box area, then the
+    lowest id; -1 when the clip has no face."""
+    tracks = np.asarray(tracks)
+    ids = sorted(set(tracks[tracks >= 0].tolist()))
+    if not ids:
+        return -1
+    areas = np.asarray(areas, dtype=float)
+    return min(ids, key=lambda t: (-int((tracks == t).sum()),
+                                   -float(np.nanmean(areas[tracks == t])), t))
+
+
+def main_track_rows(frames: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each clip's main face track (:func:`main_track`), plus the rows without a
+    face; other faces are dropped."""
+    if schema.TRACK not in frames.columns:
+        raise ValueError("report.track: main needs the per-frame table's track column; this "
+                         "run was extracted before face tracks: redo it with videmo extract "
+                         "--force")
+    keep = frames[schema.FACE_INDEX] < 0
+    faces = frames[~keep]
+    area = (faces[schema.BOX_W].astype(float) * faces[schema.BOX_H].astype(float))
+    for _, part in faces.groupby(schema.CLIP_ID, sort=False):
+        main = main_track(part[schema.TRACK].to_numpy(), area.loc[part.index].to_numpy())
+        keep.loc[part.index] = part[schema.TRACK].to_numpy() == main
+    return frames[keep]
+
+
 def class_probabilities(frames: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
     """The seven probabilities summed into the three classes (columns schema.CLASSES)."""
     out = pd.DataFrame(index=frames.index)

@@ -54,12 +54,19 @@ class ExtractSummary:
 
 
 def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
-                 on_frames: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Worker entry point: analyse one clip and persist it. Returns its manifest record."""
+                 on_frames: Callable[[int], None] | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """Worker entry point: analyse one clip and persist it. Returns its manifest record.
+
+    A clip whose per-frame table is done already (e.g. a finished run that turned the mesh
+    on) computes only the tables it lacks; ``force`` computes them all."""
     stamp = file_stamp(clip, cfg)  # before reading: a file changed meanwhile is redone later
+    run = RunDir(run_path)
     models = load_models(cfg, threads)
-    result = analyze_clip(clip, cfg, models, on_frames)
-    return RunDir(run_path).save(result, cfg.extract_hash(), stamp)
+    table_done = not force and run.table_done(clip, cfg)
+    mesh = models.mesh is not None and (force or not run.mesh_done(clip, cfg))
+    result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, mesh=mesh)
+    return run.save(result, cfg.extract_hash(), stamp, cfg.mesh_hash())
 
 
 # errors that mean "the run directory cannot take more", not "this clip is bad"
@@ -135,7 +142,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
     old[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     finished: set[str] = set()
-    results = _map(todo, cfg, run, jobs, threads, frames_bar.update if show else None)
+    results = _map(todo, cfg, run, jobs, threads, frames_bar.update if show else None, force)
     try:
         for record in results:
             finished.add(record[schema.CLIP_ID])
@@ -178,7 +185,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
             signal.signal(s, handler)
         summary.seconds = time.perf_counter() - t0
         if shard is None and summary.write_error is None:
-            summary.table, _ = run.consolidate(config_hash)
+            summary.table, _ = run.consolidate(config_hash, mesh_hash=cfg.mesh_hash())
     return summary
 
 
@@ -197,12 +204,12 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
 
 
 def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
-         on_frames: Callable[[int], None] | None = None):
+         on_frames: Callable[[int], None] | None = None, force: bool = False):
     if not todo:
         return
     if jobs <= 1 or len(todo) == 1:
         for clip in todo:
-            yield process_clip(clip, cfg, str(run.path), threads, on_frames)
+            yield process_clip(clip, cfg, str(run.path), threads, on_frames, force)
         return
     from joblib import Parallel, delayed
 
@@ -216,7 +223,7 @@ def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
         # is raised here. Closing this generator (the caller does on a signal) kills the workers.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
         try:
-            outputs = pool(delayed(process_clip)(c, cfg, str(run.path), threads, report)
+            outputs = pool(delayed(process_clip)(c, cfg, str(run.path), threads, report, force)
                            for c in todo)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -13,17 +13,24 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from videmo import schema
-from videmo.config import Config
+from videmo.config import Config, TracksConfig
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import Face, FaceDetector, detect_faces, make_detector, select_faces
 from videmo.extract.features.emotions import EmotionModel, crop_faces, make_model
 from videmo.extract.frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
+from videmo.extract.tracks import assign_tracks
 from videmo.runtime import configure_threads, current_threads, quiet_native_logs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from videmo.extract.features.mesh import FaceMesh
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +41,31 @@ class Models:
 
     detector: FaceDetector
     emotions: EmotionModel
+    mesh: FaceMesh | None = None  # with features: [..., mesh]
 
 
 _MODELS: dict[tuple, Models] = {}
 
 
 def load_models(cfg: Config, threads: int | None = None) -> Models:
-    """The detector and emotion model for ``cfg``, loaded once per process."""
+    """The detector, the emotion model and (features: mesh) the face mesh for ``cfg``, loaded
+    once per process."""
     if threads is not None:
         configure_threads(threads)
-    key = (repr(cfg.faces), cfg.emotions.engine, cfg.emotions.batch_size)
+    key = (repr(cfg.faces), cfg.emotions.engine, cfg.emotions.batch_size, tuple(cfg.features),
+           repr(cfg.mesh))
     if key not in _MODELS:
         t0 = time.perf_counter()
         with quiet_native_logs():  # TensorFlow / LiteRT start-up chatter, written natively
+            mesh = None
+            if "mesh" in cfg.features:
+                from videmo.extract.features.mesh import FaceMesh
+
+                mesh = FaceMesh(current_threads(), min_presence=cfg.mesh.min_presence)
             _MODELS[key] = Models(
-                make_detector(cfg.faces),
+                make_detector(cfg.faces, current_threads()),
                 make_model(cfg.emotions.engine, current_threads(), cfg.emotions.batch_size),
+                mesh,
             )
         log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, cfg.emotions.engine,
                   time.perf_counter() - t0)
@@ -60,12 +76,13 @@ def load_models(cfg: Config, threads: int | None = None) -> Models:
 class ClipResult:
     clip: Clip
     status: str  # schema.DONE or schema.FAILED
-    rows: pd.DataFrame | None
+    rows: pd.DataFrame | None  # the per-frame table (None when not computed or failed)
     reason: str = ""
     frames_sampled: int = 0
     frames_with_face: int = 0
     seconds: float = 0.0
     info: SourceInfo = field(default_factory=SourceInfo)
+    mesh: pa.Table | None = None  # the mesh table's rows (features: mesh), else None
 
     def record(self, config_hash: str) -> dict[str, Any]:
         """This result as one manifest row (see schema.MANIFEST_COLUMNS). ``truncated`` is
@@ -92,6 +109,7 @@ class ClipResult:
 
 
 _FACE_INDEX_POS = schema.FRAME_COLUMNS.index(schema.FACE_INDEX)
+SCORED_COLUMNS = schema.FRAME_COLUMNS[:-1]  # what a frame's rows hold; the track comes after
 
 
 def _batches(frames, size: int):
@@ -105,27 +123,38 @@ def _batches(frames, size: int):
         yield batch
 
 
-def _rows_for_frame(frame: Frame, faces: list[Face], how: str, model: EmotionModel,
-                    clip_id: str) -> list[tuple]:
+def _rows_for_frame(frame: Frame, faces: list[Face], how: str, model: EmotionModel | None,
+                    clip_id: str) -> tuple[list[tuple], list[Face]]:
+    """The frame's rows (SCORED_COLUMNS) and the faces they describe, in face_index order.
+    Without ``model`` (the per-frame table is done already) the scores are left empty."""
     chosen = select_faces(faces, how)
     inputs, kept = crop_faces(frame.image, chosen)
     chosen = [chosen[i] for i in kept]
     n = len(faces)
+    nan = (math.nan,) * len(schema.EMOTIONS)
     if not chosen:
-        nan = (math.nan,) * len(schema.EMOTIONS)
         return [(clip_id, frame.index, frame.time_s, n, -1, None, None, None, None, math.nan,
-                 *nan)]
-    probs = model.predict(inputs)
+                 *nan)], []
+    probs = model.predict(inputs) if model is not None else [nan] * len(chosen)
     return [
         (clip_id, frame.index, frame.time_s, n, i, f.x, f.y, f.w, f.h, f.confidence,
          *map(float, p))
         for i, (f, p) in enumerate(zip(chosen, probs, strict=True))
-    ]
+    ], chosen
 
 
-def frame_table(rows: list[tuple]) -> pd.DataFrame:
-    """Rows in schema.FRAME_COLUMNS order -> the per-frame table with its fixed dtypes."""
-    df = pd.DataFrame.from_records(rows, columns=list(schema.FRAME_COLUMNS))
+def frame_table(rows: list[tuple], tracks: TracksConfig | None = None) -> pd.DataFrame:
+    """Rows in SCORED_COLUMNS order (schema.FRAME_COLUMNS without the track) -> the per-frame
+    table with its fixed dtypes; the ``track`` column is computed here from each clip's boxes
+    (:func:`videmo.extract.tracks.assign_tracks`, options ``faces.tracks``)."""
+    df = pd.DataFrame.from_records(rows, columns=list(SCORED_COLUMNS))
+    df[schema.TRACK] = -1
+    t = tracks or TracksConfig()
+    for _, part in df.groupby(schema.CLIP_ID, sort=False):
+        boxes = part[list(schema.BOX)].to_numpy(dtype=float, na_value=np.nan)
+        df.loc[part.index, schema.TRACK] = assign_tracks(
+            part[schema.FRAME_INDEX].to_numpy(), boxes, min_iou=t.min_iou,
+            max_shift=t.max_shift, max_gap=t.max_gap)
     return df.astype(FRAME_DTYPES)
 
 
@@ -138,19 +167,30 @@ FRAME_DTYPES: dict[str, str] = {
     **{c: "Int32" for c in schema.BOX},
     schema.CONFIDENCE: "float32",
     **{e: "float32" for e in schema.EMOTIONS},
+    schema.TRACK: "int32",
 }
 
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
-                 on_frames: Callable[[int], None] | None = None) -> ClipResult:
+                 on_frames: Callable[[int], None] | None = None, *,
+                 emotions: bool = True, mesh: bool | None = None) -> ClipResult:
     """Sample, detect, select and score one clip. Never raises for a bad clip: a clip that
     cannot be read comes back with status ``failed`` and the reason.
 
+    ``emotions`` / ``mesh`` choose the tables to compute (``mesh`` defaults to whether the
+    mesh model is loaded); a finished run that turns the mesh on computes only the mesh: the
+    same frames and faces (detection is deterministic) without scoring them again.
     ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
     moves within a long clip; it must not raise."""
+    from videmo.extract.features.mesh import mesh_row, mesh_table
+
+    mesh = models.mesh is not None if mesh is None else mesh
+    if mesh and models.mesh is None:
+        raise ValueError("analyze_clip(mesh=True) needs the mesh model (features: mesh)")
     t0 = time.perf_counter()
     info = SourceInfo()
     rows: list[tuple] = []
+    mesh_rows: list[tuple] = []
     sampled = with_face = 0
     batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
     try:
@@ -160,11 +200,16 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
         for batch in _batches(frames, batch_size):
             found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
             for frame, faces in zip(batch, found, strict=True):
-                frame_rows = _rows_for_frame(frame, faces, cfg.faces.select, models.emotions,
-                                             clip.clip_id)
+                frame_rows, chosen = _rows_for_frame(
+                    frame, faces, cfg.faces.select, models.emotions if emotions else None,
+                    clip.clip_id)
                 sampled += 1
                 with_face += frame_rows[0][_FACE_INDEX_POS] >= 0
                 rows.extend(frame_rows)
+                if mesh:
+                    mesh_rows.extend(mesh_row(clip.clip_id, frame.index, i,
+                                              models.mesh.mesh(frame.image, f))
+                                     for i, f in enumerate(chosen))
             if on_frames is not None:
                 on_frames(len(batch))
         if sampled == 0:
@@ -177,8 +222,9 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
         log.debug("clip %s failed:\n%s", clip.clip_id, traceback.format_exc())
         return ClipResult(clip, schema.FAILED, None, f"{type(e).__name__}: {e}", sampled,
                           with_face, time.perf_counter() - t0, info)
-    return ClipResult(clip, schema.DONE, frame_table(rows), "; ".join(info.warnings), sampled,
-                      with_face, time.perf_counter() - t0, info)
+    return ClipResult(clip, schema.DONE, frame_table(rows, cfg.faces.tracks) if emotions else None,
+                      "; ".join(info.warnings), sampled, with_face, time.perf_counter() - t0,
+                      info, mesh_table(mesh_rows) if mesh else None)
 
 
 def empty_frame_table() -> pd.DataFrame:

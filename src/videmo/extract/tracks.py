@@ -9,8 +9,7 @@ track ends after ``max_gap`` sampled frames without a match (a cut to another ca
 turned away); a face that comes back later starts a new track.
 
 Track ids count from 0 in order of first appearance within the clip; rows without a face get
--1. :func:`main_track` picks the clip's main person: the longest track (most rows), then the
-largest (mean box area), then the first.
+-1. :func:`videmo.evaluate.vote.main_track` picks a clip's main person from them.
 """
 
 from __future__ import annotations
@@ -83,14 +82,3 @@ def assign_tracks(frame_index: np.ndarray, boxes: np.ndarray, *, min_iou: float 
                 out[r] = next_id
                 next_id += 1
     return out
-
-
-def main_track(tracks: np.ndarray, areas: np.ndarray) -> int:
-    """The clip's main track: most rows, then largest mean area, then lowest id; -1 if none."""
-    tracks = np.asarray(tracks)
-    ids = sorted(set(tracks[tracks >= 0].tolist()))
-    if not ids:
-        return -1
-    areas = np.asarray(areas, dtype=float)
-    return min(ids, key=lambda t: (-int((tracks == t).sum()),
-                                   -float(np.nanmean(areas[tracks == t])), t))

@@ -26,7 +26,13 @@ from videmo import schema
 from videmo.config import Config, ReportConfig, dump
 from videmo.evaluate.labels import LabelIssues, LabelsError, golden_labels
 from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of, summary_lines
-from videmo.evaluate.vote import balance, clip_votes, frame_labels, top_emotions
+from videmo.evaluate.vote import (
+    balance,
+    clip_votes,
+    frame_labels,
+    main_track_rows,
+    top_emotions,
+)
 from videmo.extract.corpus import CorpusError, discover
 from videmo.report import figures
 from videmo.report.annotations import ObserverEvents, observer_events
@@ -54,6 +60,7 @@ class ReportFigures:
     confusion: Path | None = None
     groups: dict[str, Path] = field(default_factory=dict)  # group -> figure
     timelines: dict[str, Path] = field(default_factory=dict)  # clip id -> figure
+    blendshapes: dict[str, Path] = field(default_factory=dict)  # clip id -> figure (mesh)
 
 
 @dataclass
@@ -183,7 +190,8 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
     clip_ids = sorted(states)
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
-    votes = clip_votes(frames, clip_ids, rc.mapping, frame_rule=rc.frame_label,
+    voters = main_track_rows(frames) if rc.track == "main" else frames
+    votes = clip_votes(voters, clip_ids, rc.mapping, frame_rule=rc.frame_label,
                        aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
                        rules=rc.rules,
                        groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
@@ -341,6 +349,17 @@ def write_report(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     write_report_html(report, cfg)
 
 
+def _mesh_table(run_dir: Path | None) -> pd.DataFrame | None:
+    """The run's mesh table without its landmarks (features: mesh), or None."""
+    if run_dir is None:
+        return None
+    path = RunDir(run_dir).mesh_path
+    if not path.exists():
+        return None
+    columns = [c for c in schema.MESH_COLUMNS if c != schema.LANDMARKS]
+    return pd.read_parquet(path, columns=columns)
+
+
 def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     rc = cfg.report
     fig_dir = report.out_dir / "figures"
@@ -368,7 +387,14 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     # the first report.timeline_clips clips, and every clip with observer events
     chosen = list(table.index)[: limit if limit is not None else None]
     chosen += sorted(set(observed) - set(chosen))
+    mesh = _mesh_table(report.run_dir)
+    mesh_by_clip = dict(tuple(mesh.groupby(schema.CLIP_ID, sort=False))) if mesh is not None \
+        else {}
     for cid in chosen:
+        if cid in mesh_by_clip and cid in by_clip:
+            report.figures.blendshapes[cid] = figures.blendshape_timeline(
+                cid, mesh_by_clip[cid], by_clip[cid],
+                fig_dir / "timelines" / f"{safe_name(cid)}-blendshapes.png")
         if cid in by_clip:
             golden = table.at[cid, schema.GOLDEN]
             events = report.observers.events_of(cid) if cid in observed else None

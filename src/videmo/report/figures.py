@@ -82,6 +82,29 @@ def timeline(clip_id: str, rows: pd.DataFrame, predict: str, golden: str | None,
     return _save(fig, path)
 
 
+def blendshape_timeline(clip_id: str, mesh: pd.DataFrame, frames: pd.DataFrame, path: Path,
+                        top: int = 6) -> Path:
+    """The clip's ``top`` most moving blendshapes over time (largest standard deviation over
+    the first face of each frame; ``_neutral`` left out), beside the emotion timeline."""
+    first = mesh.sort_values([schema.FRAME_INDEX, schema.FACE_INDEX]).drop_duplicates(
+        schema.FRAME_INDEX)
+    times = frames.drop_duplicates(schema.FRAME_INDEX).set_index(schema.FRAME_INDEX)[
+        schema.TIME_S]
+    t = first[schema.FRAME_INDEX].map(times).to_numpy(dtype=float)
+    names = [b for b in schema.BLENDSHAPES if b != "_neutral"]
+    spread = first[names].astype(float).std().fillna(0).sort_values(ascending=False)
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    for i, name in enumerate(spread.index[:top]):
+        ax.plot(t, first[name].to_numpy(dtype=float), label=name, marker=".", linewidth=1.2,
+                color=plt.cm.tab10(i))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("blendshape score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{clip_id}: the {min(top, len(names))} most moving blendshapes (face mesh)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
 def _mark_events(ax, events: pd.DataFrame) -> None:
     """Observer events as labelled dashed lines (one legend entry for all of them)."""
     ev = events.sort_values(schema.MEDIA_MS)

@@ -340,6 +340,7 @@ class Timeline:
     image: str | None  # data: URI
     caption: str
     events: Table | None
+    blendshapes: str | None = None  # data: URI of the blendshape timeline (features: mesh)
 
 
 def notes(report: Report) -> list[str]:
@@ -382,7 +383,8 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
             f"predicted {row[schema.PREDICT]}{golden}; {row[schema.FRAMES_WITH_FACE]} of "
             f"{row[schema.FRAMES_SAMPLED]} sampled frames with a face",
             events_table(clip_events, f"events-{safe_name(cid)}")
-            if clip_events is not None else None))
+            if clip_events is not None else None,
+            data_uri(report.figures.blendshapes.get(cid))))
     linked = {t.clip_id for t in timelines}
     meta = report.run_meta or {}
     run_dir = Path(report.run_dir or cfg.out_dir)

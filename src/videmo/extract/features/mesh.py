@@ -29,6 +29,7 @@ Per face:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -247,3 +248,55 @@ class FaceMesh:
     def mesh_faces(self, image: np.ndarray, faces: list[Face]) -> list[MeshResult | None]:
         """:meth:`mesh` for each face of one image, in the order given."""
         return [self.mesh(image, face) for face in faces]
+
+
+# ---------------------------------------------------------------- the mesh table
+def mesh_row(clip_id: str, frame_index: int, face_index: int,
+             result: MeshResult | None) -> tuple:
+    """One row of the mesh table (schema.MESH_COLUMNS); a face without a mesh keeps its keys,
+    and its presence when the model gave one, with empty mesh columns."""
+    if result is None:
+        nan = math.nan
+        return (clip_id, frame_index, face_index, nan, nan, nan, nan, nan, nan, nan,
+                *([nan] * len(schema.BLENDSHAPES)), None)
+    t = result.translation
+    return (clip_id, frame_index, face_index, float(result.presence), float(result.yaw),
+            float(result.pitch), float(result.roll), float(t[0]), float(t[1]), float(t[2]),
+            *map(float, result.blendshapes),
+            np.asarray(result.landmarks, dtype=np.float32).reshape(-1))
+
+
+@functools.cache
+def mesh_schema():
+    """The mesh table's Arrow schema (pyarrow is imported here, not with the engine)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [(schema.CLIP_ID, pa.string()), (schema.FRAME_INDEX, pa.int64()),
+         (schema.FACE_INDEX, pa.int16())]
+        + [(c, pa.float32()) for c in schema.MESH_COLUMNS[3:-1]]
+        + [(schema.LANDMARKS, pa.list_(pa.float32(), schema.N_LANDMARKS * 3))])
+
+
+def mesh_table(rows: list[tuple]):
+    """Rows of :func:`mesh_row` as an Arrow table: landmarks stay one fixed-size float32 list
+    per row (1,434 values), never 1,434 columns. ``pandas.read_parquet`` gives them back as
+    one numpy array per row; :func:`landmarks_array` stacks them to (rows, 478, 3)."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.MESH_COLUMNS]
+    arrays = [pa.array(list(col), type=mesh_schema().field(i).type)
+              for i, col in enumerate(columns)]
+    return pa.Table.from_arrays(arrays, schema=mesh_schema())
+
+
+def landmarks_array(table) -> np.ndarray:
+    """The landmarks column of a mesh table (pandas or Arrow) as float32 (rows, 478, 3); rows
+    without a mesh are NaN."""
+    values = table[schema.LANDMARKS]
+    values = values.to_pylist() if hasattr(values, "to_pylist") else values
+    out = np.full((len(values), schema.N_LANDMARKS, 3), np.nan, dtype=np.float32)
+    for i, v in enumerate(values):
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            out[i] = np.asarray(v, dtype=np.float32).reshape(schema.N_LANDMARKS, 3)
+    return out
