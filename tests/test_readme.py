@@ -167,7 +167,8 @@ sys.addaudithook(hook)
 what = sys.argv[1]
 sections = {"tflite+haar": {}, "keras": {"emotions": {"engine": "keras"}},
             "mtcnn": {"faces": {"detector": "mtcnn"}}}[what]
-from videmo import config, pipeline
+from videmo import config
+from videmo.extract import pipeline
 cfg = config.from_dict({"corpus": {"paths": ["."]}, **sections}, base_dir=".")
 pipeline.load_models(cfg, 1)
 print(len(found), sorted(set(found))[:5])

@@ -149,11 +149,11 @@ CLIP_TABLE_COLUMNS: tuple[str, ...] = (
 )
 
 # ---------------------------------------------------------------- per-group table (report)
-# metrics of each group (keys of videmo.metrics.evaluate), then predicted counts per value
+# metrics of each group (keys of videmo.evaluate.metrics.evaluate), then predicted counts per value
 GROUP_METRIC_COLUMNS: tuple[str, ...] = (
     "clips", "labelled", "done", "failed", "not_extracted", "clips_with_face", "correct",
     "coverage", "accuracy", "accuracy_covered", "macro_f1",
-    # 95% bootstrap intervals over clips (videmo.metrics.bootstrap_intervals)
+    # 95% bootstrap intervals over clips (videmo.evaluate.metrics.bootstrap_intervals)
     "accuracy_ci_low", "accuracy_ci_high", "macro_f1_ci_low", "macro_f1_ci_high",
 )
 PREDICTED_PREFIX = "predicted_"

@@ -8,7 +8,7 @@ is re-extracted) and writes ``RUN/learn/`` (``learn.out``, ``--out``):
   measured on, and the exact McNemar p-value against the majority vote. Rows of kind
   ``baseline`` (the majority vote, the mean, ``prior``: always the commonest class of the
   training fold, the chance level to beat), ``rule`` (the expressive-frame rules of
-  :mod:`videmo.rules`) and ``learned`` (out-of-fold predictions of the classifiers).
+  :mod:`videmo.evaluate.rules`) and ``learned`` (out-of-fold predictions of the classifiers).
 * ``predictions.csv`` (every clip's out-of-fold prediction of every row, its group and fold),
   ``summary.txt``, ``results.png`` (accuracy with its interval per row), ``learn_config.yaml``.
 * ``model/``: the best learned row by the outer CV, refitted on every clip, with its card.
@@ -534,7 +534,7 @@ def bootstrap_weights(n: int, units: np.ndarray | None, reps: int, seed: int) ->
 def weighted_rates(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray,
                                                                           np.ndarray]:
     """Accuracy and macro-F1 (over the three classes, a class absent from both weighing 0,
-    as in :mod:`videmo.metrics`) of each row of weights ``w`` (reps x n)."""
+    as in :mod:`videmo.evaluate.metrics`) of each row of weights ``w`` (reps x n)."""
     total = w.sum(axis=1)
     acc = w @ (y == p).astype(float) / np.where(total > 0, total, 1)
     f1 = np.zeros(len(w))

@@ -1,7 +1,7 @@
 """Expressive-frame rules: label a clip from its most expressive frames, not from all of them.
 
 Most frames of an emotional clip are lead-in: a face at rest before the expression peaks, and
-the majority vote of :mod:`videmo.vote` labels such clips neutral. These rules look for the
+the majority vote of :mod:`videmo.evaluate.vote` labels such clips neutral. These rules look for the
 frames where a non-neutral class stands out and label the clip from them; when nothing stands
 out they *abstain*, and the clip keeps its fallback label (the majority vote by default, or the
 mean, ``report.rules.fallback``). That is what keeps truly neutral clips neutral and still

@@ -131,7 +131,7 @@ def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str
                groups: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per clip id: predict, the three frame-label counts (schema.CLASS_COUNTS), face
     rows, intervals, the mean of each of the seven probabilities over face rows, and which
-    aggregate decided (an expressive-frame rule of :mod:`videmo.rules` or its fallback).
+    aggregate decided (an expressive-frame rule of :mod:`videmo.evaluate.rules` or its fallback).
 
     ``rules`` is ``report.rules`` (needed for the rule aggregates); ``groups`` maps clip id ->
     group for ``rules.baseline: group``."""
