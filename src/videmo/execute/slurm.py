@@ -1,8 +1,8 @@
 """SLURM as a mapper: an array of ``videmo extract --shard I/N`` tasks and a merge job.
 
 ``videmo submit`` plans the shards (:mod:`videmo.execute.shard`), writes the job's config with
-absolute paths to ``RUN/slurm/config.yaml``, renders the two sbatch templates into ``RUN/slurm/`` and
-submits them: the array first, then the merge (``videmo report``) with
+absolute paths to ``RUN/slurm/config.yaml``, renders the two sbatch templates into
+``RUN/slurm/`` and submits them: the array first, then the merge (``videmo report``) with
 ``--dependency=afterok:ARRAY --kill-on-invalid-dep=yes``, so a failed task cancels the merge
 instead of leaving it pending forever. Every submission is appended to ``RUN/slurm/jobs.json``,
 which ``videmo status`` and ``videmo submit --resume`` read.
