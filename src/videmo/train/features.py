@@ -2,11 +2,13 @@
 
 Each 48x48 grey FER2013 face is upscaled to ``upscale`` x ``upscale`` with bicubic
 interpolation (cv2.INTER_CUBIC) and turned to 3 equal colour channels: the mesh's detector and
-landmark model want an RGB face of at least ~100 px, and the faces are tight crops. BlazeFace
-looks first; when it finds no face, the whole image is taken as the face box (the mesh then
-refines its region from its own landmarks, as for any box without keypoints). An image whose
-mesh says "no face" in both passes has no features: it is an error, counted and reported, and
-scored as wrong by the evaluation (never dropped silently).
+landmark model want an RGB face of at least ~100 px, and the faces are tight crops. Four tries,
+the first that gives a mesh wins (:func:`mesh_image`): BlazeFace; the whole image as the face
+box (the mesh then refines its region from its own landmarks, as for any box without
+keypoints); BlazeFace on the image in a black border; the central two thirds as the box. On
+FER2013 the first two alone leave 12.6% of Training without a mesh; the border recovers about
+half of those. An image whose mesh says "no face" in every try has no features: it is an
+error, counted and reported, and scored as wrong by the evaluation (never dropped silently).
 
 The cache (``train.cache``) holds one folder per (image list, preprocessing, mesh model) and in
 it one ``.npz`` per chunk of ``CHUNK`` images of a split, each written atomically: an interrupted
@@ -34,10 +36,12 @@ from videmo.store import atomic_path
 from videmo.train.data import ImageSet, Item
 
 # Bump when the numbers computed per image change for the same images and settings.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 CHUNK = 512
 INTERPOLATION = "bicubic"  # cv2.INTER_CUBIC
-SOURCE_NONE, SOURCE_BLAZEFACE, SOURCE_WHOLE_IMAGE = -1, 0, 1
+SOURCE_NONE, SOURCE_BLAZEFACE, SOURCE_WHOLE_IMAGE, SOURCE_PADDED, SOURCE_CENTRE = -1, 0, 1, 2, 3
+SOURCES = {SOURCE_BLAZEFACE: "blazeface", SOURCE_WHOLE_IMAGE: "whole_image",
+           SOURCE_PADDED: "blazeface_padded", SOURCE_CENTRE: "centre_box"}
 
 
 @dataclass
@@ -76,7 +80,10 @@ def _init_worker(threads: int) -> None:
 
 
 def mesh_image(mesh, image: np.ndarray):
-    """BlazeFace's best face, else the whole image as a box: (MeshResult | None, source)."""
+    """The first mesh of: BlazeFace's best face; the whole image as the face box; BlazeFace on
+    the image inside a black border of a quarter of its side (the detector misses many faces
+    that fill the frame); the central two thirds as the box. Returns (MeshResult | None,
+    source); landmarks are in the pixels of ``image`` whichever step found them."""
     from videmo.extract.detectors import Face
 
     faces = mesh.detect([image])[0]
@@ -86,7 +93,18 @@ def mesh_image(mesh, image: np.ndarray):
             return result, SOURCE_BLAZEFACE
     h, w = image.shape[:2]
     result = mesh.mesh(image, Face(0, 0, w, h))
-    return (result, SOURCE_WHOLE_IMAGE) if result is not None else (None, SOURCE_NONE)
+    if result is not None:
+        return result, SOURCE_WHOLE_IMAGE
+    pad = w // 4
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    faces = mesh.detect([padded])[0]
+    if faces:
+        result = mesh.mesh(padded, faces[0])
+        if result is not None:
+            result.landmarks[:, :2] -= pad
+            return result, SOURCE_PADDED
+    result = mesh.mesh(image, Face(w // 6, h // 6, w - 2 * (w // 6), h - 2 * (h // 6)))
+    return (result, SOURCE_CENTRE) if result is not None else (None, SOURCE_NONE)
 
 
 def _extract_chunk(job: tuple[list[Item], int, str]) -> tuple[str, int]:

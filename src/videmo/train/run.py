@@ -100,11 +100,13 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
         "images": {"fit": int(len(fit_f.labels)), "select": int(len(sel_f.labels)),
                    "test": int(len(test_f.labels))},
         "no_mesh": {s: int((~f.ok).sum()) for s, f in feats.items()},
-        "whole_image_box": {s: int((f.source == features.SOURCE_WHOLE_IMAGE).sum())
-                            for s, f in feats.items()},
+        "mesh_from": {s: {name: int((f.source == code).sum())
+                          for code, name in features.SOURCES.items()}
+                      for s, f in feats.items()},
         "preprocessing": f"48x48 grey -> {t.upscale}x{t.upscale} bicubic (cv2.INTER_CUBIC), "
                          f"grey copied to 3 channels; BlazeFace, else the whole image as the "
-                         f"face box",
+                         f"face box, else BlazeFace in a black border of a quarter side, "
+                         f"else the central two thirds as the box",
         "blendshape_rule": f"> {t.min_score} in more than {t.min_images} fitted images",
         "blendshapes_kept": names, "n_blendshapes_kept": len(names),
         "seed": t.seed, "epochs_max": t.epochs, "batch_size": t.batch_size,
@@ -171,7 +173,7 @@ def render(results: dict[str, Any]) -> str:
         r = e["private_test"]["recall_7"]
         recall.append(f"| {name} | " + " | ".join(f"{r[c]:.0%}" for c in schema.EMOTIONS) + " |")
     head = [f"Images: {results['images']}; no mesh: {results['no_mesh']}; "
-            f"whole-image box used: {results['whole_image_box']}.",
+            f"mesh from: {results['mesh_from']}.",
             f"Blendshapes kept ({results['blendshape_rule']}): {results['n_blendshapes_kept']}.",
             ""]
     return "\n".join(head + lines + recall) + "\n"
