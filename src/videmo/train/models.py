@@ -67,11 +67,11 @@ def build_network(name: str, x_train: np.ndarray, seed: int):
         norm = layers.Normalization(axis=(1, 2))
         norm.adapt(x_train)
         h = norm(inputs)
-        for filters, kernel in ((64, 5), (128, 5), (128, 3)):
+        for filters, kernel in ((32, 5), (64, 3), (64, 3)):
             h = layers.Conv1D(filters, kernel, padding="same", activation="relu")(h)
             h = layers.MaxPooling1D(2)(h)
         h = layers.GlobalAveragePooling1D()(h)
-        h = layers.Dense(128, activation="relu")(h)
+        h = layers.Dense(64, activation="relu")(h)
         h = layers.Dropout(0.3)(h)
     else:
         raise ValueError(f"not a Keras model: {name!r}")
