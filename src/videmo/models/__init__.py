@@ -19,6 +19,15 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 # MediaPipe Face Landmarker bundle (a zip of three tflite models and the canonical face geometry)
 FACE_LANDMARKER = "face_landmarker.task"
 
+# Frame models trained by `videmo train` on FER2013 (MODELS.md): a Keras network (loaded in safe
+# mode) and its JSON card (features, preprocessing, numbers), by emotions.model name.
+FRAME_BLENDSHAPES, FRAME_BLENDSHAPES_CARD = "frame_blendshapes.keras", "frame_blendshapes.json"
+FRAME_LANDMARKS, FRAME_LANDMARKS_CARD = "frame_landmarks.keras", "frame_landmarks.json"
+FRAME_MODEL_FILES: dict[str, tuple[str, str]] = {
+    "blendshapes": (FRAME_BLENDSHAPES, FRAME_BLENDSHAPES_CARD),
+    "landmarks": (FRAME_LANDMARKS, FRAME_LANDMARKS_CARD),
+}
+
 SHA256: dict[str, str] = {
     EMOTION_TFLITE: "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
