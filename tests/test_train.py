@@ -194,3 +194,13 @@ def test_shipped_frame_model_files_are_registered():
     readme = (REPO / "src" / "videmo" / "models" / "README.md").read_text()
     for network, card in FRAME_MODEL_FILES.values():
         assert network in readme and card in readme
+
+
+def test_train_without_data_is_a_usage_error(tmp_path, capsys):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"train:\n  data: {tmp_path / 'missing'}\n")
+    assert cli.main(["train", str(cfg)]) == cli.EXIT_USAGE
+    assert "missing is not a folder" in capsys.readouterr().err
+    cfg.write_text("train:\n  epochs: 2\n")
+    assert cli.main(["train", str(cfg)]) == cli.EXIT_USAGE
+    assert "train.data: not set" in capsys.readouterr().err
