@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default RUN_DIR/learn; learn.out)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("train", help="train frame classifiers on still faces (FER2013)",
+                       description="Face mesh blendshapes and landmarks of a still-image set "
+                                   "(train.data), cached; the blendshape LSTM, MLP and gradient "
+                                   "boosting and the landmark 1D-CNNs, early-stopped on the "
+                                   "selection split, evaluated once on PrivateTest. Writes "
+                                   "train.out/results.json, results.md and models/.")
+    p.add_argument("config", help="YAML config file with a train: section")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.epochs=5")
+    p.add_argument("--out", help="results folder (overrides train.out)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     p = sub.add_parser("submit", help="run extract as a SLURM job array, then a merge job",
                        description="Split the corpus into shards (slurm.shards) and submit one "
                                    "array task per shard (videmo extract --shard I/N) and a merge "
@@ -426,6 +438,23 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from videmo.train.data import DataError
+    from videmo.train.run import train
+
+    cfg = config_mod.load(args.config, args.overrides)
+    command = "videmo train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    try:
+        result = train(cfg, out_dir=Path(args.out) if args.out else None,
+                       progress=not args.no_progress, command=command)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
+    from videmo.train.run import render
+
+    print(render(result))
+    return EXIT_OK
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from videmo.report import compare
 
@@ -505,7 +534,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
             "submit": cmd_submit, "status": cmd_status, "compare": cmd_compare,
-            "config": cmd_config, "annotate": cmd_annotate, "learn": cmd_learn}
+            "config": cmd_config, "annotate": cmd_annotate, "learn": cmd_learn,
+            "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,6 +142,10 @@ class EmotionsConfig:
         "tflite", "FER model runtime: the quantized tflite file (CPU, fer's default) or the "
                   "Keras .hdf5 model run in batches (useful on a GPU).")
     batch_size: int = opt(64, "Faces per call of the Keras engine.", minimum=1)
+    model: Literal["fer", "blendshapes", "landmarks"] = opt(
+        "fer", "Frame model: fer's pixel model (emotions.engine applies to it), or a model "
+               "trained by videmo train on the face mesh's blendshapes or pose-normalised "
+               "landmarks (they turn the mesh on; see MODELS.md).")
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,43 @@ class LearnConfig:
     out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
 
 
+TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
+                "land_cnn_minmax")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str | None = opt(None, "The still-image set: FER2013's folder copy (emotion folders "
+                                 "of Training_<n>.jpg, PublicTest_<n>.jpg, PrivateTest_<n>.jpg) "
+                                 "or fer2013.csv; never committed (no open licence).")
+    format: Literal["folders", "csv"] = opt("folders", "How train.data is laid out: emotion "
+                                                       "folders or the standard fer2013.csv.")
+    cache: str = opt("~/.cache/videmo/train", "Folder of the cached per-image mesh features "
+                                              "(resumable chunks); keep it outside the repo.")
+    out: str = opt("runs/train", "Folder of results.json, results.md and the trained models.")
+    seed: int = opt(0, "Seed of the holdout split, the networks and gradient boosting.",
+                    minimum=0)
+    epochs: int = opt(30, "Most training epochs per network (early stopping on the selection "
+                          "split may stop sooner).", minimum=1)
+    patience: int = opt(5, "Epochs without a better selection accuracy before stopping.",
+                        minimum=1)
+    batch_size: int = opt(128, "Images per training step.", minimum=1)
+    upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
+                            "before the face mesh.", minimum=48)
+    models: list[Literal["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
+                         "land_cnn_minmax"]] = opt(
+        list(TRAIN_MODELS), "Models to train side by side: the blendshape LSTM, MLP and "
+                            "gradient boosting, the landmark 1D-CNN with pose normalisation "
+                            "or min-max only.")
+    min_score: float = opt(0.4, "Blendshape selection: a score counts above this.", minimum=0)
+    min_images: int = opt(100, "Blendshape selection: kept when above min_score in more than "
+                               "this many fitted images.", minimum=0)
+    limit: int | None = opt(None, "Use at most this many images per split (evenly spaced), "
+                                  "for a quick measurement; null: all.", minimum=1)
+    workers: int | None = opt(None, "Processes extracting features; null: the CPUs available.",
+                              minimum=1)
+
+
 # Sections whose values change what `extract` computes; their hash guards a run directory.
 EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 # corpus keys that only choose which clips are in the run: they change no clip's numbers, so
@@ -429,6 +470,9 @@ class Config:
     learn: LearnConfig = field(default_factory=LearnConfig,
                                metadata={"doc": "Learned clip classifiers and their honest "
                                                 "evaluation (videmo learn)."})
+    train: TrainConfig = field(default_factory=TrainConfig,
+                               metadata={"doc": "Frame classifiers trained on still faces "
+                                                "(videmo train, MODELS.md)."})
     base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

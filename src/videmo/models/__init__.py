@@ -19,11 +19,24 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 # MediaPipe Face Landmarker bundle (a zip of three tflite models and the canonical face geometry)
 FACE_LANDMARKER = "face_landmarker.task"
 
+# Frame models trained by `videmo train` on FER2013 (MODELS.md): a Keras network (loaded in safe
+# mode) and its JSON card (features, preprocessing, numbers), by emotions.model name.
+FRAME_BLENDSHAPES, FRAME_BLENDSHAPES_CARD = "frame_blendshapes.keras", "frame_blendshapes.json"
+FRAME_LANDMARKS, FRAME_LANDMARKS_CARD = "frame_landmarks.keras", "frame_landmarks.json"
+FRAME_MODEL_FILES: dict[str, tuple[str, str]] = {
+    "blendshapes": (FRAME_BLENDSHAPES, FRAME_BLENDSHAPES_CARD),
+    "landmarks": (FRAME_LANDMARKS, FRAME_LANDMARKS_CARD),
+}
+
 SHA256: dict[str, str] = {
     EMOTION_TFLITE: "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
     HAAR_CASCADE: "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
     FACE_LANDMARKER: "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    FRAME_BLENDSHAPES: "a6a7d0ea9a754aebd26b9b6deb2f589739a06396b5e761e4efaa291e480d7c5f",
+    FRAME_BLENDSHAPES_CARD: "dcfc2eda8bf267a4cca14b377ddffc8f19ac9a1074f99adbcb860ed59e4afe1c",
+    FRAME_LANDMARKS: "5e521f08f2e74aa9257bb19aad2fb20175e920bdd607d87d9e99b9ecc19c4590",
+    FRAME_LANDMARKS_CARD: "9db1bbe8c5827a3ae2e6aef597a3403264da584b7b88b4112e4194e5297fe422",
 }
 
 
