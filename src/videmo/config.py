@@ -142,10 +142,6 @@ class EmotionsConfig:
         "tflite", "FER model runtime: the quantized tflite file (CPU, fer's default) or the "
                   "Keras .hdf5 model run in batches (useful on a GPU).")
     batch_size: int = opt(64, "Faces per call of the Keras engine.", minimum=1)
-    model: Literal["fer", "blendshapes", "landmarks"] = opt(
-        "fer", "Frame model: fer's pixel model (emotions.engine applies to it), or a model "
-               "trained by videmo train on the face mesh's blendshapes or pose-normalised "
-               "landmarks (they turn the mesh on; see MODELS.md).")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 FACE_LANDMARKER = "face_landmarker.task"
 
 # Frame models trained by `videmo train` on FER2013 (MODELS.md): a Keras network (loaded in safe
-# mode) and its JSON card (features, preprocessing, numbers), by emotions.model name.
+# mode) and its JSON card (features, preprocessing, numbers), by frame model name.
 FRAME_BLENDSHAPES, FRAME_BLENDSHAPES_CARD = "frame_blendshapes.keras", "frame_blendshapes.json"
 FRAME_LANDMARKS, FRAME_LANDMARKS_CARD = "frame_landmarks.keras", "frame_landmarks.json"
 FRAME_MODEL_FILES: dict[str, tuple[str, str]] = {
