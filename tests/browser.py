@@ -59,6 +59,22 @@ def ffmpeg_tool() -> None:
         _unavailable(f"{SCRIPT} failed ({result.returncode}): {result.stderr[-2000:]}")
 
 
+PAGE_LOAD_WAIT = 20  # seconds; a clip is transcoded when the page first asks for it
+
+
+@pytest.fixture(scope="module")
+def driver(browser_tools):
+    """A headless Chromium for one test module (see :func:`chromium`)."""
+    mp = pytest.MonkeyPatch()
+    d = chromium(mp)
+    d.set_page_load_timeout(PAGE_LOAD_WAIT)
+    try:
+        yield d
+    finally:
+        d.quit()
+        mp.undo()
+
+
 def chromium(monkeypatch_manager: pytest.MonkeyPatch):
     """A headless Chromium WebDriver from the distribution's binaries; Selenium Manager barred."""
     try:

@@ -22,20 +22,9 @@ from .conftest import SAMPLE, SAMPLE_CLIPS, make_config
 
 pytestmark = pytest.mark.browser
 browser_tools = browser.browser_tools  # installs chromium, chromium-driver, ffmpeg (a fixture)
+driver = browser.driver  # a headless Chromium for the module (a fixture)
 FIRST, SECOND = SAMPLE_CLIPS[0].stem, SAMPLE_CLIPS[1].stem
 WAIT = 20  # seconds; the first clip is transcoded when the page asks for it
-
-
-@pytest.fixture(scope="module")
-def driver(browser_tools):
-    mp = pytest.MonkeyPatch()
-    d = browser.chromium(mp)
-    d.set_page_load_timeout(WAIT)
-    try:
-        yield d
-    finally:
-        d.quit()
-        mp.undo()
 
 
 @pytest.fixture(scope="module")

@@ -25,24 +25,13 @@ from .test_report_html import annotate
 
 pytestmark = pytest.mark.browser
 browser_tools = browser.browser_tools  # installs chromium, chromium-driver, ffmpeg (a fixture)
+driver = browser.driver  # a headless Chromium for the module (a fixture)
 WAIT = 20
 TIMELINES = 3
 FIRST, FIFTH = SAMPLE_CLIPS[0].stem, SAMPLE_CLIPS[4].stem
 # observer events on the first clip (2.2 s) and on the fifth, which is past report.timeline_clips
 EVENTS = [("alice", FIRST, "happy", 300), ("alice", FIRST, "angry", 1000),
           ("alice", FIRST, "laughing", 1400), ("bob", FIFTH, "neutral", 700)]
-
-
-@pytest.fixture(scope="module")
-def driver(browser_tools):
-    mp = pytest.MonkeyPatch()
-    d = browser.chromium(mp)
-    d.set_page_load_timeout(WAIT)
-    try:
-        yield d
-    finally:
-        d.quit()
-        mp.undo()
 
 
 @pytest.fixture(scope="module")
