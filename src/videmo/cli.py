@@ -60,9 +60,10 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videmo",
-        description="Emotion in video, per clip: sample frames, find faces (Haar or MTCNN), "
-                    "score seven emotions with the FER model, vote a label per clip and "
-                    "compare it with golden labels.")
+        description="Emotion in video, per clip: sample frames, find faces (Haar, MTCNN or "
+                    "BlazeFace), score seven emotions with the FER model (and, with features: "
+                    "mesh, MediaPipe's face mesh), label each clip by a vote, a rule or a "
+                    "learned classifier and compare it with golden labels.")
     parser.add_argument("--version", action="version", version=f"videmo {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
