@@ -1,10 +1,12 @@
 """videmo train and the shipped frame models: the FER2013 reader and its splits, the feature
-selection rule, the command end to end on a tiny committed set (tests/data/fer-like, faces of the
-CREMA-D sample), a resumable cache, and the shipped weights against recorded outputs."""
+selection rule, the command end to end on a tiny set of faces cropped from the CREMA-D sample
+when the tests run (tests/train_fixture.py), a resumable cache, and the shipped weights against
+recorded outputs."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,21 +17,27 @@ from videmo.extract.features import frame_model as FM
 from videmo.train import data, features, run
 
 from .conftest import REPO
+from .train_fixture import build
 
-FIXTURE = REPO / "tests" / "data" / "fer-like"
 GOLDEN = REPO / "tests" / "data" / "frame_models_golden.json"
 GOLDEN_ATOL = 1e-4
 
 
-def test_folders_reader_counts_splits_and_skips_other_files(tmp_path):
-    images = data.read(FIXTURE, "folders")
+@pytest.fixture(scope="session")
+def fer_like(tmp_path_factory) -> Path:
+    """FER2013-shaped faces cropped from the CREMA-D sample (tests/train_fixture.py)."""
+    return build(tmp_path_factory.mktemp("fer-like"))
+
+
+def test_folders_reader_counts_splits_and_skips_other_files(fer_like, tmp_path):
+    images = data.read(fer_like, "folders")
     assert images.counts() == {"Training": 36, "PublicTest": 0, "PrivateTest": 12}
-    assert images.skipped == 1  # ATTRIBUTION.md
+    assert images.skipped == 1  # NOTE.md
     assert images.class_counts("Training")["surprise"] == 0
     assert images.class_counts("Training")["happy"] == 6
     # augmented copies (other names) are skipped; an unknown emotion folder is an error
     (tmp_path / "happy").mkdir()
-    (tmp_path / "happy" / "Training_1.jpg").write_bytes((FIXTURE / "happy" / "Training_25.jpg")
+    (tmp_path / "happy" / "Training_1.jpg").write_bytes((fer_like / "happy" / "Training_25.jpg")
                                                          .read_bytes())
     (tmp_path / "happy" / "aug_Training_2.jpg").write_bytes(b"x")
     assert data.read(tmp_path, "folders").skipped == 1
@@ -85,9 +93,9 @@ def test_train_config_is_typed_and_checked():
         from_dict({"emotions": {"model": "pixels"}})
 
 
-def test_train_end_to_end_on_the_fixture(tmp_path, capsys):
+def test_train_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"train:\n  data: {FIXTURE}\n  cache: {tmp_path / 'cache'}\n"
+    cfg.write_text(f"train:\n  data: {fer_like}\n  cache: {tmp_path / 'cache'}\n"
                    f"  out: {tmp_path / 'out'}\n  epochs: 2\n  min_images: 2\n  workers: 1\n"
                    "  models: [blend_mlp, blend_gboost, land_cnn_procrustes]\n")
     assert cli.main(["train", str(cfg), "--no-progress"]) == 0
@@ -107,13 +115,13 @@ def test_train_end_to_end_on_the_fixture(tmp_path, capsys):
         schema.EMOTIONS)
     model = FM.load(tmp_path / "out" / "models" / "blend_mlp.keras",
                     tmp_path / "out" / "models" / "blend_mlp.json", "blend_mlp")
-    meshes = _meshes(["happy/PrivateTest_31.jpg"])
+    meshes = _meshes(fer_like, ["happy/PrivateTest_31.jpg"])
     p = model.predict(meshes)
     assert p.shape == (1, 7) and abs(float(p.sum()) - 1) < 1e-5
 
 
-def test_feature_cache_resumes_at_the_missing_chunk(tmp_path, monkeypatch):
-    images = data.read(FIXTURE, "folders")
+def test_feature_cache_resumes_at_the_missing_chunk(fer_like, tmp_path, monkeypatch):
+    images = data.read(fer_like, "folders")
     monkeypatch.setattr(features, "CHUNK", 8)
     first = features.extract(images, tmp_path, 192, 1, progress=False)
     chunks = sorted(tmp_path.rglob("chunk_*.npz"))
@@ -129,14 +137,14 @@ def test_feature_cache_resumes_at_the_missing_chunk(tmp_path, monkeypatch):
         images.items["Training"], 192)
 
 
-def _meshes(names: list[str]):
+def _meshes(fer_like, names: list[str]):
     from videmo.extract.features.mesh import FaceMesh
 
     mesh = FaceMesh(1)
     out = []
     for name in names:
         result, source = features.mesh_image(
-            mesh, features.upscale(data.Item("PrivateTest", 0, name, FIXTURE / name).read(), 192))
+            mesh, features.upscale(data.Item("PrivateTest", 0, name, fer_like / name).read(), 192))
         assert source != features.SOURCE_NONE, name
         out.append(result)
     return out
@@ -148,8 +156,8 @@ def golden():
 
 
 @pytest.fixture(scope="module")
-def golden_meshes(golden):
-    return _meshes(golden["images"])
+def golden_meshes(fer_like, golden):
+    return _meshes(fer_like, golden["images"])
 
 
 @pytest.mark.parametrize("name", FM.FRAME_MODELS)
@@ -162,7 +170,7 @@ def test_shipped_frame_models_give_the_recorded_outputs(name, golden, golden_mes
     np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
 
 
-def test_a_change_in_feature_order_or_preprocessing_is_caught(golden, golden_meshes):
+def test_a_change_in_feature_order_or_preprocessing_is_caught(fer_like, golden, golden_meshes):
     """The golden test above can fail: a swapped blendshape order, landmarks min-max scaled
     instead of pose-normalised, or another upscale each move outputs far beyond its tolerance."""
     blend = FM.load_frame_model("blendshapes")
@@ -179,7 +187,7 @@ def test_a_change_in_feature_order_or_preprocessing_is_caught(golden, golden_mes
 
     mesh = FaceMesh(1)
     name = golden["images"][0]
-    grey = data.Item("PrivateTest", 0, name, FIXTURE / name).read()
+    grey = data.Item("PrivateTest", 0, name, fer_like / name).read()
     bigger, _ = features.mesh_image(mesh, features.upscale(grey, 320))
     assert np.abs(blend.predict([bigger])[0] -
                   np.array(golden["blendshapes"]["probabilities"][0])).max() > 10 * GOLDEN_ATOL

@@ -1,10 +1,12 @@
-"""Make tests/data/fer-like: FER2013-shaped 48x48 grey faces cropped from the CREMA-D sample.
+"""A tiny FER2013-shaped image set, made when the tests run from the CREMA-D sample clips.
 
-Six clips of actor 1001 (data/sample/crema-d, ODbL), one per emotion; from each, 8 evenly spaced
-frames: BlazeFace's best face, its box squared on the long side and enlarged by 10%, grey,
-resized to 48x48 (cv2.INTER_AREA). The first 6 become ``<emotion>/Training_<n>.jpg``, the last 2
-``<emotion>/PrivateTest_<n>.jpg``. Run from the repository root:
-``python scripts/make_train_fixture.py``.
+48 grey 48x48 faces in FER2013's folder layout (``<emotion>/Training_<n>.jpg``,
+``<emotion>/PrivateTest_<n>.jpg``; no PublicTest, like the FER2013 copy videmo trains on): from
+each of the six clips of actor 1001 in data/sample/crema-d (CREMA-D, ODbL), 8 evenly spaced
+frames; BlazeFace's best face, its box squared on the long side and enlarged by 10%, grey,
+resized to 48x48 (cv2.INTER_AREA). The first 6 of a clip are Training, the last 2 PrivateTest.
+It exercises ``videmo train`` end to end and says nothing about accuracy. Nothing of FER2013
+itself is in the repository: it has no open licence.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from videmo.extract.features.mesh import FaceMesh
-
+REPO = Path(__file__).resolve().parents[1]
 CLIPS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral",
          "SAD": "sad"}
 PER_CLIP, TRAINING = 8, 6
 
 
-def main() -> None:
-    src, out = Path("data/sample/crema-d"), Path("tests/data/fer-like")
+def build(out: Path) -> Path:
+    """Write the set into ``out`` (with a NOTE.md saying where it comes from); returns ``out``."""
+    from videmo.extract.features.mesh import FaceMesh
+
+    src = REPO / "data" / "sample" / "crema-d"
     mesh = FaceMesh(1)
     n = 0
     for code, emotion in CLIPS.items():
@@ -47,7 +51,5 @@ def main() -> None:
             path = out / emotion / f"{split}_{n}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(path), grey, [cv2.IMWRITE_JPEG_QUALITY, 95])
-
-
-if __name__ == "__main__":
-    main()
+    (out / "NOTE.md").write_text(__doc__, encoding="utf-8")
+    return out
