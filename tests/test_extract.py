@@ -16,6 +16,7 @@ from videmo.cli import main
 from videmo.extract import pipeline
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import Face
+from videmo.extract.features.emotions import EmotionsExtractor
 from videmo.store import RunDir, safe_name
 
 from .conftest import REPO, SAMPLE_CLIPS, make_config, write_video
@@ -78,7 +79,7 @@ class FakeModel:
 def test_rows_keep_no_face_frames_and_follow_selection(tmp_path, select, rows_with_face):
     cfg = make_config(tmp_path, SAMPLE_CLIPS[0].parent, sampling={"every_n": 10},
                       faces={"select": select})
-    models = pipeline.Models(FakeDetector(), FakeModel())
+    models = pipeline.Models(FakeDetector(), {"emotions": EmotionsExtractor.of(FakeModel())})
     result = pipeline.analyze_clip(Clip("a", SAMPLE_CLIPS[0]), cfg, models)
     df = result.rows
     assert result.status == schema.DONE and result.frames_sampled == 7

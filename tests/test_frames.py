@@ -12,6 +12,7 @@ from videmo.config import SamplingConfig
 from videmo.extract import pipeline
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import make_detector
+from videmo.extract.features.emotions import EmotionsExtractor
 from videmo.extract.frames import ClipError, Sampler, SourceInfo, prefetch, sample_frames
 from videmo.store import RunDir
 
@@ -232,7 +233,8 @@ def test_rotated_phone_video_is_analysed_upright(tmp_path, monkeypatch, clip_fra
         assert f.image.shape == happy[0].shape
         assert np.abs(f.image.astype(int) - happy[f.index]).mean() < 6
     # and the record says so, with a real detector finding the face in upright frames
-    models = pipeline.Models(make_detector(cfg.faces), _HappyModel())
+    models = pipeline.Models(make_detector(cfg.faces),
+                             {"emotions": EmotionsExtractor.of(_HappyModel())})
     result = pipeline.analyze_clip(Clip("rot", DATA / "rotated90.mp4"), cfg, models)
     record = result.record("h")
     assert (record[schema.WIDTH], record[schema.HEIGHT]) == (480, 360)
@@ -286,7 +288,8 @@ def test_frames_expected_and_truncated(tmp_path, fraction, sampling, truncated):
 
 def test_truncated_clip_is_done_and_flagged_in_the_record_and_manifest(tmp_path):
     cfg = make_config(tmp_path, tmp_path, sampling={"every_n": 5})
-    models = pipeline.Models(make_detector(cfg.faces), _HappyModel())
+    models = pipeline.Models(make_detector(cfg.faces),
+                             {"emotions": EmotionsExtractor.of(_HappyModel())})
     run = RunDir.prepare(cfg)
     cut = pipeline.analyze_clip(Clip("cut", _cut(tmp_path, 0.5)), cfg, models)
     whole = pipeline.analyze_clip(Clip("whole", HAPPY), cfg, models)

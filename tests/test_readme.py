@@ -166,7 +166,9 @@ def hook(event, args):
 sys.addaudithook(hook)
 what = sys.argv[1]
 sections = {"tflite+haar": {}, "keras": {"emotions": {"engine": "keras"}},
-            "mtcnn": {"faces": {"detector": "mtcnn"}}}[what]
+            "mtcnn": {"faces": {"detector": "mtcnn"}},
+            "blendshapes": {"emotions": {"model": "blendshapes"}},
+            "landmarks": {"emotions": {"model": "landmarks"}}}[what]
 from videmo import config
 from videmo.extract import pipeline
 cfg = config.from_dict({"corpus": {"paths": ["."]}, **sections}, base_dir=".")
@@ -179,6 +181,8 @@ print(len(found), sorted(set(found))[:5])
     ("tflite+haar", False),  # the defaults: the .tflite flatbuffer and the cascade XML
     ("keras", False),  # Keras 3 reads the .hdf5 as JSON + arrays (h5py), safe_mode on
     ("mtcnn", True),  # mtcnn 1.0.0 reads its own weights with joblib.load (pickle)
+    ("blendshapes", False),  # the frame models: .keras in safe mode, the mesh's tflite files
+    ("landmarks", False),
 ])
 def test_what_is_unpickled_when_models_load(what, unpickles):
     """README: "nothing is unpickled" holds for the default models and the Keras file, not

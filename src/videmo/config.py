@@ -138,9 +138,15 @@ FEATURES = ("emotions", "mesh")
 
 @dataclass(frozen=True)
 class EmotionsConfig:
+    model: Literal["fer", "blendshapes", "landmarks"] = opt(
+        "fer", "Frame model that scores the seven emotions of a face: fer (mini-Xception on "
+               "the face's pixels), blendshapes (a network on MediaPipe blendshapes) or "
+               "landmarks (a 1D-CNN on pose-normalised landmarks); the last two were trained by "
+               "videmo train on FER2013 (MODELS.md) and turn the face mesh on by themselves. A "
+               "face the mesh cannot read gets no scores under them.")
     engine: Literal["tflite", "keras"] = opt(
-        "tflite", "FER model runtime: the quantized tflite file (CPU, fer's default) or the "
-                  "Keras .hdf5 model run in batches (useful on a GPU).")
+        "tflite", "FER model runtime (emotions.model: fer): the quantized tflite file (CPU, "
+                  "fer's default) or the Keras .hdf5 model run in batches (useful on a GPU).")
     batch_size: int = opt(64, "Faces per call of the Keras engine.", minimum=1)
 
 
@@ -436,6 +442,12 @@ def _package_version(*names: str) -> str:
     return "not installed"
 
 
+def key_hash(key: dict[str, Any]) -> str:
+    """The 16-hex-digit hash of a cache key (plain data), as records store it."""
+    blob = json.dumps(key, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig,
@@ -446,14 +458,16 @@ class Config:
                                metadata={"doc": "How faces are found and chosen."})
     features: list[Literal["emotions", "mesh"]] = field(
         default_factory=lambda: ["emotions"], metadata={
-            "doc": "Per-face feature extractors: emotions (fer's seven scores; the per-frame "
-                   "table, always on) and mesh (MediaPipe face mesh: 478 landmarks, 52 "
-                   "blendshapes, head pose; RUN/features/mesh.parquet).",
+            "doc": "Per-face feature extractors: emotions (the seven scores of "
+                   "emotions.model; the per-frame table, always on) and mesh (MediaPipe face "
+                   "mesh: 478 landmarks, 52 blendshapes, head pose; "
+                   "RUN/features/mesh.parquet).",
             "minimum": None, "exclusive": False})
     mesh: MeshConfig = field(default_factory=MeshConfig,
                              metadata={"doc": "The face mesh extractor (features: mesh)."})
     emotions: EmotionsConfig = field(default_factory=EmotionsConfig,
-                                     metadata={"doc": "How the FER model scores a face."})
+                                     metadata={"doc": "Which frame model scores a face's seven "
+                                                      "emotions, and how."})
     run: RunConfig = field(default_factory=RunConfig,
                            metadata={"doc": "Where outputs go and how the work is spread."})
     report: ReportConfig = field(default_factory=ReportConfig,
@@ -481,12 +495,15 @@ class Config:
         """Everything that changes the per-frame numbers, as plain data (kept in run.json so a
         refusal can name what differs): the extract sections without the keys that only choose
         clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
-        versions of the packages that run them (TensorFlow counts only where MTCNN or the Keras
-        engine use it; a Haar + tflite run never imports it)."""
+        versions of the packages that run them (TensorFlow counts only where MTCNN, the Keras
+        engine or a mesh frame model use it; a Haar + tflite run never imports it). With
+        ``emotions.model`` blendshapes or landmarks the key holds that model (its network, its
+        card and the mesh bundle it reads) instead of fer's options."""
         from videmo.models import (
             EMOTION_KERAS,
             EMOTION_TFLITE,
             FACE_LANDMARKER,
+            FRAME_MODEL_FILES,
             HAAR_CASCADE,
             model_hashes,
         )
@@ -495,13 +512,22 @@ class Config:
         key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
         key["corpus"] = {k: v for k, v in key["corpus"].items()
                          if k not in CORPUS_SELECTION_KEYS}
-        tensorflow = self.faces.detector == "mtcnn" or self.emotions.engine == "keras"
+        fer = self.emotions.model == "fer"
+        if fer:  # as before emotions.model existed, so the runs made then stay done
+            key["emotions"] = {k: v for k, v in key["emotions"].items() if k != "model"}
+        else:  # emotions.engine and batch_size apply to fer only
+            key["emotions"] = {"model": self.emotions.model}
+        tensorflow = self.faces.detector == "mtcnn" or not fer or self.emotions.engine == "keras"
         files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
-        if self.faces.detector == "mediapipe":
+        if self.faces.detector == "mediapipe" or not fer:
             files.append(FACE_LANDMARKER)
-        files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
+        if fer:
+            files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
+        else:
+            files.extend(FRAME_MODEL_FILES[self.emotions.model])
         packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
-        if self.emotions.engine == "tflite" or self.faces.detector == "mediapipe":
+        if (fer and self.emotions.engine == "tflite") or self.faces.detector == "mediapipe" \
+                or not fer:
             packages["ai-edge-litert"] = _package_version("ai-edge-litert")
         if tensorflow:
             packages["tensorflow"] = _package_version("tensorflow")
@@ -527,14 +553,12 @@ class Config:
         """Hash of :meth:`mesh_key`; None when the mesh is not among ``features``."""
         if "mesh" not in self.features:
             return None
-        blob = json.dumps(self.mesh_key(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return key_hash(self.mesh_key())
 
     def extract_hash(self) -> str:
         """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or
         run options, nor the corpus keys that only choose clips)."""
-        blob = json.dumps(self.extract_key(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return key_hash(self.extract_key())
 
     def resolve(self, path: str | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""
@@ -762,6 +786,10 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     cfg = _build(Config, data)
     cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
     _validate(cfg)
+    if cfg.emotions.model != "fer" and "mesh" not in cfg.features:
+        # the mesh frame models read the mesh: it is computed anyway, so it is also kept (and
+        # the recorded config says so)
+        cfg = dataclasses.replace(cfg, features=[*cfg.features, "mesh"])
     return cfg
 
 

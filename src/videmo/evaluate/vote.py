@@ -31,7 +31,10 @@ COUNTS = schema.CLASS_COUNTS
 
 
 def face_rows(frames: pd.DataFrame) -> pd.DataFrame:
-    return frames[frames[schema.FACE_INDEX] >= 0]
+    """The rows of scored faces: a face without scores (under a mesh frame model, a face the
+    mesh could not read) counts like a frame without a face."""
+    scored = frames[list(schema.EMOTIONS)].notna().all(axis=1)
+    return frames[(frames[schema.FACE_INDEX] >= 0) & scored]
 
 
 def main_track(tracks: np.ndarray, areas: np.ndarray) -> int:

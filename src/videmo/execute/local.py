@@ -64,7 +64,7 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
     run = RunDir(run_path)
     models = load_models(cfg, threads)
     table_done = not force and run.table_done(clip, cfg)
-    mesh = models.mesh is not None and (force or not run.mesh_done(clip, cfg))
+    mesh = "mesh" in models.extractors and (force or not run.mesh_done(clip, cfg))
     result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, mesh=mesh)
     return run.save(result, cfg.extract_hash(), stamp, cfg.mesh_hash())
 

@@ -22,7 +22,8 @@ from videmo import schema
 from videmo.config import Config, TracksConfig
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import Face, FaceDetector, detect_faces, make_detector, select_faces
-from videmo.extract.features.emotions import EmotionModel, crop_faces, make_model
+from videmo.extract.features import FaceBatch, FeatureExtractor, extractor_class, ordered
+from videmo.extract.features.emotions import crop_faces
 from videmo.extract.frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
 from videmo.extract.tracks import assign_tracks
 from videmo.runtime import configure_threads, current_threads, quiet_native_logs
@@ -30,44 +31,34 @@ from videmo.runtime import configure_threads, current_threads, quiet_native_logs
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from videmo.extract.features.mesh import FaceMesh
-
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Models:
-    """What a worker loads once and reuses for every clip."""
+    """What a worker loads once and reuses for every clip: the detector and the feature
+    extractors of ``cfg.features`` (and what they need), by name, in the order they run."""
 
     detector: FaceDetector
-    emotions: EmotionModel
-    mesh: FaceMesh | None = None  # with features: [..., mesh]
+    extractors: dict[str, FeatureExtractor]
 
 
 _MODELS: dict[tuple, Models] = {}
 
 
 def load_models(cfg: Config, threads: int | None = None) -> Models:
-    """The detector, the emotion model and (features: mesh) the face mesh for ``cfg``, loaded
-    once per process."""
+    """The detector and the feature extractors for ``cfg``, loaded once per process."""
     if threads is not None:
         configure_threads(threads)
-    key = (repr(cfg.faces), cfg.emotions.engine, cfg.emotions.batch_size, tuple(cfg.features),
-           repr(cfg.mesh))
+    key = (repr(cfg.faces), repr(cfg.emotions), tuple(cfg.features), repr(cfg.mesh))
     if key not in _MODELS:
         t0 = time.perf_counter()
         with quiet_native_logs():  # TensorFlow / LiteRT start-up chatter, written natively
-            mesh = None
-            if "mesh" in cfg.features:
-                from videmo.extract.features.mesh import FaceMesh
-
-                mesh = FaceMesh(current_threads(), min_presence=cfg.mesh.min_presence)
-            _MODELS[key] = Models(
-                make_detector(cfg.faces, current_threads()),
-                make_model(cfg.emotions.engine, current_threads(), cfg.emotions.batch_size),
-                mesh,
-            )
-        log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, cfg.emotions.engine,
+            detector = make_detector(cfg.faces, current_threads())
+            extractors = {name: extractor_class(name)(cfg, current_threads())
+                          for name in ordered(cfg.features, cfg)}
+            _MODELS[key] = Models(detector, extractors)
+        log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, ", ".join(extractors),
                   time.perf_counter() - t0)
     return _MODELS[key]
 
@@ -82,7 +73,7 @@ class ClipResult:
     frames_with_face: int = 0
     seconds: float = 0.0
     info: SourceInfo = field(default_factory=SourceInfo)
-    mesh: pa.Table | None = None  # the mesh table's rows (features: mesh), else None
+    mesh: pa.Table | None = None  # the mesh table's rows (when computed), else None
 
     def record(self, config_hash: str) -> dict[str, Any]:
         """This result as one manifest row (see schema.MANIFEST_COLUMNS). ``truncated`` is
@@ -123,24 +114,28 @@ def _batches(frames, size: int):
         yield batch
 
 
-def _rows_for_frame(frame: Frame, faces: list[Face], how: str, model: EmotionModel | None,
-                    clip_id: str) -> tuple[list[tuple], list[Face]]:
-    """The frame's rows (SCORED_COLUMNS) and the faces they describe, in face_index order.
-    Without ``model`` (the per-frame table is done already) the scores are left empty."""
+def _rows_for_frame(frame: Frame, faces: list[Face], how: str,
+                    extractors: dict[str, FeatureExtractor], clip_id: str
+                    ) -> tuple[list[tuple], FaceBatch]:
+    """The frame's rows (SCORED_COLUMNS) and its :class:`FaceBatch` (the chosen faces in
+    face_index order, with every extractor's outputs). Without the ``emotions`` extractor (the
+    per-frame table is done already) the scores are left empty."""
     chosen = select_faces(faces, how)
-    inputs, kept = crop_faces(frame.image, chosen)
-    chosen = [chosen[i] for i in kept]
+    crops, kept = crop_faces(frame.image, chosen)
+    batch = FaceBatch(frame.image, [chosen[i] for i in kept], crops)
+    for name, extractor in extractors.items():
+        batch.outputs[name] = extractor.extract(batch) if batch.faces else []
     n = len(faces)
     nan = (math.nan,) * len(schema.EMOTIONS)
-    if not chosen:
+    if not batch.faces:
         return [(clip_id, frame.index, frame.time_s, n, -1, None, None, None, None, math.nan,
-                 *nan)], []
-    probs = model.predict(inputs) if model is not None else [nan] * len(chosen)
+                 *nan)], batch
+    probs = batch.outputs.get("emotions") or [nan] * len(batch.faces)
     return [
         (clip_id, frame.index, frame.time_s, n, i, f.x, f.y, f.w, f.h, f.confidence,
          *map(float, p))
-        for i, (f, p) in enumerate(zip(chosen, probs, strict=True))
-    ], chosen
+        for i, (f, p) in enumerate(zip(batch.faces, probs, strict=True))
+    ], batch
 
 
 def frame_table(rows: list[tuple], tracks: TracksConfig | None = None) -> pd.DataFrame:
@@ -174,19 +169,28 @@ FRAME_DTYPES: dict[str, str] = {
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
                  on_frames: Callable[[int], None] | None = None, *,
                  emotions: bool = True, mesh: bool | None = None) -> ClipResult:
-    """Sample, detect, select and score one clip. Never raises for a bad clip: a clip that
-    cannot be read comes back with status ``failed`` and the reason.
+    """Sample, detect, select and run the feature extractors on one clip. Never raises for a
+    bad clip: a clip that cannot be read comes back with status ``failed`` and the reason.
 
     ``emotions`` / ``mesh`` choose the tables to compute (``mesh`` defaults to whether the
-    mesh model is loaded); a finished run that turns the mesh on computes only the mesh: the
-    same frames and faces (detection is deterministic) without scoring them again.
+    mesh extractor is loaded); a finished run that turns the mesh on computes only the mesh:
+    the same frames and faces (detection is deterministic) without scoring them again. An
+    extractor the ones asked for need runs too (the mesh under a mesh frame model), and its
+    table is kept when it is loaded.
     ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
     moves within a long clip; it must not raise."""
     from videmo.extract.features.mesh import mesh_row, mesh_table
 
-    mesh = models.mesh is not None if mesh is None else mesh
-    if mesh and models.mesh is None:
-        raise ValueError("analyze_clip(mesh=True) needs the mesh model (features: mesh)")
+    mesh = "mesh" in models.extractors if mesh is None else mesh
+    if mesh and "mesh" not in models.extractors:
+        raise ValueError("analyze_clip(mesh=True) needs the mesh extractor (features: mesh)")
+    wanted = [n for n, on in (("emotions", emotions), ("mesh", mesh)) if on]
+    run_names = ordered(wanted, cfg) if wanted else []
+    missing = [n for n in run_names if n not in models.extractors]
+    if missing:
+        raise ValueError(f"analyze_clip: extractor(s) {missing} are not loaded")
+    extractors = {n: models.extractors[n] for n in run_names}
+    keep_mesh = "mesh" in extractors
     t0 = time.perf_counter()
     info = SourceInfo()
     rows: list[tuple] = []
@@ -200,16 +204,14 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
         for batch in _batches(frames, batch_size):
             found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
             for frame, faces in zip(batch, found, strict=True):
-                frame_rows, chosen = _rows_for_frame(
-                    frame, faces, cfg.faces.select, models.emotions if emotions else None,
-                    clip.clip_id)
+                frame_rows, faces_batch = _rows_for_frame(
+                    frame, faces, cfg.faces.select, extractors, clip.clip_id)
                 sampled += 1
                 with_face += frame_rows[0][_FACE_INDEX_POS] >= 0
                 rows.extend(frame_rows)
-                if mesh:
-                    mesh_rows.extend(mesh_row(clip.clip_id, frame.index, i,
-                                              models.mesh.mesh(frame.image, f))
-                                     for i, f in enumerate(chosen))
+                if keep_mesh:
+                    mesh_rows.extend(mesh_row(clip.clip_id, frame.index, i, m)
+                                     for i, m in enumerate(faces_batch.outputs["mesh"]))
             if on_frames is not None:
                 on_frames(len(batch))
         if sampled == 0:
@@ -224,7 +226,7 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
                           with_face, time.perf_counter() - t0, info)
     return ClipResult(clip, schema.DONE, frame_table(rows, cfg.faces.tracks) if emotions else None,
                       "; ".join(info.warnings), sampled, with_face, time.perf_counter() - t0,
-                      info, mesh_table(mesh_rows) if mesh else None)
+                      info, mesh_table(mesh_rows) if keep_mesh else None)
 
 
 def empty_frame_table() -> pd.DataFrame:

@@ -29,6 +29,7 @@ from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of, summa
 from videmo.evaluate.vote import (
     balance,
     clip_votes,
+    face_rows,
     frame_labels,
     main_track_rows,
     top_emotions,
@@ -364,7 +365,7 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     rc = cfg.report
     fig_dir = report.out_dir / "figures"
     table = report.clips.set_index(schema.FILENAME)
-    rows = frames[frames[schema.FACE_INDEX] >= 0]
+    rows = face_rows(frames)
     top7 = top_emotions(frames)
     labels3 = frame_labels(frames, rc.mapping, rc.frame_label)
     groups = rows[schema.CLIP_ID].map(table[schema.GROUP])

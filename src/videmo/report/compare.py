@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 JOB_KEYS = ("base", "out", "vary", "jobs")
 TABLE_COLUMNS = ("run", "dataset", "clips", "mtcnn", "accuracy", "macro_f1", "coverage",
-                 "majority_baseline", "seconds_per_clip", "detector", *CI_KEYS)
+                 "majority_baseline", "seconds_per_clip", "detector", "frame_model", *CI_KEYS)
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
         "majority_baseline": _round(m["majority_baseline"]),
         "seconds_per_clip": round(metrics["seconds_per_clip"] or 0.0, 3),
         "detector": cfg.faces.detector,
+        "frame_model": cfg.emotions.model,
         **{k: _round(m.get(k)) for k in CI_KEYS},  # reports before the intervals: None
     }
 
@@ -191,6 +192,13 @@ def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame
     return table
 
 
+def _model_note(r: pd.Series) -> str:
+    """The frame model after the run's name when it is not fer (the study's table has no
+    column for it)."""
+    model = r.get("frame_model")
+    return "" if model in (None, "fer") or pd.isna(model) else f" (emotions.model {model})"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     head = ["dataset", "clips", "MTCNN?", "accuracy", "macro-F1", "coverage",
             "majority baseline", "s / clip", "run"]
@@ -199,5 +207,5 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r['dataset']} | {r['clips']} | {r['mtcnn']} | "
                      f"{_pct(r['accuracy'], '.2%')} | {_pct(r['macro_f1'], '.3f')} | "
                      f"{_pct(r['coverage'], '.1%')} | {_pct(r['majority_baseline'], '.2%')} "
-                     f"| {r['seconds_per_clip']:.2f} | {r['run']} |")
+                     f"| {r['seconds_per_clip']:.2f} | {r['run']}{_model_note(r)} |")
     return "\n".join(lines) + "\n"

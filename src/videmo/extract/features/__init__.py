@@ -1,1 +1,54 @@
-"""Per-face feature extractors, each with its own table (emotions, mesh) and helpers."""
+"""Per-face feature extractors (the interface is :mod:`.base`), chosen by the config's
+``features`` list; each writes its own table keyed by (clip_id, frame_index, face_index).
+
+``emotions`` (:class:`.emotions.EmotionsExtractor`): seven emotion probabilities per face, the
+per-frame table; ``mesh`` (:class:`.mesh.MeshExtractor`): MediaPipe's face mesh, the mesh
+table. An extractor's module (and its models) is imported only when a config turns it on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from videmo.extract.features.base import FaceBatch, FeatureExtractor
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+
+__all__ = ["EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered"]
+
+# name -> "module:class", imported on first use (the mesh module loads LiteRT models)
+EXTRACTORS: dict[str, str] = {
+    "emotions": "videmo.extract.features.emotions:EmotionsExtractor",
+    "mesh": "videmo.extract.features.mesh:MeshExtractor",
+}
+
+
+def extractor_class(name: str) -> type[FeatureExtractor]:
+    if name not in EXTRACTORS:
+        raise KeyError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
+    module, cls = EXTRACTORS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def ordered(names: list[str] | tuple[str, ...], cfg: Config) -> list[str]:
+    """``names`` and what they need (:meth:`FeatureExtractor.needs`), each after what it
+    needs; a cycle is an error."""
+    out: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in out:
+            return
+        if name in visiting:
+            raise ValueError(f"feature extractors need each other: {name!r}")
+        visiting.add(name)
+        for need in extractor_class(name).needs(cfg):
+            visit(need)
+        visiting.discard(name)
+        out.append(name)
+
+    for n in names:
+        visit(n)
+    return out

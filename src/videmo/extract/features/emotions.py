@@ -9,13 +9,17 @@ to 64x64 and scale to [-1, 1]. The parity test (tests/test_fer_parity.py) holds 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
-from videmo import models
+from videmo import models, schema
 from videmo.extract.detectors import Face
+from videmo.extract.features.base import FaceBatch, FeatureExtractor
+
+if TYPE_CHECKING:
+    from videmo.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +175,58 @@ def make_model(engine: str, threads: int = 1, batch_size: int = 64) -> EmotionMo
     if engine == "keras":
         return KerasModel(batch_size)
     raise ValueError(f"unknown emotion engine {engine!r}")
+
+
+class EmotionsExtractor(FeatureExtractor):
+    """The seven emotion probabilities of each face: the per-frame table (frames.parquet).
+
+    ``emotions.model: fer`` scores the face's FER crop with fer's mini-Xception
+    (``emotions.engine``); ``blendshapes`` and ``landmarks`` score its face mesh with a frame
+    model of :mod:`videmo.extract.features.frame_model` (so they need the ``mesh`` extractor).
+    A face without a mesh then has no scores (NaN): :func:`videmo.evaluate.vote.face_rows`
+    leaves it out of the votes, as a frame without a scored face."""
+
+    name = "emotions"
+    section = "emotions"
+    table = "frames.parquet"
+    columns = schema.EMOTIONS
+
+    @classmethod
+    def needs(cls, cfg: Config) -> tuple[str, ...]:
+        return () if cfg.emotions.model == "fer" else ("mesh",)
+
+    @classmethod
+    def cache_key(cls, cfg: Config) -> dict:
+        return cfg.extract_key()
+
+    def __init__(self, cfg: Config, threads: int) -> None:
+        self.model_name = cfg.emotions.model
+        if self.model_name == "fer":
+            self.fer = make_model(cfg.emotions.engine, threads, cfg.emotions.batch_size)
+        else:
+            from videmo.extract.features.frame_model import load_frame_model
+            from videmo.runtime import import_tensorflow
+
+            import_tensorflow()  # quietly, with this process's thread budget, before Keras
+            self.frame_model = load_frame_model(self.model_name)
+
+    @classmethod
+    def of(cls, model: EmotionModel) -> EmotionsExtractor:
+        """An extractor around an already loaded fer-like model (tests, benchmarks)."""
+        self = cls.__new__(cls)
+        self.model_name, self.fer = "fer", model
+        return self
+
+    def extract(self, batch: FaceBatch) -> list[np.ndarray]:
+        if not batch.faces:
+            return []
+        if self.model_name == "fer":
+            return list(self.fer.predict(batch.crops))
+        meshes = batch.outputs["mesh"]
+        out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in meshes]
+        have = [i for i, m in enumerate(meshes) if m is not None]
+        if have:
+            probs = self.frame_model.predict([meshes[i] for i in have])
+            for i, p in zip(have, probs, strict=True):
+                out[i] = p
+        return out

@@ -1,7 +1,7 @@
 """Frame models on face mesh features: 7 emotion probabilities from a face's :class:`MeshResult`.
 
-The alternatives to fer's pixel model (to become ``emotions.model``; not yet wired into the
-pipeline): ``blendshapes`` (a network on the
+The alternatives to fer's pixel model, chosen with ``emotions.model`` (run by
+:class:`videmo.extract.features.emotions.EmotionsExtractor`): ``blendshapes`` (a network on the
 blendshape scores selected at training) and ``landmarks`` (a 1D-CNN on the 478 landmarks after
 pose normalisation). Both were trained by ``videmo train`` on FER2013 (MODELS.md) and ship
 inside the package as a Keras ``.keras`` file, loaded in safe mode (no code in the file runs),

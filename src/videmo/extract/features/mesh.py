@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -41,6 +42,10 @@ from videmo.extract import bundle
 from videmo.extract.detectors import Face
 from videmo.extract.detectors.blazeface import BlazeFaceDetector, KeypointFace
 from videmo.extract.features import face_geometry
+from videmo.extract.features.base import FaceBatch, FeatureExtractor
+
+if TYPE_CHECKING:
+    from videmo.config import Config
 
 LANDMARKS_INPUT = 256
 N_LANDMARKS = 478
@@ -300,3 +305,23 @@ def landmarks_array(table) -> np.ndarray:
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             out[i] = np.asarray(v, dtype=np.float32).reshape(schema.N_LANDMARKS, 3)
     return out
+
+
+class MeshExtractor(FeatureExtractor):
+    """The face mesh of each face (a :class:`MeshResult`, or None under ``mesh.min_presence``):
+    the mesh table RUN/features/mesh.parquet (schema.MESH_COLUMNS, :func:`mesh_row`)."""
+
+    name = "mesh"
+    section = "mesh"
+    table = "features/mesh.parquet"
+    columns = schema.MESH_COLUMNS[3:]
+
+    @classmethod
+    def cache_key(cls, cfg: Config) -> dict:
+        return cfg.mesh_key()
+
+    def __init__(self, cfg: Config, threads: int) -> None:
+        self.mesh = FaceMesh(threads, min_presence=cfg.mesh.min_presence)
+
+    def extract(self, batch: FaceBatch) -> list[MeshResult | None]:
+        return self.mesh.mesh_faces(batch.image, batch.faces)
