@@ -278,6 +278,40 @@ def test_a_refused_run_directory_names_what_differs(tmp_path, small_corpus, caps
     assert f"extract_version: {config_mod.EXTRACT_VERSION - 1} -> " in err
 
 
+def test_run_directories_of_other_videmo_versions_get_a_message_not_a_traceback(
+        tmp_path, small_corpus, capsys):
+    """A run written before run formats and face tracks (no videmo_run, no extract key, no
+    track column) still reports; what needs tracks names the key and the fix; extracting into
+    it names why it is refused. A run of a newer format is refused by every command."""
+    import pandas as pd
+
+    job = _job(tmp_path, small_corpus)
+    assert main(["run", str(job), "--no-progress"]) == 0
+    run = RunDir(tmp_path / "run")
+    meta = json.loads(run.run_json.read_text())
+    for key in ("videmo_run", "extract_key", "history"):
+        meta.pop(key)
+    meta["extract_hash"] = "0123456789abcdef"
+    run.run_json.write_text(json.dumps(meta))
+    for part in [*run.parts.glob("*.parquet"), run.frames_path]:
+        pd.read_parquet(part).drop(columns=schema.TRACK).to_parquet(part)
+    capsys.readouterr()
+    assert main(["report", str(run.path)]) == 0
+    assert main(["report", str(run.path), "--set", "report.track=main"]) == 2
+    assert "config key 'report.track': main needs the per-frame table's track column" in \
+        capsys.readouterr().err
+    assert main(["extract", str(job), "--no-progress"]) == 2
+    assert "made by an older videmo" in capsys.readouterr().err
+    meta["videmo_run"] = store.RUN_FORMAT + 1
+    run.run_json.write_text(json.dumps(meta))
+    for argv in (["report", str(run.path)], ["status", str(run.path)],
+                 ["extract", str(job), "--no-progress"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"written by a newer videmo (run format {store.RUN_FORMAT + 1}" in err, argv
+        assert "Traceback" not in err
+
+
 # ------------------------------------------------------------------ item 10: the input file
 def test_file_stamp_of_a_video_and_of_an_image_sequence(tmp_path):
     cfg = make_config(tmp_path, tmp_path)

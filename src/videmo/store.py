@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from videmo import config as config_mod
-from videmo import schema
+from videmo import __version__, schema
 from videmo.config import Config
 from videmo.extract.corpus import Clip, CorpusError, discover, image_files
 from videmo.models import model_hashes
@@ -485,12 +485,23 @@ class RunDir:
             write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
 
     def read_meta(self) -> dict[str, Any] | None:
+        """run.json, or None when there is none. A run.json without a format (``videmo_run``)
+        was written by an older videmo: it is read, and a command that would change the run
+        says what differs (its extract key); one of a newer format is refused, never guessed."""
         try:
-            return json.loads(self.run_json.read_text(encoding="utf-8"))
+            meta = json.loads(self.run_json.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
             raise RunDirError(f"cannot read {self.run_json}: {e}") from None
+        if not isinstance(meta, dict) or "config" not in meta:
+            raise RunDirError(f"{self.run_json} is not a videmo run record (no config in it)")
+        fmt = meta.get("videmo_run", 1)
+        if not isinstance(fmt, int) or fmt > RUN_FORMAT:
+            raise RunDirError(f"{self.path} was written by a newer videmo (run format {fmt!r}; "
+                              f"this videmo {__version__} reads formats up to {RUN_FORMAT}): "
+                              f"upgrade videmo to read it, or set run.out to another directory")
+        return meta
 
     def config(self) -> Config:
         """The config a run was made with (from run.json), for report-only commands."""

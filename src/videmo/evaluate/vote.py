@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from videmo import schema
+from videmo.config import ConfigError
 from videmo.evaluate import rules as rule_mod
 
 COUNTS = schema.CLASS_COUNTS
@@ -53,7 +54,8 @@ def main_track_rows(frames: pd.DataFrame) -> pd.DataFrame:
     """The rows of each clip's main face track (:func:`main_track`), plus the rows without a
     face; other faces are dropped."""
     if schema.TRACK not in frames.columns:
-        raise ValueError("report.track: main needs the per-frame table's track column; this "
+        raise ConfigError("config key 'report.track': main needs the per-frame table's track "
+                          "column; this "
                          "run was extracted before face tracks: redo it with videmo extract "
                          "--force")
     keep = frames[schema.FACE_INDEX] < 0
