@@ -131,3 +131,21 @@ def test_mesh_models_load_once_per_process(tmp_path):
     a, b = load_models(cfg, 1), load_models(cfg, 1)
     assert a is b and list(a.extractors) == ["mesh", "emotions"]
     assert isinstance(a.extractors["mesh"].mesh, FaceMesh)
+
+
+def test_sharded_extraction_with_a_frame_model_merges_both_tables(tmp_path):
+    """What a SLURM array runs (videmo extract --shard I/N, then videmo report as the merge
+    job) with a mesh frame model."""
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{SAMPLE}], include: ['*HAP*', '*NEU*']}}\n"
+                   f"sampling: {{every_n: 15}}\nemotions: {{model: landmarks}}\n"
+                   f"run: {{out: {tmp_path / 'run'}}}\n")
+    for shard in ("0/2", "1/2"):
+        assert main(["extract", str(job), "--shard", shard, "--no-progress"]) == 0
+    run = RunDir(tmp_path / "run")
+    assert not run.mesh_path.exists()  # a shard leaves the merge to the merge job
+    assert main(["report", str(run.path)]) == 0
+    frames, mesh = pd.read_parquet(run.frames_path), pd.read_parquet(run.mesh_path)
+    assert sorted(set(mesh[schema.CLIP_ID])) == sorted(set(frames[schema.CLIP_ID])) == [
+        "1001_DFA_HAP_XX", "1001_DFA_NEU_XX"]
+    assert len(mesh) == int((frames[schema.FACE_INDEX] >= 0).sum())
