@@ -46,8 +46,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from videmo import config as config_mod
 from videmo import __version__, schema
+from videmo import config as config_mod
 from videmo.config import Config
 from videmo.extract.corpus import Clip, CorpusError, discover, image_files
 from videmo.models import model_hashes

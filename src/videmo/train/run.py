@@ -31,6 +31,7 @@ from videmo import __version__, schema
 from videmo.config import Config, dump
 from videmo.extract.features.frame_model import features as model_features
 from videmo.models import FACE_LANDMARKER, model_hashes
+from videmo.runtime import import_tensorflow, quiet_native_logs
 from videmo.store import write_text_atomic
 from videmo.train import data, features, models
 
@@ -117,6 +118,9 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
         "mesh_model_sha256": model_hashes()[FACE_LANDMARKER], "models": {},
     }
     out.mkdir(parents=True, exist_ok=True)
+    if any(n != "blend_gboost" for n in t.models):  # the Keras networks
+        with quiet_native_logs():  # TensorFlow's start-up chatter, with the thread budget
+            import_tensorflow()
     for name in t.models:
         card = models.card_for(name, names)
         card["kind"] = models.KIND[name]
