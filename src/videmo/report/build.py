@@ -295,7 +295,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         from videmo.evaluate.learn import load_classifier
 
         classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
-    table = build_clip_table(frames, cs.states, rc, golden, truncated, classifier)
+    table = build_clip_table(frames if classifier is None else
+                             classifier.with_features(frames, run, cfg),
+                             cs.states, rc, golden, truncated, classifier)
     groups, group_metrics = group_table(table, rc)
     overall = _evaluate(table)
     failed_ids = set(cs.ids(schema.FAILED))
