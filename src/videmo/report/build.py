@@ -325,6 +325,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         "detector": cfg.faces.detector,
         "extract_hash": cfg.extract_hash(),
         "report_options": cfg.to_dict()["report"],
+        "classifier": None if classifier is None else {
+            "path": str(classifier.path), "classifier": classifier.name,
+            "features": "+".join(classifier.features)},
         "observer_agreement": observers.metrics() if observers else None,
     }
     if not metrics["complete"]:

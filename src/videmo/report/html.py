@@ -463,7 +463,9 @@ def comparison_table(table: pd.DataFrame, links: dict[str, str]) -> Table:
         (Column("coverage", numeric=True), value("coverage", pct)),
         (Column("majority baseline", numeric=True), value("majority_baseline", pct)),
         (Column("s / clip", numeric=True), value("seconds_per_clip", lambda v: dec(v, 2))),
-        (Column("detector"), value("detector"))])
+        (Column("detector"), value("detector")),
+        (Column("clip labels by", "report.aggregate, or a classifier of videmo learn"),
+         value("classifier"))])
 
 
 def write_comparison_html(table: pd.DataFrame, out: Path, reports: dict[str, Path],
