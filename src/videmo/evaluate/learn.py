@@ -16,7 +16,9 @@ is re-extracted) and writes ``RUN/learn/`` (``learn.out``, ``--out``):
 **Learners.** ``logistic`` and ``gboost`` read *pooled statistics* per clip of each feature
 family's columns over the clip's face rows in frame order (:data:`STATS`: mean, std, max, 10th /
 50th / 90th percentile, slope over time, time of peak as a fraction of the clip), in a
-scikit-learn Pipeline whose imputer and scaler are fitted on the training fold only. ``lstm``
+scikit-learn Pipeline whose imputer and scaler are fitted on the training fold only
+(logistic regression also keeps the :data:`LOGISTIC_MAX_FEATURES` features of largest ANOVA F
+on the training fold, when there are more). ``lstm``
 reads the frame sequence itself (each row's family values, standardised with the training
 fold's mean and std, its time as a fraction of the clip and a constant 1 so that no real row is
 all zeros), padded with zeros and masked; clips with more than ``learn.max_frames`` face rows
@@ -51,11 +53,36 @@ TensorFlow is imported only when ``lstm`` is asked for, with this process's thre
 **Feature families** are a registry (:data:`FAMILIES`, :func:`register_family`): a family
 declares its name, the per-frame columns it reads (a number per row, or a fixed-length float
 array per row: landmarks stay arrays, each element a feature), what puts those columns into a
-run (``enabled_by``) and one line of doc. ``learn.features`` names families; a family whose
-columns are missing from the run is an error naming it and what turns it on. The face mesh's
-``blendshapes`` and ``landmarks`` are declared without columns until the mesh writes them into
-the per-frame table; wiring one in is its ``columns`` (from schema.py) and its ``enabled_by``.
+run (``enabled_by``), whether they come from the face mesh, and one line of doc.
+``learn.features`` names families; a family whose columns are missing from the run is an error
+naming it and what turns it on.
 
+* ``fer``: the seven FER probabilities of the per-frame table.
+* ``blendshapes``: MediaPipe's 52 blendshape scores (schema.BLENDSHAPES) and ``landmarks``:
+  pose-normalised landmarks, both from the run's face mesh table (``features: [emotions,
+  mesh]``; RUN/features/mesh.parquet), joined to the per-frame rows on (clip_id, frame_index,
+  face_index) by :func:`with_mesh` when a mesh family is asked for (by ``videmo learn`` and by
+  a saved model applied in ``videmo report``). The mesh must have been made under the run's
+  extract and mesh settings (``Config.mesh_hash``); a run without one is a LearnError naming
+  ``features: [emotions, mesh]``. A face whose mesh is missing (presence under
+  ``mesh.min_presence``: the mesh table keeps the row with empty columns) is NaN: the pooled
+  statistics replace it by the clip's mean of that column (a clip without any mesh stays NaN
+  and the Pipeline's imputer gives it the training fold's median), the LSTM by the training
+  fold's mean (0 after standardising).
+* **Landmark dimensionality.** All 478 x 3 landmarks are 1,434 values a row, 11,472 pooled
+  features a clip: on ~50 clips a fit would be mostly noise, and the normalisation pins the
+  33 points it is fitted on anyway. The family reads a fixed, documented subset instead
+  (:data:`LANDMARK_SUBSET`): x, y, z of 23 points that expressions move (brows, eyelids, nose
+  wings, mouth corners, lips, chin), none of the Procrustes anchors, after
+  :func:`videmo.extract.features.pose.normalize_landmarks` ("procrustes": a frontal canonical
+  face, outer eye corners 1 apart, so head pose and size are gone): 69 values a row, 552 pooled
+  features, the order of the blendshapes' 416. A fixed subset, not a projection, so that
+  nothing is fitted outside the training fold and a saved model reads named features
+  (``mouth_corner_l.y_mean``; changing the subset makes old models refuse to load runs, by
+  their feature names). Logistic regression then keeps the 64 pooled features of largest
+  ANOVA F on the training fold (:data:`LOGISTIC_MAX_FEATURES`): on simulated clips where 2 of
+  52 blendshapes (or 4 of the 69 landmark values) carry the label, all 416 (552) standardised
+  features diluted it to 80% (62%); with the filter it finds it, as gradient boosting does.
 **Saved models** load without pickle: logistic regression and gradient boosting as numbers in
 ``model.json`` (imputer, scaler, coefficients; every tree's nodes), evaluated here in numpy and
 checked against scikit-learn when saved; the LSTM as a ``.keras`` file loaded with Keras's safe
@@ -81,6 +108,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -423,9 +451,27 @@ def _imputer() -> SimpleImputer:
     return SimpleImputer(strategy="median", keep_empty_features=True)
 
 
+# Logistic regression reads at most this many pooled features: the ones with the largest
+# ANOVA F between the classes on the training fold (SelectKBest inside the Pipeline, so the
+# test fold never takes part). Fixed, not tuned: about the number of training clips of a
+# study-sized corpus. fer's 56 pooled features pass whole; a mesh family's 416-552 would
+# otherwise, once standardised, weigh as much as the few that carry the label.
+LOGISTIC_MAX_FEATURES = 64
+
+
+def _f_scores(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ANOVA F per feature; a constant feature (NaN) scores 0, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant features: division by zero
+        f, p = f_classif(x, y)
+    return np.nan_to_num(f, nan=0.0), np.nan_to_num(p, nan=1.0)
+
+
 def make_pipeline(name: str, params: dict[str, Any], seed: int) -> Pipeline:
     if name == "logistic":
-        return Pipeline([("impute", _imputer()), ("scale", StandardScaler()),
+        return Pipeline([("impute", _imputer()),
+                         ("select", SelectKBest(_f_scores, k=LOGISTIC_MAX_FEATURES)),
+                         ("scale", StandardScaler()),
                          ("clf", LogisticRegression(C=params["C"], max_iter=5000))])
     if name == "gboost":
         return Pipeline([("impute", _imputer()),
@@ -438,7 +484,10 @@ def make_pipeline(name: str, params: dict[str, Any], seed: int) -> Pipeline:
 def fit_pooled(name: str, x: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int):
     if len(set(y)) == 1:
         return Constant(str(y[0]))
-    return make_pipeline(name, params, seed).fit(x, y)
+    pipe = make_pipeline(name, params, seed)
+    if "select" in pipe.named_steps and x.shape[1] <= LOGISTIC_MAX_FEATURES:
+        pipe.set_params(select="passthrough")
+    return pipe.fit(x, y)
 
 
 @dataclass
@@ -916,6 +965,9 @@ def _export(fitted: Fitted, x: np.ndarray) -> dict[str, Any]:
         clf = m.named_steps["clf"]
         spec = {"impute": imp, "classes": [str(c) for c in clf.classes_]}
         if fitted.classifier == "logistic":
+            select = m.named_steps["select"]
+            if select != "passthrough":
+                spec["keep"] = select.get_support(indices=True).tolist()
             sc = m.named_steps["scale"]
             spec.update(kind="logistic", mean=sc.mean_.tolist(), scale=sc.scale_.tolist(),
                         coef=clf.coef_.tolist(), intercept=clf.intercept_.tolist())
@@ -962,6 +1014,8 @@ def _predict_json(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
     x = np.where(np.isnan(x), np.asarray(spec["impute"]), x)
     classes = np.asarray(spec["classes"], dtype=object)
     if spec["kind"] == "logistic":
+        if "keep" in spec:
+            x = x[:, spec["keep"]]
         z = (x - np.asarray(spec["mean"])) / np.asarray(spec["scale"])
         raw = z @ np.asarray(spec["coef"]).T + np.asarray(spec["intercept"])
     else:
