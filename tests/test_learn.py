@@ -409,6 +409,10 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
         np.testing.assert_array_equal(both[col], both[col + "_mesh"])
     blank = both[schema.PRESENCE].isna()
     assert 0 < blank.sum() < len(both)
+    from videmo.extract.features.mesh import landmarks_array
+
+    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    np.testing.assert_array_equal(L._landmarks(table), landmarks_array(table))  # NaN rows too
     lm = np.stack(both[schema.LANDMARKS_POSE])
     assert lm.shape == (len(both), 3 * len(L.LANDMARK_SUBSET))
     assert np.isnan(lm[blank]).all() and np.isfinite(lm[~blank]).all()
@@ -452,6 +456,8 @@ def test_the_lstm_on_mesh_families_then_report_classifier_on_mesh_runs(tmp_path,
     assert code == 0, out
     assert "chosen model: lstm (blendshapes+landmarks)" in out
     model = run.path / "learn" / "model"
+    card = (model / "model-card.md").read_text()
+    assert f"mesh hash {cfg.mesh_hash()}; landmarks: x, y, z of 23 pose-normalised" in card
     loaded = L.load_classifier(model)
     frames = run.frames(cfg.extract_hash())
     with pytest.raises(L.LearnError, match="not in the per-frame table"):
@@ -516,6 +522,9 @@ def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     expected = np.stack([normalize_landmarks(lm)[idx].reshape(-1)
                          for lm in landmarks_array(both)])
     np.testing.assert_array_equal(np.stack(both[schema.LANDMARKS_POSE]), expected)
+    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    np.testing.assert_array_equal(L._landmarks(table.slice(3, 5)),  # an offset into a buffer
+                                  landmarks_array(table)[3:8])
     xyz = expected.reshape(len(both), -1, 3)
     at = {name: xyz[:, k] for k, (_, name) in enumerate(L.LANDMARK_SUBSET)}
     assert (at["mouth_corner_r"][:, 0] < 0).all() and (at["mouth_corner_l"][:, 0] > 0).all()

@@ -245,6 +245,19 @@ register_family(FeatureFamily(
     mesh=True, element_names=LANDMARK_NAMES))
 
 
+def _landmarks(table) -> np.ndarray:
+    """The mesh table's landmarks as float32 (rows, 478, 3), rows without a mesh NaN: what
+    ``mesh.landmarks_array`` gives, read from Arrow's flat buffer instead of one Python list
+    per row (a long run's 1,434 values a row would be hundreds of millions of objects)."""
+    col = table.column(schema.LANDMARKS).combine_chunks()
+    width = schema.N_LANDMARKS * 3
+    flat = col.values.slice(col.offset * width, len(col) * width)
+    out = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=True)
+    out = out.reshape(len(col), schema.N_LANDMARKS, 3)
+    out[col.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return out
+
+
 def with_mesh(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str],
               where: str) -> pd.DataFrame:
     """``frames`` with the columns of the mesh families among ``families`` joined from the
@@ -274,10 +287,7 @@ def with_mesh(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str]
     cols = [c for n in need for c in FAMILIES[n].columns if c in schema.BLENDSHAPES]
     mesh = table.select([*keys, *cols]).to_pandas()
     if "landmarks" in need:
-        from videmo.extract.features.mesh import landmarks_array
-
-        lm = pose_landmarks(landmarks_array(table.select([schema.LANDMARKS])))
-        mesh[schema.LANDMARKS_POSE] = list(lm)
+        mesh[schema.LANDMARKS_POSE] = list(pose_landmarks(_landmarks(table)))
     mesh[schema.FACE_INDEX] = mesh[schema.FACE_INDEX].astype(frames[schema.FACE_INDEX].dtype)
     out = frames.drop(columns=[c for c in mesh.columns if c not in keys and c in frames],
                       errors="ignore").merge(mesh, on=keys, how="left", validate="many_to_one")
@@ -1254,6 +1264,12 @@ def write_card(model_dir: Path, run: RunDir, cfg: Config, ids, y, units, folds: 
         f"Run `{run.path.resolve()}` (extract hash {cfg.extract_hash()}; detector "
         f"{cfg.faces.detector}; sampling every_n {cfg.sampling.every_n}, fps "
         f"{cfg.sampling.fps}).",
+        *([f"Face mesh (features: [emotions, mesh]): mesh.min_presence "
+           f"{cfg.mesh.min_presence}, mesh hash {cfg.mesh_hash()}"
+           + (f"; landmarks: x, y, z of {len(LANDMARK_SUBSET)} pose-normalised points "
+              f"(videmo.evaluate.learn.LANDMARK_SUBSET)" if "landmarks" in meta["features"]
+              else "") + "."]
+          if any(FAMILIES[n].mesh for n in meta["features"]) else []),
         f"{len(ids)} labelled clips of {len(set(units))} group(s) by report.group_pattern "
         f"`{cfg.report.group_pattern}`.",
         f"{_balance_line(y)[0].upper()}{_balance_line(y)[1:]}.", "",
