@@ -33,7 +33,8 @@ def simulated(seed: int, n_clips: int, persons: int, lengths=(10, 40)):
     return clips, golden
 
 
-def fake_run(tmp_path: Path, clips, golden, **learn) -> tuple[RunDir, object]:
+def fake_run(tmp_path: Path, clips, golden, extract_features=("emotions",),
+             **learn) -> tuple[RunDir, object]:
     """A labelled run directory written with videmo.store's helpers (no video is read)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir(parents=True)
@@ -43,6 +44,7 @@ def fake_run(tmp_path: Path, clips, golden, **learn) -> tuple[RunDir, object]:
         "clip,label\n" + "".join(f"{c},{g}\n" for c, g in golden.items()))
     cfg = make_config(tmp_path, corpus, report={"labels": "labels.csv", "figures": False},
                       learn={"bootstrap": 200, **learn})
+    cfg = from_dict({**cfg.to_dict(), "features": list(extract_features)}, base_dir=tmp_path)
     run = RunDir.prepare(cfg)
     for cid, rows in clips.items():
         write_parquet_atomic(table({cid: rows}), run.part_path(cid))
@@ -196,10 +198,15 @@ def test_feature_families_plug_in_by_name(tmp_path):
 
 def test_a_family_the_run_lacks_names_itself_and_what_turns_it_on(tmp_path):
     clips, golden = simulated(seed=1, n_clips=6, persons=2)
-    run, cfg = fake_run(tmp_path, clips, golden, features=["fer+blendshapes"])
-    with pytest.raises(L.LearnError, match=r"'blendshapes' is not in the per-frame table.*"
-                                           r"face mesh.*available here: fer"):
-        L.learn(run, cfg, progress=False)
+    run, cfg = fake_run(tmp_path, clips, golden, features=["fer+box"])
+    L.register_family(L.FeatureFamily("box", ("box_depth",), "a detector with depth",
+                                      "An unknown column."))
+    try:
+        with pytest.raises(L.LearnError, match=r"'box' is not in the per-frame table.*"
+                                               r"a detector with depth.*available here: fer"):
+            L.learn(run, cfg, progress=False)
+    finally:
+        L.FAMILIES.pop("box")
     with pytest.raises(L.LearnError, match="did you mean 'fer'"):
         L.parse_feature_set("fre")
     with pytest.raises(ConfigError, match="report.balance"):
@@ -244,7 +251,7 @@ def test_the_lstm_learns_the_peak_on_short_and_long_clips_and_reloads(tmp_path):
     test = np.flatnonzero(held)
     pred = m.predict([seqs[i] for i in test])
     assert np.mean(pred == clips.y[test]) >= 0.8
-    fitted = L.Fitted("lstm", ("fer",), {}, m, [])
+    fitted = L.Fitted("lstm", ("fer",), {}, m, [*schema.EMOTIONS, "time_fraction"])
     run, cfg = fake_run(tmp_path, clips_, golden)
     L.save_model(fitted, tmp_path / "model", clips, run, cfg)
     loaded = L.load_classifier(tmp_path / "model", cfg.extract_hash())
@@ -293,3 +300,265 @@ def test_learn_refuses_other_keys_and_a_run_without_labels(tmp_path, capsys):
     assert "only learn.* and report.* keys" in capsys.readouterr().err
     assert cli.main(["learn", str(run.path), "--set", "report.labels=null"]) == 2
     assert "needs golden labels" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the face mesh's families
+BLEND = {schema.POSITIVE: ("mouthSmileLeft", "mouthSmileRight"),
+         schema.NEGATIVE: ("browDownLeft", "browDownRight")}
+
+
+def _rotation(rng: np.random.Generator, degrees: float) -> np.ndarray:
+    a, b, c = np.radians(rng.uniform(-degrees, degrees, 3))
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rx @ ry @ rz
+
+
+def simulated_mesh_row(rng, cid: str, frame: int, label: str, strength: float) -> tuple:
+    """A mesh-table row (schema.MESH_COLUMNS) of a face whose blendshapes and landmarks show
+    ``label`` with ``strength`` (0-1): smiles and raised mouth corners for positive, a lowered
+    brow for negative. The landmarks are MediaPipe's canonical face (cm, image-like axes)
+    moved, turned up to 25 degrees and scaled into pixels, with noise: only a pose-normalised
+    reading can see the expression."""
+    from videmo.extract.features import face_geometry
+
+    blend = rng.uniform(0, 0.1, len(schema.BLENDSHAPES))
+    face = face_geometry.canonical_face().vertices * [1.0, -1.0, -1.0]
+    face = np.vstack([face, face[[33] * 5 + [263] * 5]])  # the 10 iris points
+    face = face + rng.normal(0, 0.03, face.shape)
+    for name in BLEND.get(label, ()):
+        blend[schema.BLENDSHAPES.index(name)] = 0.1 + 0.7 * strength
+    if label == schema.POSITIVE:
+        face[[61, 291], 1] -= 0.6 * strength
+    elif label == schema.NEGATIVE:
+        face[[105, 107, 334, 336], 1] += 0.5 * strength
+    pixels = rng.uniform(12, 30) * face @ _rotation(rng, 25).T + [rng.uniform(200, 400),
+                                                                    rng.uniform(150, 300), 0]
+    return (cid, frame, 0, 0.99, 0.0, 0.0, 0.0, 0.0, 0.0, 50.0, *blend,
+            pixels.astype(np.float32).reshape(-1))
+
+
+def _no_mesh(cid: str, frame: int) -> tuple:
+    """A face row below mesh.min_presence, as the mesh writes it: keys, empty columns."""
+    from videmo.extract.features.mesh import mesh_row
+
+    return mesh_row(cid, frame, 0, None)
+
+
+def mesh_run(tmp_path: Path, seed: int, n_clips: int, persons: int, lengths=(8, 30),
+             **learn) -> tuple[RunDir, object, dict[str, str]]:
+    """A labelled run with ``features: [emotions, mesh]`` whose FER rows carry NO label (a
+    resting face throughout) and whose mesh rows carry it in the peak at the end of each clip
+    (the last 40% of frames); 15% of face rows have no mesh."""
+    from videmo.extract.features.mesh import mesh_table
+    from videmo.store import MESH_PARQUET
+
+    rng = np.random.default_rng(seed)
+    clips, golden, mesh = {}, {}, {}
+    for k in range(n_clips):
+        cid = f"p{k % persons}_{k}"
+        golden[cid] = C[k % 3]
+        n = int(rng.integers(*lengths))
+        clips[cid] = simulate(rng, schema.NEUTRAL, n)  # FER sees no emotion
+        start = int(n * 0.6)
+        mesh[cid] = [_no_mesh(cid, 5 * i) if rng.random() < 0.15 else
+                     simulated_mesh_row(rng, cid, 5 * i, golden[cid],
+                                        max(0.0, (i - start + 1) / (n - start)))
+                     for i in range(n)]
+    run, cfg = fake_run(tmp_path, clips, golden, extract_features=["emotions", "mesh"], **learn)
+    for cid, rows in mesh.items():
+        write_parquet_atomic(mesh_table(rows), run.mesh_part_path(cid), **MESH_PARQUET)
+        rec = json.loads(run.record_path(cid).read_text())
+        rec[schema.MESH_HASH] = cfg.mesh_hash()
+        write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
+    return run, cfg, golden
+
+
+def test_blendshapes_and_landmarks_find_what_fer_does_not_see(tmp_path):
+    run, cfg, golden = mesh_run(tmp_path, seed=7, n_clips=45, persons=15,
+                                classifiers=["logistic", "gboost"], folds=3,
+                                features=["fer", "blendshapes", "landmarks"])
+    res = L.learn(run, cfg, progress=False)
+    t = res.results
+    assert _row(t, "majority")[schema.ACCURACY] < 0.5
+    for name in ("logistic", "gboost"):
+        assert _row(t, name, "fer")[schema.ACCURACY] < 0.5  # chance is 1/3
+        line = next(s for s in res.summary.splitlines()
+                    if s.startswith(f"selected per fold, {name}|selected"))
+        assert " fer {" not in line  # the inner CV never picks the set without signal
+        for fam in ("blendshapes", "landmarks", "selected"):
+            r = _row(t, name, fam)
+            assert r[schema.ACCURACY] >= 0.9 and r[schema.MACRO_F1] >= 0.9, r
+            assert r[schema.P_VS_VOTE] < 0.001
+    meta = json.loads((res.model_dir / "model.json").read_text())
+    assert meta["trained_on"]["mesh_hash"] == cfg.mesh_hash()
+    assert meta["extract_config"]["features"] == ["emotions", "mesh"]
+
+
+def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tmp_path):
+    run, cfg, golden = mesh_run(tmp_path, seed=3, n_clips=6, persons=2)
+    frames = L.with_mesh(run.frames(cfg.extract_hash()), run, cfg, {"blendshapes",
+                                                                     "landmarks"}, "test")
+    assert len(frames) == len(run.frames(cfg.extract_hash()))
+    mesh = pd.read_parquet(run.mesh_path) if run.mesh_path.exists() else \
+        run.mesh(cfg.extract_hash(), cfg.mesh_hash()).to_pandas()
+    keys = list(schema.MESH_KEYS)
+    both = frames.merge(mesh, on=keys, suffixes=("", "_mesh"))
+    for col in ("mouthSmileLeft", "browDownRight"):
+        np.testing.assert_array_equal(both[col], both[col + "_mesh"])
+    blank = both[schema.PRESENCE].isna()
+    assert 0 < blank.sum() < len(both)
+    from videmo.extract.features.mesh import landmarks_array
+
+    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    np.testing.assert_array_equal(L._landmarks(table), landmarks_array(table))  # NaN rows too
+    lm = np.stack(both[schema.LANDMARKS_POSE])
+    assert lm.shape == (len(both), 3 * len(L.LANDMARK_SUBSET))
+    assert np.isnan(lm[blank]).all() and np.isfinite(lm[~blank]).all()
+    assert both.loc[blank, "mouthSmileLeft"].isna().all()
+    # pose-normalised: the canonical face's geometry whatever the head's pose and size
+    xyz = lm[~blank].reshape(-1, len(L.LANDMARK_SUBSET), 3)
+    at = {name: xyz[:, k] for k, (_, name) in enumerate(L.LANDMARK_SUBSET)}
+    assert (at["mouth_corner_r"][:, 0] < 0).all() and (at["mouth_corner_l"][:, 0] > 0).all()
+    assert (at["brow_inner_r"][:, 1] < at["lid_upper_r"][:, 1]).all()  # y down: brow above
+    assert (at["lid_upper_l"][:, 1] < at["lid_lower_l"][:, 1]).all()
+    assert (at["chin"][:, 1] > at["lip_lower_mid"][:, 1]).all()
+    width = at["mouth_corner_l"][:, 0] - at["mouth_corner_r"][:, 0]
+    assert width.std() < 0.05 and 0.4 < width.mean() < 0.8  # eye corners are 1 apart
+    clips = L.build_clips(frames, sorted(golden), {"blendshapes", "landmarks"}, golden)
+    x, names = L.pooled(clips, ("blendshapes", "landmarks"))
+    assert np.isfinite(x).all()  # a clip's missing rows take its own mean
+    assert len(names) == len(L.STATS) * (52 + 69) and "chin.y_mean" in names
+
+
+def test_a_run_without_the_mesh_names_features_emotions_mesh(tmp_path):
+    clips, golden = simulated(seed=1, n_clips=6, persons=2)
+    run, cfg = fake_run(tmp_path, clips, golden, features=["fer+blendshapes"])
+    with pytest.raises(L.LearnError, match=r"'blendshapes' comes from the face mesh.*no mesh "
+                                           r"table \(its config has no mesh.*`features: "
+                                           r"\[emotions, mesh\]`"):
+        L.learn(run, cfg, progress=False)
+    run, cfg = fake_run(tmp_path / "on", clips, golden, extract_features=["emotions", "mesh"],
+                        features=["landmarks", "blendshapes"])
+    with pytest.raises(L.LearnError, match=r"'blendshapes', 'landmarks' come from the face "
+                                           r"mesh.*no clip has a mesh made under its config"):
+        L.learn(run, cfg, progress=False)
+
+
+def test_the_lstm_on_mesh_families_then_report_classifier_on_mesh_runs(tmp_path, capsys):
+    run, cfg, golden = mesh_run(tmp_path / "train", seed=5, n_clips=12, persons=4)
+    code = cli.main(["learn", str(run.path), "--no-progress", "--set", "learn.lstm_epochs=3",
+                     "--set", "learn.classifiers=[lstm]", "--set", "learn.lstm_units=4",
+                     "--set", "learn.features=[blendshapes+landmarks]",
+                     "--set", "learn.bootstrap=100"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "chosen model: lstm (blendshapes+landmarks)" in out
+    model = run.path / "learn" / "model"
+    card = (model / "model-card.md").read_text()
+    assert f"mesh hash {cfg.mesh_hash()}; landmarks: x, y, z of 23 pose-normalised" in card
+    loaded = L.load_classifier(model)
+    frames = run.frames(cfg.extract_hash())
+    with pytest.raises(L.LearnError, match="not in the per-frame table"):
+        loaded.predict(frames, sorted(golden))  # the mesh columns are joined, not stored
+    expected = loaded.predict(loaded.with_features(frames, run, cfg), sorted(golden))
+    assert set(expected) == set(golden)
+    code = cli.main(["report", str(run.path), "--classifier", str(model), "--out",
+                     str(tmp_path / "rep")])
+    assert code == 0
+    rep = pd.read_csv(tmp_path / "rep" / "clips.csv").set_index(schema.FILENAME)
+    assert set(rep[schema.DECIDED_BY]) == {"lstm"}
+    assert rep[schema.PREDICT].to_dict() == {c: schema.CLASS_SHORT[p]
+                                             for c, p in expected.items()}
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["classifier"]["features"] == "blendshapes+landmarks"
+    # a target run without the mesh: a clear error before any report is written
+    clips, golden2 = simulated(seed=1, n_clips=4, persons=2)
+    plain, _ = fake_run(tmp_path / "plain", clips, golden2)
+    capsys.readouterr()
+    assert cli.main(["report", str(plain.path), "--classifier", str(model), "--out",
+                     str(tmp_path / "rep2")]) == 2
+    err = capsys.readouterr().err
+    assert "reads blendshapes+landmarks" in err and "features: [emotions, mesh]" in err
+    assert not (tmp_path / "rep2" / "clips.csv").exists()
+
+
+# ---------------------------------------------------------------- on the sample's real mesh
+def _sample_job(folder: Path) -> Path:
+    """Three sample clips, four sampled frames each, the mesh on (a few seconds)."""
+    from .conftest import SAMPLE
+
+    job = folder / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{SAMPLE}], include: ['*HAP*', '*NEU*', '*ANG*']}}\n"
+                   f"sampling: {{every_n: 10, max_frames: 4}}\nfeatures: [emotions, mesh]\n"
+                   f"run: {{out: {folder / 'run'}}}\n"
+                   f"report: {{labels: {SAMPLE / 'labels.csv'}, figures: false}}\n")
+    return job
+
+
+@pytest.fixture(scope="module")
+def sample_mesh_run(tmp_path_factory) -> RunDir:
+    folder = tmp_path_factory.mktemp("sample-mesh")
+    assert cli.main(["extract", str(_sample_job(folder)), "--no-progress"]) == 0
+    return RunDir(folder / "run")
+
+
+def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
+    run = sample_mesh_run
+    cfg = run.config()
+    frames = L.with_mesh(run.frames(cfg.extract_hash()), run, cfg,
+                         {"blendshapes", "landmarks"}, "sample")
+    mesh = pd.read_parquet(run.mesh_path)
+    faces = frames[frames[schema.FACE_INDEX] >= 0]
+    assert len(faces) == len(mesh) == 12
+    both = faces.merge(mesh, on=list(schema.MESH_KEYS), suffixes=("", "_mesh"))
+    for col in schema.BLENDSHAPES:
+        np.testing.assert_array_equal(both[col], both[col + "_mesh"])
+    from videmo.extract.features.mesh import landmarks_array
+    from videmo.extract.features.pose import normalize_landmarks
+
+    idx = [i for i, _ in L.LANDMARK_SUBSET]
+    expected = np.stack([normalize_landmarks(lm)[idx].reshape(-1)
+                         for lm in landmarks_array(both)])
+    np.testing.assert_array_equal(np.stack(both[schema.LANDMARKS_POSE]), expected)
+    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    np.testing.assert_array_equal(L._landmarks(table.slice(3, 5)),  # an offset into a buffer
+                                  landmarks_array(table)[3:8])
+    xyz = expected.reshape(len(both), -1, 3)
+    at = {name: xyz[:, k] for k, (_, name) in enumerate(L.LANDMARK_SUBSET)}
+    assert (at["mouth_corner_r"][:, 0] < 0).all() and (at["mouth_corner_l"][:, 0] > 0).all()
+    assert (at["brow_mid_l"][:, 1] < at["lid_upper_l"][:, 1]).all()
+    assert (at["lip_upper_inner"][:, 1] <= at["lip_lower_inner"][:, 1]).all()
+    width = pd.Series(at["mouth_corner_l"][:, 0] - at["mouth_corner_r"][:, 0]).groupby(
+        both[schema.CLIP_ID].to_numpy()).mean()
+    assert width["1001_DFA_HAP_XX"] > width["1001_DFA_NEU_XX"]  # a smile widens the mouth
+
+
+def test_report_and_compare_take_a_mesh_model_as_rows(sample_mesh_run, tmp_path):
+    """A logistic model on blendshapes (trained on simulated mesh rows) labels the sample's
+    real clips through report --classifier, and a comparison job varying report.classifier
+    has the vote and the model as rows."""
+    import yaml
+
+    train, tcfg, _ = mesh_run(tmp_path / "train", seed=2, n_clips=12, persons=4,
+                              classifiers=["logistic"], features=["blendshapes"])
+    model = L.learn(train, tcfg, progress=False).model_dir
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["features"] == ["blendshapes"]
+    assert len(meta["model"]["keep"]) == L.LOGISTIC_MAX_FEATURES < len(meta["feature_names"])
+    assert cli.main(["report", str(sample_mesh_run.path), "--classifier", str(model),
+                     "--out", str(tmp_path / "rep")]) == 0
+    rep = pd.read_csv(tmp_path / "rep" / "clips.csv")
+    assert set(rep[schema.DECIDED_BY]) == {"logistic"} and len(rep) == 3
+    job = tmp_path / "cmp.yaml"
+    job.write_text(yaml.safe_dump({"compare": {
+        "base": str(_sample_job(sample_mesh_run.path.parent)), "out": str(tmp_path / "cmp"),
+        "vary": {"report.classifier": [None, str(model)]}}}))
+    assert cli.main(["compare", str(job), "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert list(table["classifier"]) == ["majority", "logistic (blendshapes)"]
+    assert table["clips"].tolist() == [3, 3]
+    cmp_rep = pd.read_csv(Path(tmp_path / "cmp") / table["run"][1] / "report" / "clips.csv")
+    assert list(cmp_rep[schema.PREDICT]) == list(rep[schema.PREDICT])
+    assert "| logistic (blendshapes) |" in (tmp_path / "cmp" / "comparison.md").read_text()

@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(pooled statistics -> logistic regression, gradient "
                                    "boosting; an LSTM over frames) evaluated by person-grouped, "
                                    "nested cross-validation with bootstrap intervals, from the "
-                                   "run's own per-frame table. Writes RUN/learn/results.csv, "
+                                   "run's own per-frame table (and face mesh: --set "
+                                   "'learn.features=[fer, blendshapes, landmarks]'). Writes "
+                                   "RUN/learn/results.csv, "
                                    "summary.txt, results.png and the best model in model/.")
     p.add_argument("run_dir", help="labelled run directory made by extract/run")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")

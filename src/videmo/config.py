@@ -343,8 +343,8 @@ LEARNERS = ("logistic", "gboost", "lstm")
 
 @dataclass(frozen=True)
 class LearnConfig:
-    features: list[str] = opt(["fer"], "Feature sets to learn from: a family name (fer; the "
-                                       "face mesh's blendshapes and landmarks once extracted) "
+    features: list[str] = opt(["fer"], "Feature sets to learn from: a family name (fer; "
+                                       "blendshapes, landmarks: need features: [emotions, mesh]) "
                                        "or names joined by + (fer+blendshapes); each set is a "
                                        "row per classifier, and with several sets the inner CV "
                                        "also chooses one (features: selected).")

@@ -16,7 +16,9 @@ is re-extracted) and writes ``RUN/learn/`` (``learn.out``, ``--out``):
 **Learners.** ``logistic`` and ``gboost`` read *pooled statistics* per clip of each feature
 family's columns over the clip's face rows in frame order (:data:`STATS`: mean, std, max, 10th /
 50th / 90th percentile, slope over time, time of peak as a fraction of the clip), in a
-scikit-learn Pipeline whose imputer and scaler are fitted on the training fold only. ``lstm``
+scikit-learn Pipeline whose imputer and scaler are fitted on the training fold only
+(logistic regression also keeps the :data:`LOGISTIC_MAX_FEATURES` features of largest ANOVA F
+on the training fold, when there are more). ``lstm``
 reads the frame sequence itself (each row's family values, standardised with the training
 fold's mean and std, its time as a fraction of the clip and a constant 1 so that no real row is
 all zeros), padded with zeros and masked; clips with more than ``learn.max_frames`` face rows
@@ -51,11 +53,36 @@ TensorFlow is imported only when ``lstm`` is asked for, with this process's thre
 **Feature families** are a registry (:data:`FAMILIES`, :func:`register_family`): a family
 declares its name, the per-frame columns it reads (a number per row, or a fixed-length float
 array per row: landmarks stay arrays, each element a feature), what puts those columns into a
-run (``enabled_by``) and one line of doc. ``learn.features`` names families; a family whose
-columns are missing from the run is an error naming it and what turns it on. The face mesh's
-``blendshapes`` and ``landmarks`` are declared without columns until the mesh writes them into
-the per-frame table; wiring one in is its ``columns`` (from schema.py) and its ``enabled_by``.
+run (``enabled_by``), whether they come from the face mesh, and one line of doc.
+``learn.features`` names families; a family whose columns are missing from the run is an error
+naming it and what turns it on.
 
+* ``fer``: the seven FER probabilities of the per-frame table.
+* ``blendshapes``: MediaPipe's 52 blendshape scores (schema.BLENDSHAPES) and ``landmarks``:
+  pose-normalised landmarks, both from the run's face mesh table (``features: [emotions,
+  mesh]``; RUN/features/mesh.parquet), joined to the per-frame rows on (clip_id, frame_index,
+  face_index) by :func:`with_mesh` when a mesh family is asked for (by ``videmo learn`` and by
+  a saved model applied in ``videmo report``). The mesh must have been made under the run's
+  extract and mesh settings (``Config.mesh_hash``); a run without one is a LearnError naming
+  ``features: [emotions, mesh]``. A face whose mesh is missing (presence under
+  ``mesh.min_presence``: the mesh table keeps the row with empty columns) is NaN: the pooled
+  statistics replace it by the clip's mean of that column (a clip without any mesh stays NaN
+  and the Pipeline's imputer gives it the training fold's median), the LSTM by the training
+  fold's mean (0 after standardising).
+* **Landmark dimensionality.** All 478 x 3 landmarks are 1,434 values a row, 11,472 pooled
+  features a clip: on ~50 clips a fit would be mostly noise, and the normalisation pins the
+  33 points it is fitted on anyway. The family reads a fixed, documented subset instead
+  (:data:`LANDMARK_SUBSET`): x, y, z of 23 points that expressions move (brows, eyelids, nose
+  wings, mouth corners, lips, chin), none of the Procrustes anchors, after
+  :func:`videmo.extract.features.pose.normalize_landmarks` ("procrustes": a frontal canonical
+  face, outer eye corners 1 apart, so head pose and size are gone): 69 values a row, 552 pooled
+  features, the order of the blendshapes' 416. A fixed subset, not a projection, so that
+  nothing is fitted outside the training fold and a saved model reads named features
+  (``mouth_corner_l.y_mean``; changing the subset makes old models refuse to load runs, by
+  their feature names). Logistic regression then keeps the 64 pooled features of largest
+  ANOVA F on the training fold (:data:`LOGISTIC_MAX_FEATURES`): on simulated clips where 2 of
+  52 blendshapes (or 4 of the 69 landmark values) carry the label, all 416 (552) standardised
+  features diluted it to 80% (62%); with the filter it finds it, as gradient boosting does.
 **Saved models** load without pickle: logistic regression and gradient boosting as numbers in
 ``model.json`` (imputer, scaler, coefficients; every tree's nodes), evaluated here in numpy and
 checked against scikit-learn when saved; the LSTM as a ``.keras`` file loaded with Keras's safe
@@ -81,6 +108,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -120,14 +148,19 @@ class FeatureFamily:
     """A named group of per-frame columns the learners read (see the module doc).
 
     ``columns`` are read in order; each holds a number per row or a float array of one fixed
-    length per row (every element becomes a feature). An empty ``columns`` declares a family
-    whose extractor does not write the per-frame table yet. ``enabled_by`` is named in the error
-    when a run lacks the columns: say which config key or extractor writes them."""
+    length per row (every element becomes a feature, named by ``element_names`` when given,
+    else ``column[i]``). An empty ``columns`` declares a family whose extractor does not write
+    the per-frame table yet. ``mesh``: the columns come from the run's face mesh table
+    (RUN/features/mesh.parquet), joined to the per-frame rows by :func:`with_mesh`.
+    ``enabled_by`` is named in the error when a run lacks the columns: say which config key or
+    extractor writes them."""
 
     name: str
     columns: tuple[str, ...]
     enabled_by: str
     doc: str
+    mesh: bool = False
+    element_names: tuple[str, ...] = ()
 
     def missing(self, frames: pd.DataFrame) -> list[str]:
         return [c for c in self.columns if c not in frames.columns]
@@ -138,10 +171,12 @@ class FeatureFamily:
         for col in self.columns:
             s = rows[col]
             if s.dtype == object:  # an array per row
+                width = len(self.element_names) or None
                 arr = np.stack([np.asarray(v, dtype=np.float64).ravel() for v in s]) \
-                    if len(s) else np.zeros((0, 0))
+                    if len(s) else np.zeros((0, width or 0))
                 parts.append(arr)
-                names.extend(f"{col}[{i}]" for i in range(arr.shape[1]))
+                names.extend(self.element_names if width == arr.shape[1] else
+                             [f"{col}[{i}]" for i in range(arr.shape[1])])
             else:
                 parts.append(s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
                 names.append(col)
@@ -159,15 +194,115 @@ def register_family(family: FeatureFamily) -> FeatureFamily:
     return family
 
 
+MESH_ON = "the face mesh: extract with `features: [emotions, mesh]`"
+
+# The landmarks family's fixed subset of MediaPipe's 478 (indices into the face mesh), each
+# named by the region it describes; subject's right side first. Points that expressions move
+# (FACS regions): brows (AU1/2/4), upper and lower eyelids (AU5/7, 43), nose wings (AU9/10),
+# mouth corners (AU12/15/20), upper and lower lip, outer and inner (AU10/16/23/25), chin (jaw
+# drop, AU26/27). None of the 33 points the Procrustes fit of
+# :func:`videmo.extract.features.pose.normalize_landmarks` is weighted on (eye corners, nose
+# bridge, cheekbones, forehead): the normalisation pins those, so they would carry mostly noise.
+LANDMARK_SUBSET: tuple[tuple[int, str], ...] = (
+    (70, "brow_outer_r"), (105, "brow_mid_r"), (107, "brow_inner_r"),
+    (336, "brow_inner_l"), (334, "brow_mid_l"), (300, "brow_outer_l"),
+    (159, "lid_upper_r"), (145, "lid_lower_r"), (386, "lid_upper_l"), (374, "lid_lower_l"),
+    (98, "nose_wing_r"), (327, "nose_wing_l"),
+    (61, "mouth_corner_r"), (291, "mouth_corner_l"),
+    (37, "lip_upper_r"), (0, "lip_upper_mid"), (267, "lip_upper_l"), (13, "lip_upper_inner"),
+    (14, "lip_lower_inner"), (84, "lip_lower_r"), (17, "lip_lower_mid"), (314, "lip_lower_l"),
+    (152, "chin"),
+)
+LANDMARK_NAMES: tuple[str, ...] = tuple(f"{name}.{axis}" for _, name in LANDMARK_SUBSET
+                                        for axis in "xyz")
+
+
+def pose_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(rows, 478, 3) landmarks in pixels -> (rows, 3 x len(LANDMARK_SUBSET)) float32: each
+    row normalised for head pose (``normalize_landmarks``, "procrustes": canonical frontal
+    face, outer eye corners 1 apart), then the subset's x, y, z. Rows without a mesh (NaN)
+    stay NaN."""
+    from videmo.extract.features.pose import normalize_landmarks
+
+    idx = [i for i, _ in LANDMARK_SUBSET]
+    out = np.full((len(landmarks), 3 * len(idx)), np.nan, dtype=np.float32)
+    for r, lm in enumerate(landmarks):
+        if np.isfinite(lm).all():
+            out[r] = normalize_landmarks(lm)[idx].reshape(-1)
+    return out
+
+
 register_family(FeatureFamily(
     "fer", schema.EMOTIONS, "every run (the FER model's seven probabilities per face)",
     "The seven FER emotion probabilities of each face row."))
 register_family(FeatureFamily(
-    "blendshapes", (), "the face mesh (issue 12), which this videmo does not yet write into "
-    "the per-frame table", "MediaPipe's 52 blendshape scores of each face row."))
+    "blendshapes", schema.BLENDSHAPES, MESH_ON,
+    "MediaPipe's 52 blendshape scores of each face row (0-1).", mesh=True))
 register_family(FeatureFamily(
-    "landmarks", (), "the face mesh (issue 12), which this videmo does not yet write into the "
-    "per-frame table", "Pose-normalised face landmarks of each face row (float32 arrays)."))
+    "landmarks", (schema.LANDMARKS_POSE,), MESH_ON,
+    f"Pose-normalised face landmarks of each face row: x, y, z of {len(LANDMARK_SUBSET)} "
+    f"expression-bearing points (LANDMARK_SUBSET), {len(LANDMARK_NAMES)} values.",
+    mesh=True, element_names=LANDMARK_NAMES))
+
+
+def _landmarks(table) -> np.ndarray:
+    """The mesh table's landmarks as float32 (rows, 478, 3), rows without a mesh NaN: what
+    ``mesh.landmarks_array`` gives, read from Arrow's flat buffer instead of one Python list
+    per row (a long run's 1,434 values a row would be hundreds of millions of objects)."""
+    col = table.column(schema.LANDMARKS).combine_chunks()
+    width = schema.N_LANDMARKS * 3
+    flat = col.values.slice(col.offset * width, len(col) * width)
+    out = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=True)
+    out = out.reshape(len(col), schema.N_LANDMARKS, 3)
+    out[col.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return out
+
+
+def with_mesh(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str],
+              where: str) -> pd.DataFrame:
+    """``frames`` with the columns of the mesh families among ``families`` joined from the
+    run's mesh table (made under ``cfg``'s extract and mesh settings) on
+    (clip_id, frame_index, face_index); ``frames`` itself when none is asked for.
+
+    A face row without a mesh (presence under ``mesh.min_presence``: the mesh table keeps the
+    row with empty columns) or without a mesh row at all gets NaN, which the learners impute
+    (see the module doc). A run without a mesh table is a LearnError naming what turns it on;
+    clips with face rows but no mesh rows are named in a warning."""
+    need = sorted(n for n in families if FAMILIES[n].mesh)
+    if not need:
+        return frames
+    mesh_hash = cfg.mesh_hash()
+    table = run.mesh(cfg.extract_hash(), mesh_hash) if mesh_hash is not None else None
+    if table is None:
+        why = ("its config has no mesh among `features`" if mesh_hash is None else
+               "no clip has a mesh made under its config")
+        raise LearnError(f"feature famil{'ies' if len(need) > 1 else 'y'} "
+                         f"{', '.join(map(repr, need))} come{'' if len(need) > 1 else 's'} "
+                         f"from the face mesh, and {where} has no mesh table ({why}): "
+                         f"extract with `features: [emotions, mesh]` (e.g. videmo extract "
+                         f"CONFIG --set 'features=[emotions, mesh]': only the mesh is "
+                         f"computed for clips already done), or drop "
+                         f"{'them' if len(need) > 1 else 'it'} from learn.features")
+    keys = list(schema.MESH_KEYS)
+    cols = [c for n in need for c in FAMILIES[n].columns if c in schema.BLENDSHAPES]
+    mesh = table.select([*keys, *cols]).to_pandas()
+    if "landmarks" in need:
+        mesh[schema.LANDMARKS_POSE] = list(pose_landmarks(_landmarks(table)))
+    mesh[schema.FACE_INDEX] = mesh[schema.FACE_INDEX].astype(frames[schema.FACE_INDEX].dtype)
+    out = frames.drop(columns=[c for c in mesh.columns if c not in keys and c in frames],
+                      errors="ignore").merge(mesh, on=keys, how="left", validate="many_to_one")
+    if schema.LANDMARKS_POSE in out:
+        blank = np.full(len(LANDMARK_NAMES), np.nan, dtype=np.float32)
+        out[schema.LANDMARKS_POSE] = [v if isinstance(v, np.ndarray) else blank
+                                      for v in out[schema.LANDMARKS_POSE]]
+    faces = frames[schema.FACE_INDEX] >= 0
+    without = sorted(set(frames.loc[faces, schema.CLIP_ID].astype(str))
+                     - set(mesh[schema.CLIP_ID].astype(str)))
+    if without:
+        log.warning("%s: %d clip(s) with faces have no mesh rows (their %s features are "
+                    "missing and imputed): %s", where, len(without), "+".join(need),
+                    ", ".join(without[:10]) + (" ..." if len(without) > 10 else ""))
+    return out
 
 
 def parse_feature_set(spec: str) -> tuple[str, ...]:
@@ -319,13 +454,37 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def _imputer() -> SimpleImputer:
+    """The training fold's median of each pooled feature; a feature without any value in the
+    training fold (a mesh family on clips without a mesh) is kept and imputed as 0, so that
+    every model reads the same columns (and its JSON form stays aligned)."""
+    return SimpleImputer(strategy="median", keep_empty_features=True)
+
+
+# Logistic regression reads at most this many pooled features: the ones with the largest
+# ANOVA F between the classes on the training fold (SelectKBest inside the Pipeline, so the
+# test fold never takes part). Fixed, not tuned: about the number of training clips of a
+# study-sized corpus. fer's 56 pooled features pass whole; a mesh family's 416-552 would
+# otherwise, once standardised, weigh as much as the few that carry the label.
+LOGISTIC_MAX_FEATURES = 64
+
+
+def _f_scores(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ANOVA F per feature; a constant feature (NaN) scores 0, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant features: division by zero
+        f, p = f_classif(x, y)
+    return np.nan_to_num(f, nan=0.0), np.nan_to_num(p, nan=1.0)
+
+
 def make_pipeline(name: str, params: dict[str, Any], seed: int) -> Pipeline:
     if name == "logistic":
-        return Pipeline([("impute", SimpleImputer(strategy="median")),
+        return Pipeline([("impute", _imputer()),
+                         ("select", SelectKBest(_f_scores, k=LOGISTIC_MAX_FEATURES)),
                          ("scale", StandardScaler()),
                          ("clf", LogisticRegression(C=params["C"], max_iter=5000))])
     if name == "gboost":
-        return Pipeline([("impute", SimpleImputer(strategy="median")),
+        return Pipeline([("impute", _imputer()),
                          ("clf", GradientBoostingClassifier(
                              n_estimators=params["n_estimators"], max_depth=params["max_depth"],
                              learning_rate=0.2, random_state=seed))])
@@ -335,7 +494,10 @@ def make_pipeline(name: str, params: dict[str, Any], seed: int) -> Pipeline:
 def fit_pooled(name: str, x: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int):
     if len(set(y)) == 1:
         return Constant(str(y[0]))
-    return make_pipeline(name, params, seed).fit(x, y)
+    pipe = make_pipeline(name, params, seed)
+    if "select" in pipe.named_steps and x.shape[1] <= LOGISTIC_MAX_FEATURES:
+        pipe.set_params(select="passthrough")
+    return pipe.fit(x, y)
 
 
 @dataclass
@@ -351,7 +513,7 @@ class LstmModel:
         length = max(len(s) for s in seqs)
         x = np.zeros((len(seqs), length, len(self.mean) + 1), dtype=np.float32)
         for i, s in enumerate(seqs):
-            z = (np.nan_to_num(s, nan=0.0) - self.mean) / self.std
+            z = np.nan_to_num((s - self.mean) / self.std, nan=0.0)  # missing: the mean
             x[i, :len(s), :-1] = z
             x[i, :len(s), -1] = 1.0  # a real row is never all zeros: padding is masked
         return x
@@ -419,8 +581,10 @@ def fit_lstm(seqs: list[np.ndarray], y: np.ndarray, lc: LearnConfig, seed: int) 
     tf = _tensorflow()
     keras = tf.keras
     allrows = np.vstack(seqs)
-    mean = np.nanmean(allrows, axis=0)
-    std = np.nanstd(allrows, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column without any value
+        mean = np.nan_to_num(np.nanmean(allrows, axis=0), nan=0.0)
+        std = np.nan_to_num(np.nanstd(allrows, axis=0), nan=0.0)
     std = np.where(std > 1e-8, std, 1.0)
     m = LstmModel(None, mean, std, lc.max_frames)
     x = m.prepare(seqs)
@@ -599,9 +763,10 @@ def learn(run: RunDir, cfg: Config, *, out_dir: Path | None = None,
     lc, rc = cfg.learn, cfg.report
     out_dir = Path(out_dir or cfg.resolve(lc.out) or run.path / "learn")
     sets = feature_sets(lc)
-    frames = run.frames(cfg.extract_hash())
+    fam_names = {n for fs in sets for n in fs}
+    frames = with_mesh(run.frames(cfg.extract_hash()), run, cfg, fam_names, str(run.path))
     done_ids = sorted(set(frames[schema.CLIP_ID].astype(str)))
-    check_families(frames, {n for fs in sets for n in fs}, str(run.path))
+    check_families(frames, fam_names, str(run.path))
     labels_path = cfg.resolve(rc.labels)
     if labels_path is None:
         raise LearnError("learning needs golden labels: set report.labels in the run's config "
@@ -616,7 +781,6 @@ def learn(run: RunDir, cfg: Config, *, out_dir: Path | None = None,
     group = {c: group_of(c, rc.group_pattern) for c in ids}
     y_all = np.asarray([golden[c] for c in ids], dtype=object)
     units_all = np.asarray([group[c] for c in ids], dtype=object)
-    fam_names = {n for fs in sets for n in fs}
     clips = build_clips(frames[frames[schema.CLIP_ID].isin(ids)], ids, fam_names, golden,
                         group)
     pos = {c: i for i, c in enumerate(ids)}
@@ -811,6 +975,9 @@ def _export(fitted: Fitted, x: np.ndarray) -> dict[str, Any]:
         clf = m.named_steps["clf"]
         spec = {"impute": imp, "classes": [str(c) for c in clf.classes_]}
         if fitted.classifier == "logistic":
+            select = m.named_steps["select"]
+            if select != "passthrough":
+                spec["keep"] = select.get_support(indices=True).tolist()
             sc = m.named_steps["scale"]
             spec.update(kind="logistic", mean=sc.mean_.tolist(), scale=sc.scale_.tolist(),
                         coef=clf.coef_.tolist(), intercept=clf.intercept_.tolist())
@@ -857,6 +1024,8 @@ def _predict_json(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
     x = np.where(np.isnan(x), np.asarray(spec["impute"]), x)
     classes = np.asarray(spec["classes"], dtype=object)
     if spec["kind"] == "logistic":
+        if "keep" in spec:
+            x = x[:, spec["keep"]]
         z = (x - np.asarray(spec["mean"])) / np.asarray(spec["scale"])
         raw = z @ np.asarray(spec["coef"]).T + np.asarray(spec["intercept"])
     else:
@@ -870,6 +1039,7 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
     """Write model.json (and model.keras for the LSTM) to ``model_dir``; no pickle."""
     model_dir.mkdir(parents=True, exist_ok=True)
     d = cfg.to_dict()
+    mesh = any(FAMILIES[n].mesh for n in fitted.features)
     meta: dict[str, Any] = {
         "format": MODEL_FORMAT, "format_version": 1, "classifier": fitted.classifier,
         "features": list(fitted.features), "params": fitted.params,
@@ -877,8 +1047,10 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
         "classes": list(CLASSES), "videmo": __version__, "commit": _commit(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "trained_on": {"run": str(run.path.resolve()), "clips": len(clips),
-                       "extract_hash": cfg.extract_hash(), "clip_ids": list(clips.ids)},
-        "extract_config": {k: d[k] for k in ("sampling", "faces", "emotions")},
+                       "extract_hash": cfg.extract_hash(), "clip_ids": list(clips.ids),
+                       "mesh_hash": cfg.mesh_hash() if mesh else None},
+        "extract_config": {k: d[k] for k in ("sampling", "faces", "emotions",
+                                             *(("features", "mesh") if mesh else ()))},
         "files": {},
     }
     if isinstance(fitted.model, LstmModel):
@@ -907,25 +1079,52 @@ class ClipClassifier:
     def name(self) -> str:
         return str(self.meta["classifier"])
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.meta["features"])
+
+    def with_features(self, frames: pd.DataFrame, run: RunDir, cfg: Config) -> pd.DataFrame:
+        """``frames`` (of ``run``, extracted under ``cfg``) with the columns this model reads
+        that are not in the per-frame table: the face mesh's (:func:`with_mesh`), when the
+        model was trained on a mesh family; a run without a mesh is then a LearnError naming
+        ``features: [emotions, mesh]``."""
+        unknown = [n for n in self.features if n not in FAMILIES]
+        if unknown:
+            raise ModelError(f"{self.path}: feature famil{'ies' if len(unknown) > 1 else 'y'} "
+                             f"{', '.join(unknown)} unknown to this videmo (known: "
+                             f"{', '.join(FAMILIES)})")
+        trained = self.meta["trained_on"].get("mesh_hash")
+        if trained and cfg.mesh_hash() and trained != cfg.mesh_hash():
+            log.warning("model %s was trained on a mesh made with other settings (mesh hash "
+                        "%s, this run %s)", self.path, trained, cfg.mesh_hash())
+        return with_mesh(frames, run, cfg, set(self.features),
+                         f"run {run.path} (model {self.path} reads {'+'.join(self.features)})")
+
     def predict(self, frames: pd.DataFrame, clip_ids: list[str]) -> dict[str, str]:
-        """A class for every clip of ``clip_ids`` with a face row (others are left out)."""
-        features = tuple(self.meta["features"])
+        """A class for every clip of ``clip_ids`` with a face row (others are left out).
+        ``frames`` must hold the model's feature columns (:meth:`with_features`)."""
+        features = self.features
         check_families(frames, set(features), f"the run (model {self.path})")
         clips = build_clips(frames, clip_ids, set(features))
         if not len(clips):
             return {}
         if self.lstm is not None:
+            names = [c for n in features for c in clips.names[n]] + ["time_fraction"]
+            self._check_names(names, features)
             mf = self.lstm.max_frames
             pred = self.lstm.predict([sequence(clips, i, features, mf)
                                       for i in range(len(clips))])
         else:
             x, names = pooled(clips, features)
-            if names != self.meta["feature_names"]:
-                raise ModelError(f"{self.path}: the run's {'+'.join(features)} features differ "
-                                 f"from the model's ({len(names)} vs "
-                                 f"{len(self.meta['feature_names'])} columns)")
+            self._check_names(names, features)
             pred = _predict_json(self.meta["model"], x)
         return dict(zip(clips.ids, (str(p) for p in pred), strict=True))
+
+    def _check_names(self, names: list[str], features: tuple[str, ...]) -> None:
+        if names != self.meta["feature_names"]:
+            raise ModelError(f"{self.path}: the run's {'+'.join(features)} features differ "
+                             f"from the model's ({len(names)} vs "
+                             f"{len(self.meta['feature_names'])} columns)")
 
     def relabel(self, votes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
         """``clip_votes``' table with every clip with a face labelled by this classifier."""
@@ -1065,6 +1264,12 @@ def write_card(model_dir: Path, run: RunDir, cfg: Config, ids, y, units, folds: 
         f"Run `{run.path.resolve()}` (extract hash {cfg.extract_hash()}; detector "
         f"{cfg.faces.detector}; sampling every_n {cfg.sampling.every_n}, fps "
         f"{cfg.sampling.fps}).",
+        *([f"Face mesh (features: [emotions, mesh]): mesh.min_presence "
+           f"{cfg.mesh.min_presence}, mesh hash {cfg.mesh_hash()}"
+           + (f"; landmarks: x, y, z of {len(LANDMARK_SUBSET)} pose-normalised points "
+              f"(videmo.evaluate.learn.LANDMARK_SUBSET)" if "landmarks" in meta["features"]
+              else "") + "."]
+          if any(FAMILIES[n].mesh for n in meta["features"]) else []),
         f"{len(ids)} labelled clips of {len(set(units))} group(s) by report.group_pattern "
         f"`{cfg.report.group_pattern}`.",
         f"{_balance_line(y)[0].upper()}{_balance_line(y)[1:]}.", "",

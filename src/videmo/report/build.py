@@ -296,7 +296,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         from videmo.evaluate.learn import load_classifier
 
         classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
-    table = build_clip_table(frames, cs.states, rc, golden, truncated, classifier)
+    table = build_clip_table(frames if classifier is None else
+                             classifier.with_features(frames, run, cfg),
+                             cs.states, rc, golden, truncated, classifier)
     groups, group_metrics = group_table(table, rc)
     overall = _evaluate(table)
     failed_ids = set(cs.ids(schema.FAILED))
@@ -324,6 +326,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         "detector": cfg.faces.detector,
         "extract_hash": cfg.extract_hash(),
         "report_options": cfg.to_dict()["report"],
+        "classifier": None if classifier is None else {
+            "path": str(classifier.path), "classifier": classifier.name,
+            "features": "+".join(classifier.features)},
         "observer_agreement": observers.metrics() if observers else None,
     }
     if not metrics["complete"]:

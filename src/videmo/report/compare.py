@@ -13,9 +13,12 @@ A comparison job (``jobs/compare-*.yaml``)::
 
 ``videmo compare --runs DIR...`` collects finished runs instead. Output: ``comparison.csv``,
 ``comparison.md`` and ``comparison.png`` with the study's columns (dataset, clips, MTCNN?,
-accuracy) plus macro-F1, coverage, majority baseline, seconds per clip and the 95% bootstrap
-intervals of accuracy and macro-F1, and ``comparison.html`` (the table and figure as one
-self-contained page, each run linked to its report.html; :mod:`videmo.report.html`).
+accuracy) plus macro-F1, coverage, majority baseline, seconds per clip, the 95% bootstrap
+intervals of accuracy and macro-F1 and ``classifier`` (what labelled the clips: the
+``report.aggregate`` rule, or a model of ``videmo learn`` as ``name (features)``: vary
+``report.classifier`` to get classifiers as rows), and ``comparison.html`` (the table and
+figure as one self-contained page, each run linked to its report.html;
+:mod:`videmo.report.html`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ log = logging.getLogger(__name__)
 
 JOB_KEYS = ("base", "out", "vary", "jobs")
 TABLE_COLUMNS = ("run", "dataset", "clips", "mtcnn", "accuracy", "macro_f1", "coverage",
-                 "majority_baseline", "seconds_per_clip", "detector", "frame_model", *CI_KEYS)
+                 "majority_baseline", "seconds_per_clip", "detector", "frame_model", *CI_KEYS,
+                 "classifier")
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,17 @@ def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
         "detector": cfg.faces.detector,
         "frame_model": cfg.emotions.model,
         **{k: _round(m.get(k)) for k in CI_KEYS},  # reports before the intervals: None
+        "classifier": clip_labels_by(metrics),
     }
+
+
+def clip_labels_by(metrics: dict[str, Any]) -> str:
+    """What labelled the clips of a report: a classifier of videmo learn as ``name
+    (features)`` (report.classifier), else ``report.aggregate`` (e.g. majority)."""
+    cls = metrics.get("classifier")
+    if cls:
+        return f"{cls['classifier']} ({cls['features']})"
+    return str((metrics.get("report_options") or {}).get("aggregate", "majority"))
 
 
 def _round(value: float | None) -> float | None:
@@ -201,11 +215,12 @@ def _model_note(r: pd.Series) -> str:
 
 def to_markdown(table: pd.DataFrame) -> str:
     head = ["dataset", "clips", "MTCNN?", "accuracy", "macro-F1", "coverage",
-            "majority baseline", "s / clip", "run"]
+            "majority baseline", "s / clip", "run", "clip labels by"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         lines.append(f"| {r['dataset']} | {r['clips']} | {r['mtcnn']} | "
                      f"{_pct(r['accuracy'], '.2%')} | {_pct(r['macro_f1'], '.3f')} | "
                      f"{_pct(r['coverage'], '.1%')} | {_pct(r['majority_baseline'], '.2%')} "
-                     f"| {r['seconds_per_clip']:.2f} | {r['run']}{_model_note(r)} |")
+                     f"| {r['seconds_per_clip']:.2f} | {r['run']}{_model_note(r)} | "
+                     f"{r['classifier']} |")
     return "\n".join(lines) + "\n"

@@ -465,7 +465,9 @@ def comparison_table(table: pd.DataFrame, links: dict[str, str]) -> Table:
         (Column("s / clip", numeric=True), value("seconds_per_clip", lambda v: dec(v, 2))),
         (Column("detector"), value("detector")),
         (Column("frame model", "emotions.model: what scored the faces"),
-         value("frame_model"))])
+         value("frame_model")),
+        (Column("clip labels by", "report.aggregate, or a classifier of videmo learn"),
+         value("classifier"))])
 
 
 def write_comparison_html(table: pd.DataFrame, out: Path, reports: dict[str, Path],

@@ -258,8 +258,8 @@ class FaceMesh:
 # ---------------------------------------------------------------- the mesh table
 def mesh_row(clip_id: str, frame_index: int, face_index: int,
              result: MeshResult | None) -> tuple:
-    """One row of the mesh table (schema.MESH_COLUMNS); a face without a mesh keeps its keys,
-    and its presence when the model gave one, with empty mesh columns."""
+    """One row of the mesh table (schema.MESH_COLUMNS); a face without a mesh (presence under
+    ``mesh.min_presence``) keeps its keys, with every other column empty (NaN / null)."""
     if result is None:
         nan = math.nan
         return (clip_id, frame_index, face_index, nan, nan, nan, nan, nan, nan, nan,
