@@ -5,7 +5,9 @@ never imports videmo. Prints one JSON object: loop seconds (decode + detect + sc
 detector is built, like videmo's per-clip seconds), CPU seconds, and per sampled frame the
 number of faces and the top emotion of the largest face.
 
-    python fer_driver.py VIDEO EVERY_N [--mtcnn]
+    python fer_driver.py VIDEO EVERY_N [--mtcnn] [--max-frames=K]
+
+``--max-frames=K`` stops after K sampled frames (bench/run.py measures start-up with K = 1).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ warnings.filterwarnings("ignore")
 
 def main() -> None:
     video, every_n, use_mtcnn = sys.argv[1], int(sys.argv[2]), "--mtcnn" in sys.argv
+    limit = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--max-frames=")),
+                 None)
     import cv2
 
     try:
@@ -36,7 +40,7 @@ def main() -> None:
     frames = []
     c0, t0 = time.process_time(), time.perf_counter()
     index = 0
-    while True:
+    while limit is None or len(frames) < limit:
         ok, frame = cap.read()  # fer's users (and fer.Video) read every frame
         if not ok:
             break

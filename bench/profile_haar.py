@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/profile_haar.py                 # -> bench/profiles/haar-sample.txt
     .venv/bin/python bench/profile_haar.py --every-n 5 --out bench/profiles/x.txt
+    .venv/bin/python bench/profile_haar.py --input /tmp/tv/Video_2_30s.mp4 --every-n 20 \
+        --out bench/profiles/haar-tv720.txt              # the default settings on a 720p scene
 
-Runs `videmo extract` of the sample corpus (data/sample/crema-d, six 480x360 clips) with Haar,
+Runs `videmo extract` of the sample corpus (data/sample/crema-d, six 480x360 clips; or
+``--input``, a video or a folder) with Haar (or ``--detector``),
 --jobs 1 and run.threads 1 (so every call is in the profiled process) into a fresh temporary run
 directory, and writes a summary: the machine, versions, commit and command, the share of the
 analysis time spent in OpenCV's detectMultiScale (the Haar call), in decoding, in the emotion
@@ -53,6 +56,9 @@ def main() -> int:
     ap.add_argument("--every-n", type=int, default=1,
                     help="sampling.every_n (default 1: every frame is analysed)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "profiles" / "haar-sample.txt")
+    ap.add_argument("--input", type=Path, default=SAMPLE,
+                    help="a video or a folder of clips (default: the sample corpus)")
+    ap.add_argument("--detector", default="haar", help="faces.detector (default haar)")
     args = ap.parse_args()
 
     from videmo import __version__
@@ -61,9 +67,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="videmo-profile-") as tmp:
         job = Path(tmp) / "job.yaml"
-        job.write_text(f"corpus: {{paths: ['{SAMPLE}']}}\n"
+        src = args.input.resolve()
+        corpus = (f"{{paths: ['{src.parent}'], include: ['{src.name}']}}" if src.is_file()
+                  else f"{{paths: ['{src}']}}")
+        job.write_text(f"corpus: {corpus}\n"
                        f"sampling: {{every_n: {args.every_n}}}\n"
-                       f"faces: {{detector: haar}}\n"
+                       f"faces: {{detector: {args.detector}}}\n"
                        f"run: {{out: '{Path(tmp) / 'run'}', jobs: 1, threads: 1}}\n")
         profiler = cProfile.Profile()
         profiler.enable()
@@ -73,19 +82,20 @@ def main() -> int:
         print(f"videmo extract exited {code}", file=sys.stderr)
         return code
 
+    what = "the sample corpus" if args.input == SAMPLE else args.input.name
     stats = pstats.Stats(profiler)
     raw = stats.stats  # {func: (cc, nc, tottime, cumtime, callers)}
     total = sum(v[2] for v in raw.values())
     analysis = max((v[3] for f, v in raw.items() if f[2] == "analyze_clip"), default=0.0)
     lines = [
-        "# cProfile of a Haar extract of the sample corpus (made by bench/profile_haar.py)",
+        f"# cProfile of a {args.detector} extract of {what} (made by bench/profile_haar.py)",
         f"date: {dt.date.today().isoformat()}",
         f"host: {platform.node()} ({platform.machine()}, {platform.processor() or '?'})",
         f"python: {platform.python_version()}; videmo {__version__} at commit {_commit()}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions().items())),
         "command: " + shlex.join([".venv/bin/python", "bench/profile_haar.py",
                                   *sys.argv[1:]]),
-        f"run: six sample clips, sampling.every_n={args.every_n}, Haar, --jobs 1, "
+        f"run: {what}, sampling.every_n={args.every_n}, {args.detector}, --jobs 1, "
         f"run.threads 1",
         "",
         f"total profiled time: {total:.2f} s (includes imports and model loading)",

@@ -490,7 +490,7 @@ def print_extract_summary(summary) -> int:
         f"{run.parts} (a shard: `videmo report {run.path}` merges them)"
     print(f"extract: {summary.done} done, {summary.skipped} already done, "
           f"{len(summary.failed)} failed of {summary.total} clips; {summary.frames} frames in "
-          f"{summary.seconds:.1f}s -> {where}")
+          f"{summary.seconds:.1f}s wall, {summary.cpu_seconds:.1f}s CPU -> {where}")
     for rec in summary.failed:
         print(f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}")
     if summary.interrupted:

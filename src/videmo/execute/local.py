@@ -28,7 +28,7 @@ from videmo.config import Config
 from videmo.execute import shard as shard_mod
 from videmo.extract.corpus import Clip, discover
 from videmo.extract.pipeline import analyze_clip, load_models
-from videmo.runtime import threads_for
+from videmo.runtime import cpu_seconds, threads_for
 from videmo.store import RunDir, file_stamp
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ class ExtractSummary:
     interrupted: bool = False
     write_error: str | None = None  # the run directory could not be written (disk full, ...)
     frames: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the extract stage
+    cpu_seconds: float = 0.0  # CPU time of the same, this process and its workers
     table: pd.DataFrame | None = None  # the consolidated per-frame table, for the report
 
 
@@ -135,7 +136,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     log.info("%s%d clips, %d already done, %d to do -> %s (%s, %d job(s) x %d thread(s))",
              where, len(clips), summary.skipped, len(todo), run.path, cfg.faces.detector,
              jobs, threads)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(todo), unit="clip", disable=not show, dynamic_ncols=True)
     frames_bar = tqdm(unit="frame", disable=not show, dynamic_ncols=True, leave=False)
@@ -184,6 +185,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
         for s, handler in old.items():
             signal.signal(s, handler)
         summary.seconds = time.perf_counter() - t0
+        summary.cpu_seconds = cpu_seconds() - cpu0
         if shard is None and summary.write_error is None:
             summary.table, _ = run.consolidate(config_hash, mesh_hash=cfg.mesh_hash())
     return summary

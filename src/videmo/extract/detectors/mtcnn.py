@@ -18,12 +18,13 @@ class MtcnnDetector:
     name = "mtcnn"
 
     def __init__(self, min_confidence: float = 0.9, min_size: int = 20):
-        from videmo.runtime import import_tensorflow
+        from videmo.runtime import import_tensorflow, tf_device
 
-        import_tensorflow()
+        tf = import_tensorflow()
         from mtcnn import MTCNN
 
-        self.mtcnn = MTCNN(stages="face_detection_only", device=_tf_device())
+        self.device = tf_device(tf)
+        self.mtcnn = MTCNN(stages="face_detection_only", device=self.device)
         self.min_confidence = min_confidence
         self.min_size = min_size
 
@@ -49,9 +50,3 @@ class MtcnnDetector:
                 faces.append(Face(max(0, x), max(0, y), w, h, conf))
             out.append(faces)
         return out
-
-
-def _tf_device() -> str:
-    import tensorflow as tf
-
-    return "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"

@@ -124,9 +124,12 @@ class TfliteModel:
     def __init__(self, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
+        from videmo.runtime import quiet_native_logs
+
         path = models.model_path(models.EMOTION_TFLITE)
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
+        with quiet_native_logs():  # LiteRT's "Created ... XNNPACK delegate" line, from C++
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
 
