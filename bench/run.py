@@ -513,6 +513,36 @@ def fmt(st: dict | None) -> str:
     return "-" if not st else f"{st['min']:.2f} / {st['median']:.2f} / {st['max']:.2f}"
 
 
+GOALS = (  # (goal, summary key, how it is met, what the value means)
+    ("default (Haar, full resolution) >= 2x fer 25.10.3 per frame, steady state",
+     "default_vs_fer25_steady", lambda v: v >= 2, "x fer"),
+    ("default <= 3x the decode floor per frame", "default_vs_floor_steady", lambda v: v <= 3,
+     "x the floor"),
+    ("fast path (mediapipe) <= 1.6x the decode floor, whole processes, 3 x 30 s",
+     "fast_vs_floor_process", lambda v: v <= 1.6, "x the floor"),
+    ("MTCNN >= 2x fer 22.4.0 per frame", "mtcnn_vs_fer22_steady", lambda v: v >= 2, "x fer"),
+    ("MTCNN peak memory <= fer 22.4.0's", "mtcnn_peak_rss_mb", lambda v: v[0] <= v[1],
+     "MB (videmo, fer)"),
+    ("--jobs 2 >= 1.8x the throughput of one job (wall)", "jobs2_speedup_wall",
+     lambda v: v >= 1.8, "x"),
+    ("peak memory flat from 1 to 60 minutes (within 10%)", "memory_mb",
+     lambda v: v[1] <= 1.1 * v[0], "MB (1 min, 60 min)"),
+)
+
+
+def goals(S: dict) -> list[tuple[str, str, str]]:
+    """The issue's goals against this run's summary: (goal, measured, met)."""
+    out = []
+    for goal, key, ok, unit in GOALS:
+        v = S.get(key)
+        if v is None:
+            out.append((goal, "not measured", "-"))
+            continue
+        shown = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+        out.append((goal, f"{shown} {unit}", "yes" if ok(v) else "**no**"))
+    return out
+
+
 def write_markdown(res: dict, smoke: bool) -> str:
     R, S, M = res["runs"], res["summary"], res["machine"]
     head = "# Benchmarks" + (" (SMOKE RUN: not for committing)" if smoke else "")
@@ -541,6 +571,11 @@ def write_markdown(res: dict, smoke: bool) -> str:
             f"| {name} | {r['tool']} | {r['frames_sampled']} | {fmt(r['cpu_s'])} | "
             f"{fmt(r.get('startup_cpu_s'))} | {r.get('steady_ms_per_frame', '-')} | "
             f"{fmt(r['wall_s'])} | {fmt(r['peak_rss_mb'])} | `{r['command']}` |")
+    lines += ["", "`haar_tv3` ran once: it only gives the fast path's ratio to the default.",
+              "", "## Goals (issue 16)", "", "| goal | measured | met |", "|---|---|---|"]
+    lines += [f"| {g} | {m} | {met} |" for g, m, met in goals(S)]
+    lines += ["", "Why the unmet ones are not met, with the profiles they rest on: README, "
+              "section Speed, and `bench/profiles/` (`haar-tv720.txt`, `levers.md`)."]
     lines += ["", "## Ratios", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in S.items()]
     if "agreement" in R:
@@ -585,7 +620,15 @@ def main() -> None:
     p.add_argument("--long-minutes", type=float, default=60.0,
                    help="length of the memory row's long input (default 60)")
     p.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown results")
+    p.add_argument("--render", metavar="JSON", help="only write the markdown again from a "
+                                                    "results JSON (nothing is measured)")
     args = p.parse_args()
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        smoke = res["json"].startswith(str(WORK.relative_to(REPO)))
+        Path(args.out).write_text(write_markdown(res, smoke))
+        log(f"-> {args.out} (from {args.render})")
+        return
     smoke = bool(args.only) or args.repeats < 5
     if len(ALL_CPUS) > 1:  # this process polls memory every 50 ms: keep it off the pinned CPU
         os.sched_setaffinity(0, ALL_CPUS - {PIN_CPU})
