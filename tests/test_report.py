@@ -441,3 +441,42 @@ def test_a_clip_whose_file_changed_after_it_was_done_is_not_counted_as_done(tmp_
     assert m["overall"]["done"] == 1 and "a_2" in m["not_extracted_clips"]
     st = run_status(run)
     assert st.total[schema.DONE] == 1 and st.total[schema.PENDING] == 2
+
+
+def test_compare_variants_that_differ_in_report_options_share_one_extraction(tmp_path,
+                                                                             monkeypatch):
+    """vary: {report.aggregate: [...]} extracts once; each row has its own report, and the
+    table's numbers are each report's own."""
+    from .conftest import REPO
+
+    calls = []
+    real = __import__("videmo.execute.local", fromlist=["analyze_clip"]).analyze_clip
+
+    def spy(clip, *a, **kw):
+        calls.append(clip.clip_id)
+        return real(clip, *a, **kw)
+
+    monkeypatch.setattr("videmo.execute.local.analyze_clip", spy)
+    base = tmp_path / "base.yaml"
+    base.write_text(f"corpus: {{paths: [{REPO / 'data/sample/crema-d'}], "
+                    f"include: ['*HAP*', '*ANG*', '*NEU*']}}\nsampling: {{every_n: 15}}\n"
+                    f"report: {{labels: {REPO / 'data/sample/crema-d/labels.csv'}, "
+                    f"figures: false}}\n")
+    job = tmp_path / "cmp.yaml"
+    job.write_text(f"compare:\n  base: base.yaml\n  out: {tmp_path / 'cmp'}\n"
+                   f"  vary:\n    report.aggregate: [majority, mean]\n"
+                   f"    sampling.every_n: [15, 10]\n")
+    assert main(["compare", str(job), "--no-progress"]) == 0
+    assert len(calls) == 6  # 3 clips x 2 sampling settings, not x 4 variants
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv").set_index("run")
+    assert list(table["classifier"]) == ["majority", "majority", "mean", "mean"]
+    for name, row in table.iterrows():
+        clips = pd.read_csv(tmp_path / "cmp" / name / "report" / "clips.csv")
+        assert row["accuracy"] == pytest.approx((clips["predict"] == clips["golden"]).mean(),
+                                                abs=1e-4)
+        decided = set(clips["decided_by"].dropna())
+        assert decided == {row["classifier"]}, name
+    shared = tmp_path / "cmp" / "aggregate-mean_every_n-15"
+    assert not (shared / "run.json").exists() and (shared / "report" / "metrics.json").exists()
+    html = (tmp_path / "cmp" / "comparison.html").read_text()
+    assert 'href="aggregate-mean_every_n-15/report/report.html"' in html

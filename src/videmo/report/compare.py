@@ -122,23 +122,48 @@ def _label(value: Any) -> str:
 
 
 def run_job(job: CompareJob, *, force: bool = False, progress: bool | None = None) -> pd.DataFrame:
-    """Extract + report every variant (each resumes like `videmo run`), then tabulate."""
+    """Extract + report every variant (each resumes like `videmo run`), then tabulate.
+
+    Variants that differ only in what is not extracted (report options such as
+    ``report.aggregate`` or ``report.classifier``) share one extraction: the first of them
+    extracts into OUT/<its name>, the others only write their report into
+    OUT/<their name>/report from that run's tables."""
     from videmo.execute.local import extract
     from videmo.report.build import build_report
 
-    runs: list[tuple[Path, str | None, str]] = []
+    runs: list[tuple[Path, str | None, str, Path | None]] = []
+    extracted: dict[str, tuple[str, Any, Path, pd.DataFrame | None]] = {}
     for v in job.variants:
         overrides = [*v.overrides, f"run.out={job.out / v.name}"]
         if job.jobs:
             overrides.append(f"run.jobs={job.jobs}")
         cfg = config_mod.load(job.base, overrides)
+        key = _extraction_key(cfg)
+        if key in extracted:
+            first, run, run_dir, table = extracted[key]
+            out = job.out / v.name / "report"
+            log.info("compare: %s shares the extraction of %s (only report options differ): "
+                     "report only -> %s", v.name, first, out)
+            build_report(run, cfg, frames=table, out_dir=out)
+            runs.append((run_dir, v.dataset, v.name, out))
+            continue
         log.info("compare: run %s (%s)", v.name, " ".join(v.overrides))
         summary = extract(cfg, force=force, progress=progress, command=f"videmo compare {v.name}")
         if summary.interrupted:
             raise KeyboardInterrupt
         build_report(summary.run_dir, cfg, frames=summary.table)
-        runs.append((cfg.out_dir, v.dataset, v.name))
+        extracted[key] = (v.name, summary.run_dir, cfg.out_dir, summary.table)
+        runs.append((cfg.out_dir, v.dataset, v.name, None))
     return collect(runs, job.out)
+
+
+def _extraction_key(cfg: Config) -> str:
+    """Equal for configs whose extraction is the same work: the extract and mesh hashes and
+    the corpus keys that choose clips (which the extract hash leaves out)."""
+    corpus = cfg.to_dict()["corpus"]
+    return json.dumps([cfg.extract_hash(), cfg.mesh_hash(),
+                       {k: corpus[k] for k in config_mod.CORPUS_SELECTION_KEYS}],
+                      sort_keys=True, default=str)
 
 
 def report_dir(run_dir: Path) -> Path:
@@ -148,10 +173,11 @@ def report_dir(run_dir: Path) -> Path:
     return Path(cfg.resolve(cfg.report.out) or run.path / "report")
 
 
-def _row(run_dir: Path, dataset: str | None, name: str) -> dict[str, Any]:
+def _row(run_dir: Path, dataset: str | None, name: str,
+         report: Path | None = None) -> dict[str, Any]:
     run = RunDir(run_dir)
     cfg: Config = run.config()
-    metrics_path = report_dir(run_dir) / "metrics.json"
+    metrics_path = (report or report_dir(run_dir)) / "metrics.json"
     try:
         metrics = json.loads(metrics_path.read_text())
     except FileNotFoundError:
@@ -193,8 +219,9 @@ def _pct(value: Any, spec: str) -> str:
     return "n/a" if value is None or pd.isna(value) else format(value, spec)
 
 
-def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame:
-    """Tabulate finished runs into OUT/comparison.{csv,md,png,html}."""
+def collect(runs: list[tuple[Path, str | None, str, Path | None]], out: Path) -> pd.DataFrame:
+    """Tabulate finished runs into OUT/comparison.{csv,md,png,html}: (run directory, dataset,
+    row name, its report directory or None for the run's own)."""
     from videmo.report.html import write_comparison_html
 
     table = pd.DataFrame([_row(*r) for r in runs], columns=list(TABLE_COLUMNS))
@@ -202,7 +229,8 @@ def collect(runs: list[tuple[Path, str | None, str]], out: Path) -> pd.DataFrame
     write_csv_atomic(table, out / "comparison.csv")
     write_text_atomic(out / "comparison.md", to_markdown(table))
     png = figures.comparison(table, out / "comparison.png")
-    write_comparison_html(table, out, {name: report_dir(d) for d, _, name in runs}, png)
+    write_comparison_html(table, out, {name: rep or report_dir(d) for d, _, name, rep in runs},
+                          png)
     return table
 
 
