@@ -465,8 +465,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("give either a comparison JOB file or --runs RUN_DIR...")
     if args.runs:
         out = Path(args.out or "runs/comparison")
-        table = compare.collect([(Path(r), None, Path(r).name, None) for r in args.runs],
-                                out)
+        table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out)
     else:
         job = compare.load_job(args.job)
         if args.out:

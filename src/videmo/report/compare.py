@@ -219,10 +219,12 @@ def _pct(value: Any, spec: str) -> str:
     return "n/a" if value is None or pd.isna(value) else format(value, spec)
 
 
-def collect(runs: list[tuple[Path, str | None, str, Path | None]], out: Path) -> pd.DataFrame:
+def collect(runs: list[tuple], out: Path) -> pd.DataFrame:
     """Tabulate finished runs into OUT/comparison.{csv,md,png,html}: (run directory, dataset,
-    row name, its report directory or None for the run's own)."""
+    row name[, its report directory: by default the run's own])."""
     from videmo.report.html import write_comparison_html
+
+    runs = [(*r, None) if len(r) == 3 else tuple(r) for r in runs]
 
     table = pd.DataFrame([_row(*r) for r in runs], columns=list(TABLE_COLUMNS))
     out.mkdir(parents=True, exist_ok=True)
