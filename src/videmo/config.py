@@ -133,9 +133,6 @@ class MeshConfig:
                               minimum=0)
 
 
-FEATURES = ("emotions", "mesh")
-
-
 @dataclass(frozen=True)
 class EmotionsConfig:
     model: Literal["fer", "blendshapes", "landmarks"] = opt(

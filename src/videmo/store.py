@@ -636,36 +636,38 @@ class RunDir:
         sorted by clip and frame."""
         from videmo.extract.pipeline import empty_frame_table
 
-        tables = []
-        for rec in self.records():
-            if rec.get(schema.STATUS) != schema.DONE:
-                continue
-            if config_hash is not None and rec.get(schema.CONFIG_HASH) != config_hash:
-                continue
-            part = self.part_path(rec[schema.CLIP_ID])
-            if part.exists():
-                tables.append(pd.read_parquet(part))
+        tables = [pd.read_parquet(p) for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
             return empty_frame_table()
         df = pd.concat(tables, ignore_index=True)
         return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
                               kind="stable").reset_index(drop=True)
 
+    def _done_parts(self, part_path, config_hash: str | None, key: str | None = None,
+                    value: str | None = None) -> list[Path]:
+        """The existing part files (``part_path(clip_id)``) of the done clips of the current
+        corpus made under ``config_hash`` (any, when None) and, with ``key``, whose record has
+        ``key`` set (to ``value``, when given): what one table is merged from."""
+        out = []
+        for rec in self.records():
+            if rec.get(schema.STATUS) != schema.DONE:
+                continue
+            if config_hash is not None and rec.get(schema.CONFIG_HASH) != config_hash:
+                continue
+            if key is not None and (not rec.get(key) or
+                                    (value is not None and rec.get(key) != value)):
+                continue
+            part = part_path(rec[schema.CLIP_ID])
+            if part.exists():
+                out.append(part)
+        return out
+
     def mesh(self, config_hash: str | None = None,
              mesh_hash: str | None = None) -> pa.Table | None:
         """The mesh rows of every done clip of the current corpus whose mesh was made under
         ``mesh_hash`` (any, when None), sorted like the per-frame table; None without any."""
-        tables = []
-        for rec in self.records():
-            if rec.get(schema.STATUS) != schema.DONE or not rec.get(schema.MESH_HASH):
-                continue
-            if config_hash is not None and rec.get(schema.CONFIG_HASH) != config_hash:
-                continue
-            if mesh_hash is not None and rec.get(schema.MESH_HASH) != mesh_hash:
-                continue
-            part = self.mesh_part_path(rec[schema.CLIP_ID])
-            if part.exists():
-                tables.append(pq.read_table(part))
+        tables = [pq.read_table(p) for p in self._done_parts(
+            self.mesh_part_path, config_hash, schema.MESH_HASH, mesh_hash)]
         if not tables:
             return None
         table = pa.concat_tables(tables)

@@ -26,8 +26,9 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.features.pose import normalize_landmarks
+from videmo.models import FRAME_MODEL_FILES, model_path
 
-FRAME_MODELS: tuple[str, ...] = ("blendshapes", "landmarks")
+FRAME_MODELS: tuple[str, ...] = tuple(FRAME_MODEL_FILES)  # the shipped ones, by name
 KINDS = ("blendshapes", "landmarks")
 
 
@@ -104,8 +105,6 @@ def load(network_path: Path, card_path: Path, name: str) -> FrameModel:
 def load_frame_model(name: str) -> FrameModel:
     """A shipped frame model by name (``blendshapes`` or ``landmarks``), its files checked
     against their recorded sha256; loaded once per process."""
-    from videmo.models import FRAME_MODEL_FILES, model_path
-
     if name not in FRAME_MODEL_FILES:
         raise KeyError(f"unknown frame model {name!r}; known: {', '.join(FRAME_MODEL_FILES)}")
     network, card = FRAME_MODEL_FILES[name]
