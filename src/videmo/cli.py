@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videmo",
         description="Emotion in video, per clip: sample frames, find faces (Haar, MTCNN or "
-                    "BlazeFace), score seven emotions with the FER model (and, with features: "
-                    "mesh, MediaPipe's face mesh), label each clip by a vote, a rule or a "
-                    "learned classifier and compare it with golden labels.")
+                    "BlazeFace), score seven emotions with the FER model or a frame model on "
+                    "MediaPipe's face mesh (emotions.model; features: mesh keeps the mesh), "
+                    "label each clip by a vote, a rule or a learned classifier and compare it "
+                    "with golden labels.")
     parser.add_argument("--version", action="version", version=f"videmo {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
