@@ -90,7 +90,7 @@ def test_train_config_is_typed_and_checked():
     with pytest.raises(ConfigError):
         from_dict({"train": {"models": ["blend_svm"]}})
     with pytest.raises(ConfigError):
-        from_dict({"emotions": {"model": "pixels"}})
+        from_dict({"emotions": {"model": "resnet"}})
 
 
 def test_train_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):

@@ -135,12 +135,19 @@ class MeshConfig:
 
 @dataclass(frozen=True)
 class EmotionsConfig:
-    model: Literal["fer", "blendshapes", "landmarks"] = opt(
+    model: Literal["fer", "pixels", "blendshapes", "landmarks"] = opt(
         "fer", "Frame model that scores the seven emotions of a face: fer (mini-Xception on "
-               "the face's pixels), blendshapes (a network on MediaPipe blendshapes) or "
-               "landmarks (a 1D-CNN on pose-normalised landmarks); the last two were trained by "
-               "videmo train on FER2013 (MODELS.md) and turn the face mesh on by themselves. A "
-               "face the mesh cannot read gets no scores under them.")
+               "the face's pixels), pixels (videmo's convolutional network on a 48x48 grey "
+               "face crop framed for the detector; LiteRT, no TensorFlow), blendshapes (a "
+               "network on MediaPipe blendshapes) or landmarks (a 1D-CNN on pose-normalised "
+               "landmarks); the last three were trained by videmo train on FER2013 (MODELS.md); "
+               "blendshapes and landmarks turn the face mesh on by themselves and give no "
+               "scores to a face the mesh cannot read.")
+    align: bool = opt(True, "emotions.model pixels: rotate each face crop so the eyes are level "
+                            "(BlazeFace's eye keypoints; OpenCV's eye cascade in a box without "
+                            "keypoints; no rotation when no eye pair is found).")
+    flip: bool = opt(False, "emotions.model pixels: average each face's scores with its "
+                            "mirror image's (test-time flip; twice the cost per face).")
     engine: Literal["tflite", "keras"] = opt(
         "tflite", "FER model runtime (emotions.model: fer): the quantized tflite file (CPU, "
                   "fer's default) or the Keras .hdf5 model run in batches (useful on a GPU).")
@@ -373,8 +380,10 @@ class LearnConfig:
     out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
 
 
+# the frame models that read the face mesh (emotions.model turns the mesh on for them)
+MESH_FRAME_MODELS = ("blendshapes", "landmarks")
 TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                "land_cnn_minmax")
+                "land_cnn_minmax", "pixel_vgg")
 
 
 @dataclass(frozen=True)
@@ -397,10 +406,12 @@ class TrainConfig:
     upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
                             "before the face mesh.", minimum=48)
     models: list[Literal["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                         "land_cnn_minmax"]] = opt(
-        list(TRAIN_MODELS), "Models to train side by side: the blendshape LSTM, MLP and "
-                            "gradient boosting, the landmark 1D-CNN with pose normalisation "
-                            "or min-max only.")
+                         "land_cnn_minmax", "pixel_vgg"]] = opt(
+        list(TRAIN_MODELS[:-1]), "Models to train side by side: the blendshape LSTM, MLP and "
+                                 "gradient boosting, the landmark 1D-CNN with pose "
+                                 "normalisation or min-max only, and pixel_vgg (a "
+                                 "convolutional network on the 48x48 face crops, "
+                                 "resumable per epoch; see configs/train-pixels.yaml).")
     min_score: float = opt(0.4, "Blendshape selection: a score counts above this.", minimum=0)
     min_images: int = opt(100, "Blendshape selection: kept when above min_score in more than "
                                "this many fitted images.", minimum=0)
@@ -499,9 +510,13 @@ class Config:
         from videmo.models import (
             EMOTION_KERAS,
             EMOTION_TFLITE,
+            EYE_CASCADE,
+            FACE_FRAMING,
             FACE_LANDMARKER,
             FRAME_MODEL_FILES,
             HAAR_CASCADE,
+            PIXEL_MODEL,
+            PIXEL_MODEL_CARD,
             model_hashes,
         )
 
@@ -510,16 +525,26 @@ class Config:
         key["corpus"] = {k: v for k, v in key["corpus"].items()
                          if k not in CORPUS_SELECTION_KEYS}
         fer = self.emotions.model == "fer"
+        pixels = self.emotions.model == "pixels"
+        mesh_model = self.emotions.model in MESH_FRAME_MODELS
         if fer:  # as before emotions.model existed, so the runs made then stay done
-            key["emotions"] = {k: v for k, v in key["emotions"].items() if k != "model"}
-        else:  # emotions.engine and batch_size apply to fer only
+            key["emotions"] = {k: v for k, v in key["emotions"].items()
+                               if k not in ("model", "align", "flip")}
+        elif pixels:  # its crop options; engine and batch_size apply to fer only
+            key["emotions"] = {k: key["emotions"][k] for k in ("model", "align", "flip")}
+        else:
             key["emotions"] = {"model": self.emotions.model}
-        tensorflow = self.faces.detector == "mtcnn" or not fer or self.emotions.engine == "keras"
+        tensorflow = (self.faces.detector == "mtcnn" or mesh_model
+                      or (fer and self.emotions.engine == "keras"))
         files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
-        if self.faces.detector == "mediapipe" or not fer:
+        if self.faces.detector == "mediapipe" or mesh_model:
             files.append(FACE_LANDMARKER)
         if fer:
             files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
+        elif pixels:
+            files.extend([PIXEL_MODEL, PIXEL_MODEL_CARD, FACE_FRAMING])
+            if self.emotions.align:
+                files.append(EYE_CASCADE)
         else:
             files.extend(FRAME_MODEL_FILES[self.emotions.model])
         packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
@@ -783,7 +808,7 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     cfg = _build(Config, data)
     cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
     _validate(cfg)
-    if cfg.emotions.model != "fer" and "mesh" not in cfg.features:
+    if cfg.emotions.model in MESH_FRAME_MODELS and "mesh" not in cfg.features:
         # the mesh frame models read the mesh: it is computed anyway, so it is also kept (and
         # the recorded config says so)
         cfg = dataclasses.replace(cfg, features=[*cfg.features, "mesh"])

@@ -82,7 +82,7 @@ def face_crop(image: np.ndarray, box: tuple[float, float, float, float],
     else:
         n = max(1, int(round(side)))
         # output pixel (u, v) of an n x n patch -> source point, rotated about (cx, cy)
-        m = cv2.getRotationMatrix2D((n / 2, n / 2), -angle, n / side)
+        m = cv2.getRotationMatrix2D((n / 2, n / 2), angle, n / side)
         m = np.vstack([m, [0, 0, 1]])
         shift = np.array([[1, 0, cx - n / 2], [0, 1, cy - n / 2], [0, 0, 1]])
         to_src = shift @ np.linalg.inv(m)

@@ -28,6 +28,13 @@ FRAME_MODEL_FILES: dict[str, tuple[str, str]] = {
     "landmarks": (FRAME_LANDMARKS, FRAME_LANDMARKS_CARD),
 }
 
+# The pixel frame model (emotions.model: pixels): a TFLite network trained by `videmo train`
+# (MODELS.md), its card, the crop framing per detector measured on FER2013
+# (scripts/calibrate_framing.py) and OpenCV's eye cascade (eyes of boxes without keypoints).
+PIXEL_MODEL, PIXEL_MODEL_CARD = "pixels.tflite", "pixels.json"
+FACE_FRAMING = "face_framing.json"
+EYE_CASCADE = "haarcascade_eye.xml"
+
 SHA256: dict[str, str] = {
     EMOTION_TFLITE: "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
@@ -37,6 +44,10 @@ SHA256: dict[str, str] = {
     FRAME_BLENDSHAPES_CARD: "dcfc2eda8bf267a4cca14b377ddffc8f19ac9a1074f99adbcb860ed59e4afe1c",
     FRAME_LANDMARKS: "5e521f08f2e74aa9257bb19aad2fb20175e920bdd607d87d9e99b9ecc19c4590",
     FRAME_LANDMARKS_CARD: "9db1bbe8c5827a3ae2e6aef597a3403264da584b7b88b4112e4194e5297fe422",
+    PIXEL_MODEL: "dc0b944fe0f4d2edc5aaa356db5a544759a94721aac31ee4afc7e05b30c00401",
+    PIXEL_MODEL_CARD: "4d8aa543b9350a10947bfa8d984a1334c2dc9de3cc98e0ea8a819d9266db2c6d",
+    FACE_FRAMING: "b3a8c47a3c9353da6b0e354e6902b6dbc14d003f03703f6d4f114d41043d3b64",
+    EYE_CASCADE: "71cc64fc305a355dc60067880f6fbbd43dd155bd63ee3844661a1bda34b2fd8c",
 }
 
 

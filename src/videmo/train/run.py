@@ -33,7 +33,7 @@ from videmo.extract.features.frame_model import features as model_features
 from videmo.models import FACE_LANDMARKER, model_hashes
 from videmo.runtime import import_tensorflow, quiet_native_logs
 from videmo.store import write_text_atomic
-from videmo.train import data, features, models
+from videmo.train import data, features, models, pixels
 
 
 def select_blendshapes(blend: np.ndarray, min_score: float, min_images: int) -> list[str]:
@@ -80,6 +80,35 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
     images = data.read(cfg.resolve(t.data), t.format)
     counts = images.counts()
     images.items = {s: _limit(v, t.limit) for s, v in images.items.items()}
+    results: dict[str, Any] = {
+        "data": images.source, "split_counts_found": counts, "skipped_files": images.skipped,
+        "limit": t.limit, "seed": t.seed, "epochs_max": t.epochs, "batch_size": t.batch_size,
+        "patience": t.patience, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()}, "
+                   f"{len(__import__('os').sched_getaffinity(0))} CPUs",
+        "versions": _versions(), "commit": _commit(), "command": command, "models": {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if any(n != "blend_gboost" for n in t.models):  # the Keras networks
+        with quiet_native_logs():  # TensorFlow's start-up chatter, with the thread budget
+            import_tensorflow()
+    if any(n not in pixels.PIXEL_MODELS for n in t.models):
+        _train_mesh_models(cfg, images, out, results, progress)
+    if any(n in pixels.PIXEL_MODELS for n in t.models):
+        from videmo.train.pixel_run import train_pixel_models
+
+        train_pixel_models(cfg, images, out, results, progress)
+    results["seconds"] = round(time.time() - started, 1)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
+    write_text_atomic(out / "results.md", render(results))
+    write_text_atomic(out / "config.yaml", dump(cfg))
+    return results
+
+
+def _train_mesh_models(cfg: Config, images: data.ImageSet, out: Path, results: dict[str, Any],
+                       progress: bool) -> None:
+    """Steps 2-4 of the module doc for the mesh models of ``train.models``, into ``results``."""
+    t = cfg.train
     feats = features.extract(images, cfg.resolve(t.cache), t.upscale,
                              t.workers or features.default_workers(), progress)
     train_f = feats[data.TRAINING]
@@ -95,9 +124,8 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
     if not names:
         raise data.DataError(f"no blendshape is above {t.min_score} in more than "
                              f"{t.min_images} training images; lower train.min_images")
-    results: dict[str, Any] = {
-        "data": images.source, "split_counts_found": counts, "skipped_files": images.skipped,
-        "limit": t.limit, "selection_split": selection,
+    results.update({
+        "selection_split": selection,
         "images": {"fit": int(len(fit_f.labels)), "select": int(len(sel_f.labels)),
                    "test": int(len(test_f.labels))},
         "no_mesh": {s: int((~f.ok).sum()) for s, f in feats.items()},
@@ -110,18 +138,9 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
                          f"else the central two thirds as the box",
         "blendshape_rule": f"> {t.min_score} in more than {t.min_images} fitted images",
         "blendshapes_kept": names, "n_blendshapes_kept": len(names),
-        "seed": t.seed, "epochs_max": t.epochs, "batch_size": t.batch_size,
-        "patience": t.patience, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()}, "
-                   f"{len(__import__('os').sched_getaffinity(0))} CPUs",
-        "versions": _versions(), "commit": _commit(), "command": command,
-        "mesh_model_sha256": model_hashes()[FACE_LANDMARKER], "models": {},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    if any(n != "blend_gboost" for n in t.models):  # the Keras networks
-        with quiet_native_logs():  # TensorFlow's start-up chatter, with the thread budget
-            import_tensorflow()
-    for name in t.models:
+        "mesh_model_sha256": model_hashes()[FACE_LANDMARKER],
+    })
+    for name in [m for m in t.models if m not in pixels.PIXEL_MODELS]:
         card = models.card_for(name, names)
         card["kind"] = models.KIND[name]
         x_fit = model_features(card, fit_f.blendshapes[fit_f.ok], fit_f.landmarks[fit_f.ok])
@@ -153,11 +172,6 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
             fitted.network.save(out / "models" / f"{name}.keras")
             write_text_atomic(out / "models" / f"{name}.json", json.dumps(card, indent=1))
         write_text_atomic(out / "results.json", json.dumps(results, indent=1))
-    results["seconds"] = round(time.time() - started, 1)
-    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
-    write_text_atomic(out / "results.md", render(results))
-    write_text_atomic(out / "config.yaml", dump(cfg))
-    return results
 
 
 def render(results: dict[str, Any]) -> str:
@@ -179,5 +193,5 @@ def render(results: dict[str, Any]) -> str:
     head = [f"Images: {results['images']}; no mesh: {results['no_mesh']}; "
             f"mesh from: {results['mesh_from']}.",
             f"Blendshapes kept ({results['blendshape_rule']}): {results['n_blendshapes_kept']}.",
-            ""]
+            ""] if "no_mesh" in results else [f"Images: {results['split_counts_found']}.", ""]
     return "\n".join(head + lines + recall) + "\n"

@@ -184,7 +184,9 @@ class EmotionsExtractor(FeatureExtractor):
     """The seven emotion probabilities of each face: the per-frame table (frames.parquet).
 
     ``emotions.model: fer`` scores the face's FER crop with fer's mini-Xception
-    (``emotions.engine``); ``blendshapes`` and ``landmarks`` score its face mesh with a frame
+    (``emotions.engine``); ``pixels`` scores a 48x48 crop of the face framed for the run's
+    detector with videmo's pixel model (:mod:`videmo.extract.features.pixel_model`, LiteRT);
+    ``blendshapes`` and ``landmarks`` score its face mesh with a frame
     model of :mod:`videmo.extract.features.frame_model` (so they need the ``mesh`` extractor).
     A face without a mesh then has no scores (NaN): :func:`videmo.evaluate.vote.face_rows`
     leaves it out of the votes, as a frame without a scored face."""
@@ -196,7 +198,9 @@ class EmotionsExtractor(FeatureExtractor):
 
     @classmethod
     def needs(cls, cfg: Config) -> tuple[str, ...]:
-        return () if cfg.emotions.model == "fer" else ("mesh",)
+        from videmo.config import MESH_FRAME_MODELS
+
+        return ("mesh",) if cfg.emotions.model in MESH_FRAME_MODELS else ()
 
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:
@@ -206,6 +210,13 @@ class EmotionsExtractor(FeatureExtractor):
         self.model_name = cfg.emotions.model
         if self.model_name == "fer":
             self.fer = make_model(cfg.emotions.engine, threads, cfg.emotions.batch_size)
+        elif self.model_name == "pixels":
+            from videmo.extract.features.pixel_model import EyeFinder, PixelModel, framing_for
+
+            self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
+            self.framing = framing_for(cfg.faces.detector)
+            self.align = cfg.emotions.align
+            self.eye_finder = EyeFinder() if cfg.emotions.align else None
         else:
             from videmo.extract.features.frame_model import load_frame_model
             from videmo.runtime import import_tensorflow
@@ -225,6 +236,12 @@ class EmotionsExtractor(FeatureExtractor):
             return []
         if self.model_name == "fer":
             return list(self.fer.predict(batch.crops))
+        if self.model_name == "pixels":
+            from videmo.extract.features.pixel_model import crops_for
+
+            crops = crops_for(batch.image, batch.faces, self.framing, self.align,
+                              self.eye_finder)
+            return list(self.pixels.predict(crops))
         meshes = batch.outputs["mesh"]
         out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in meshes]
         have = [i for i, m in enumerate(meshes) if m is not None]

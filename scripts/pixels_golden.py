@@ -1,0 +1,67 @@
+"""Golden inputs and outputs of the shipped pixel model (emotions.model: pixels).
+
+From each of the six sample clips (data/sample/crema-d, CREMA-D, ODbL) three evenly spaced
+frames; BlazeFace's faces there; each face's box, eye angle and 48x48 crop as the run makes
+them (:func:`videmo.extract.features.pixel_model.crops_for`, framing ``mediapipe``, aligned);
+and the shipped model's probabilities for the crops, with LiteRT's default (XNNPACK) kernels
+and with its reference kernels (``OpResolverType.BUILTIN_REF``), whose difference bounds how far
+kernels on another CPU may move the numbers (tests/test_pixels.py derives its tolerance from
+it). Writes tests/data/pixels_golden.npz. Rerun after shipping a new model.
+
+    python scripts/pixels_golden.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from videmo.extract.detectors.blazeface import BlazeFaceDetector
+from videmo.extract.features import pixel_model as pm
+from videmo.models import PIXEL_MODEL, model_path, sha256_of
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "tests" / "data" / "pixels_golden.npz"
+
+
+def main() -> None:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    detector = BlazeFaceDetector(1)
+    framing = pm.framing_for("mediapipe")
+    boxes, angles, crops, clips = [], [], [], []
+    for clip in sorted((REPO / "data" / "sample" / "crema-d").glob("*.flv")):
+        cap = cv2.VideoCapture(str(clip))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        for i in np.linspace(5, n - 6, 3).round().astype(int):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(i))
+            ok, frame = cap.read()
+            assert ok, (clip, i)
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            for face in detector.detect([frame], 1.0)[0]:
+                boxes.append(face.box)
+                angles.append(pm.face_angle(face, grey, None))
+                crops.append(pm.crops_for(frame, [face], framing, True)[0])
+                clips.append(f"{clip.stem}@{i}")
+    crops_a = np.stack(crops)
+    default = pm.PixelModel.load().predict(crops_a)
+    path = model_path(PIXEL_MODEL)
+    ref = pm.PixelModel(path, {}, 1)
+    ref.interpreter = Interpreter(model_path=str(path), num_threads=1,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    ref.input = ref.interpreter.get_input_details()[0]["index"]
+    ref.output = ref.interpreter.get_output_details()[0]["index"]
+    reference = ref.predict(crops_a)
+    spread = float(np.abs(default - reference).max())
+    np.savez_compressed(OUT, crops=crops_a, boxes=np.array(boxes, np.float64),
+                        angles=np.array(angles, np.float64), clips=np.array(clips),
+                        probabilities=default, reference=reference,
+                        model_sha256=np.array(sha256_of(path)))
+    print(f"{len(crops_a)} faces; default vs reference kernels: max |diff| {spread:.2e}; "
+          f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

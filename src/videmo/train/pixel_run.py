@@ -1,0 +1,144 @@
+"""The pixel models' part of ``videmo train``: crops -> network -> TFLite -> PrivateTest rows.
+
+For each pixel model of ``train.models`` (:data:`videmo.train.pixels.PIXEL_MODELS`):
+
+1. the FER2013 images through the crop step (:func:`videmo.train.pixels.read_crops`, cached);
+2. training, resumable per epoch (:func:`videmo.train.pixels.fit`), the epoch kept by the
+   selection split's accuracy (PublicTest when the data has it, else the fixed 10% of Training);
+3. export to TFLite (float16 weights) and, from here on, everything is measured on the exported
+   file as videmo runs it (:class:`videmo.extract.features.pixel_model.PixelModel`, LiteRT);
+4. PrivateTest scored once per row: the model, the model with test-time flipping, fer's
+   mini-Xception on the same images (its own preprocessing: the image as the face, 64x64), their
+   mean, and a logistic stacker on both models' log-probabilities fitted on the selection split.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from videmo import schema
+from videmo.models import sha256_of
+from videmo.store import write_text_atomic
+from videmo.train import data, models, pixels
+
+RECIPE_NOTE = ("VGG-style: 4 stages of two 3x3 conv + batch norm + ReLU, max pooling, global "
+               "average pooling, dropout, softmax; SGD Nesterov momentum 0.9, weight decay 5e-4, "
+               "cosine learning rate after a 2-epoch warm-up to 0.05, label smoothing 0.1; "
+               "augmentation per image: random zoom 1-1.25x, shift up to 10%, rotation up to 10 "
+               "degrees, horizontal flip (p 0.5), random erasing (p 0.5, 2-25% of the area)")
+
+
+def export_tflite(network, path: Path) -> None:
+    """The Keras network as a TFLite file with float16 weights and a resizable batch."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        network.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+        blob = converter.convert()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_suffix(".tmp")
+    tmp_path.write_bytes(blob)
+    tmp_path.replace(path)
+
+
+def fer_probabilities(x: np.ndarray) -> np.ndarray:
+    """fer's mini-Xception (the shipped tflite, LiteRT) on 48x48 grey faces taken whole, with
+    fer's own preprocessing of a face crop (resize to 64x64, scale to [-1, 1])."""
+    import cv2
+
+    from videmo.extract.features.emotions import INPUT_SIZE, TfliteModel
+
+    model = TfliteModel(1)
+    out = np.zeros((len(x), len(schema.EMOTIONS)), np.float32)
+    for start in range(0, len(x), 256):
+        batch = np.stack([cv2.resize(img, INPUT_SIZE) for img in x[start:start + 256]])
+        out[start:start + 256] = model.predict((batch.astype(np.float32) / 255.0 - 0.5) * 2.0)
+    return out
+
+
+def _stacker(train_p: list[np.ndarray], y: np.ndarray, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.log(np.clip(np.concatenate(train_p, 1), 1e-6, 1.0))
+    return LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x, y)
+
+
+def _stack_predict(est, probs: list[np.ndarray]) -> np.ndarray:
+    x = np.log(np.clip(np.concatenate(probs, 1), 1e-6, 1.0))
+    out = np.zeros((len(x), len(schema.EMOTIONS)), np.float32)
+    out[:, est.classes_] = est.predict_proba(x)
+    return out
+
+
+def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str, Any],
+                       progress: bool = True) -> None:
+    """Train, export and score every pixel model of ``cfg.train.models`` into ``results``."""
+    from videmo.extract.features.pixel_model import PixelModel
+
+    t = cfg.train
+    crops = pixels.read_crops(images, cfg.resolve(t.cache), progress)
+    x_fit, y_fit = crops[data.TRAINING]
+    if data.PUBLIC in crops:
+        x_sel, y_sel = crops[data.PUBLIC]
+        selection = "PublicTest"
+    else:
+        mask = data.holdout(y_fit, t.seed)
+        x_fit, y_fit, x_sel, y_sel = x_fit[~mask], y_fit[~mask], x_fit[mask], y_fit[mask]
+        selection = (f"{int(data.HOLDOUT_SHARE * 100)}% of each class of Training "
+                     f"(numpy default_rng({t.seed}), no PublicTest in the data)")
+    x_test, y_test = crops[data.PRIVATE]
+    ok_test, ok_sel = np.ones(len(y_test), bool), np.ones(len(y_sel), bool)
+    fer_test, fer_sel = fer_probabilities(x_test), fer_probabilities(x_sel)
+    results["models"]["fer (mini-Xception, fer 25.10.3 tflite)"] = {
+        "kind": "pixels 64x64 (fer)", "epochs": None, "train_seconds": None,
+        "selection": models.evaluate(fer_sel, ok_sel, y_sel),
+        "private_test": models.evaluate(fer_test, ok_test, y_test)}
+    for name in [m for m in t.models if m in pixels.PIXEL_MODELS]:
+        recipe = pixels.Recipe(epochs=t.epochs, batch_size=t.batch_size)
+        fitted = pixels.fit(name, x_fit, y_fit, x_sel, y_sel, recipe, t.seed, out, progress)
+        tflite = out / "models" / f"{name}.tflite"
+        export_tflite(fitted.network, tflite)
+        card = {"name": name, "kind": "pixels", "emotions": list(schema.EMOTIONS),
+                "input": "uint8-range grey face crop (n, 48, 48, 1), 0-255",
+                "crop": "videmo.extract.crop.face_crop: FER2013 images whole (scale 1); at run "
+                        "time the detector's box framed by models/face_framing.json",
+                "network": f"{name}: {pixels.WIDTHS[name]} filters; {RECIPE_NOTE}",
+                "recipe": recipe.__dict__, "seed": t.seed, "epochs": fitted.epochs,
+                "train_seconds": round(fitted.seconds, 1), "date": results["date"],
+                "commit": results["commit"], "command": results["command"],
+                "data": f"FER2013 (Training fitted: {len(y_fit)}, selection: {selection} "
+                        f"({len(y_sel)}), PrivateTest reported ({len(y_test)}))",
+                "tflite_sha256": sha256_of(tflite)}
+        shipped = PixelModel(tflite, card, threads=1)
+        flipped = PixelModel(tflite, card, threads=1, flip=True)
+        rows = {name: (shipped.predict(x_test), shipped.predict(x_sel)),
+                f"{name} + flip": (flipped.predict(x_test), flipped.predict(x_sel))}
+        p_test, p_sel = rows[name]
+        rows[f"{name} + fer (mean)"] = ((p_test + fer_test) / 2, (p_sel + fer_sel) / 2)
+        # the stacker is fitted on the selection split; its selection row is in-sample
+        stack = _stacker([p_sel, fer_sel], y_sel, t.seed)
+        rows[f"{name} + fer (stacker)"] = (_stack_predict(stack, [p_test, fer_test]),
+                                           _stack_predict(stack, [p_sel, fer_sel]))
+        for row, (pt, ps) in rows.items():
+            results["models"][row] = {
+                "kind": "pixels 48x48", "epochs": fitted.epochs,
+                "train_seconds": round(fitted.seconds, 1),
+                "selection": models.evaluate(ps, ok_sel, y_sel),
+                "private_test": models.evaluate(pt, ok_test, y_test)}
+        pt = results["models"][name]["private_test"]
+        card["private_test"] = {k: pt[k] for k in ("accuracy_7", "macro_f1_7", "accuracy_3",
+                                                   "macro_f1_3", "recall_7", "confusion_7")}
+        card["private_test_flip"] = {
+            k: results["models"][f"{name} + flip"]["private_test"][k]
+            for k in ("accuracy_7", "macro_f1_7", "accuracy_3", "macro_f1_3")}
+        card["history"] = fitted.history
+        write_text_atomic(out / "models" / f"{name}.json", json.dumps(card, indent=1))
+        write_text_atomic(out / "results.json", json.dumps(results, indent=1))

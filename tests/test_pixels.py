@@ -1,0 +1,266 @@
+"""The pixel frame model: one crop step for training and extraction, training end to end with
+resume, the TFLite export, and runs with emotions.model: pixels that never import TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+
+from videmo import cli, schema
+from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
+from videmo.extract.features import pixel_model
+from videmo.train import data, pixels
+
+from .conftest import REPO, SAMPLE_CLIPS, make_config
+from .train_fixture import build
+
+
+@pytest.fixture(scope="module")
+def fer_like(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("fer-like-pixels"))
+
+
+def test_training_crop_of_a_fer_image_is_the_image_itself(fer_like, tmp_path):
+    images = data.read(fer_like, "folders")
+    crops = pixels.read_crops(images, tmp_path, progress=False)
+    first = images.items[data.TRAINING][0]
+    np.testing.assert_array_equal(crops[data.TRAINING][0][0], first.read())
+    assert crops[data.TRAINING][0].dtype == np.uint8
+    assert crops[data.TRAINING][0].shape == (36, SIZE, SIZE)
+    # a second read comes from the cache, unchanged
+    again = pixels.read_crops(images, tmp_path, progress=False)
+    np.testing.assert_array_equal(again[data.PRIVATE][0], crops[data.PRIVATE][0])
+
+
+def test_extraction_crop_of_the_same_face_gives_the_training_pixels(fer_like):
+    """A FER-like face pasted into a frame: the run-time crop of its box (framing 1, no
+    rotation) is the pixels training read, exactly; with a framing of 2 the face fills the
+    middle half."""
+    face = data.read(fer_like, "folders").items[data.TRAINING][3].read()
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[100:148, 150:198] = face[:, :, None]
+    crop = face_crop(frame, (150, 100, 48, 48), Framing(1.0))
+    np.testing.assert_array_equal(crop, face)
+    wide = face_crop(frame, (150, 100, 48, 48), Framing(2.0))
+    np.testing.assert_array_equal(wide[:12, :12], 90)  # the frame around it
+    inner = cv2.resize(face, (24, 24), interpolation=cv2.INTER_AREA)
+    assert np.abs(wide[12:36, 12:36].astype(int) - inner).mean() < 3
+
+
+@pytest.mark.parametrize("deg", [-20.0, 0.0, 12.5, 25.0])
+def test_alignment_levels_the_eyes(deg):
+    """Two dots as eyes on a line tilted by ``deg``: eye_angle finds the tilt and the crop
+    rotated by it has both dots on one row."""
+    img = np.zeros((200, 200), np.uint8)
+    c, r = np.array([100.0, 100.0]), 30.0
+    t = np.radians(deg)
+    right_eye = c - r * np.array([np.cos(t), np.sin(t)])  # image left: the person's right eye
+    left_eye = c + r * np.array([np.cos(t), np.sin(t)])
+    for x, y in (right_eye, left_eye):
+        cv2.circle(img, (int(round(x)), int(round(y))), 4, 255, -1)
+    angle = eye_angle(left_eye, right_eye)
+    assert angle == pytest.approx(deg, abs=1e-6)
+    crop = face_crop(img, (60, 60, 80, 80), Framing(1.0), size=80, angle=angle)
+    ys, xs = np.nonzero(crop > 128)
+    left_dots, right_dots = ys[xs < 40], ys[xs >= 40]
+    assert abs(left_dots.mean() - right_dots.mean()) < 1.0
+
+
+def test_face_angle_uses_keypoints_then_the_eye_finder():
+    from videmo.extract.detectors.blazeface import KeypointFace
+
+    face = KeypointFace(0, 0, 100, 100, 1.0, ((30.0, 40.0), (70.0, 50.0)), None)
+    assert pixel_model.face_angle(face, None, None) == pytest.approx(np.degrees(np.arctan2(10,
+                                                                                       40)))
+    steep = KeypointFace(0, 0, 100, 100, 1.0, ((30.0, 40.0), (50.0, 80.0)), None)
+    assert pixel_model.face_angle(steep, None, None) == 0.0  # > 30 degrees: not trusted
+
+
+def test_epoch_batches_are_a_function_of_seed_and_epoch():
+    x = np.random.default_rng(1).integers(0, 256, (70, SIZE, SIZE), dtype=np.uint8)
+    y = np.arange(70) % 7
+    recipe = pixels.Recipe(epochs=2, batch_size=32)
+    first = list(pixels._batches(x, y, recipe, 0, 1))
+    again = list(pixels._batches(x, y, recipe, 0, 1))
+    other = list(pixels._batches(x, y, recipe, 0, 2))
+    assert [b[0].shape[0] for b in first] == [32, 32, 6]
+    for (a, la), (b, lb) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_training_resumes_after_a_killed_epoch(fer_like, tmp_path, monkeypatch, capsys):
+    images = data.read(fer_like, "folders")
+    crops = pixels.read_crops(images, tmp_path / "cache", progress=False)
+    x, y = crops[data.TRAINING]
+    xs, ys = crops[data.PRIVATE]
+    recipe = pixels.Recipe(epochs=3, batch_size=16)
+    real = pixels._batches
+    calls = []
+
+    def killed_in_epoch_3(x_, y_, recipe_, seed, epoch):
+        calls.append(epoch)
+        for k, batch in enumerate(real(x_, y_, recipe_, seed, epoch)):
+            if epoch == 2 and k == 1:
+                raise KeyboardInterrupt("killed")
+            yield batch
+
+    monkeypatch.setattr(pixels, "_batches", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        pixels.fit("pixel_vgg", x, y, xs, ys, recipe, 0, tmp_path / "out", progress=False)
+    state = json.loads((tmp_path / "out" / "checkpoints" / "pixel_vgg" / "state.json")
+                       .read_text())
+    assert state["epoch"] == 2 and state["steps"] == 2 * 3
+    monkeypatch.setattr(pixels, "_batches", real)
+    fitted = pixels.fit("pixel_vgg", x, y, xs, ys, recipe, 0, tmp_path / "out", progress=True)
+    assert "resuming after epoch 2 of 3" in capsys.readouterr().out
+    state = json.loads((tmp_path / "out" / "checkpoints" / "pixel_vgg" / "state.json")
+                       .read_text())
+    assert state["epoch"] == 3 and state["steps"] == 3 * 3
+    assert len(state["history"]["loss"]) == 3  # the two saved epochs and the one resumed
+    assert calls == [0, 1, 2]
+    assert 1 <= fitted.epochs <= 3
+    # another recipe in the same folder is refused, not mixed
+    with pytest.raises(data.DataError, match="other settings"):
+        pixels.fit("pixel_vgg", x, y, xs, ys, pixels.Recipe(epochs=4, batch_size=16), 0,
+                   tmp_path / "out", progress=False)
+
+
+def test_train_pixels_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"train:\n  data: {fer_like}\n  cache: {tmp_path / 'cache'}\n"
+                   f"  out: {tmp_path / 'out'}\n  epochs: 2\n  batch_size: 16\n"
+                   "  models: [pixel_vgg]\n")
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    assert "| pixel_vgg | pixels 48x48 |" in capsys.readouterr().out
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = set(res["models"])
+    assert {"pixel_vgg", "pixel_vgg + flip", "pixel_vgg + fer (mean)",
+            "pixel_vgg + fer (stacker)"} <= rows
+    assert any(r.startswith("fer ") for r in rows)
+    for row in rows:
+        p = res["models"][row]["private_test"]
+        assert np.array(p["confusion_7"]).sum() == 12 and p["no_face"] == 0
+    card = json.loads((tmp_path / "out" / "models" / "pixel_vgg.json").read_text())
+    assert card["emotions"] == list(schema.EMOTIONS) and card["seed"] == 0
+    assert card["private_test"]["accuracy_7"] == res["models"]["pixel_vgg"]["private_test"][
+        "accuracy_7"]
+    # the exported file runs on LiteRT with any batch size, and matches the Keras network
+    model = pixel_model.PixelModel(tmp_path / "out" / "models" / "pixel_vgg.tflite", card)
+    crops = pixels.read_crops(data.read(fer_like, "folders"), tmp_path / "cache",
+                              progress=False)[data.PRIVATE][0]
+    one, many = model.predict(crops[:1]), model.predict(crops)
+    assert many.shape == (12, 7) and np.allclose(many.sum(1), 1, atol=1e-4)
+    np.testing.assert_allclose(one[0], many[0], atol=1e-5)
+
+
+_NO_TF_RUN = textwrap.dedent("""
+    import sys
+    class Refuse:
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow.") or name == "keras":
+                raise ImportError("this test refuses " + name)
+    sys.meta_path.insert(0, Refuse())
+    from videmo import cli
+    code = cli.main(sys.argv[1:])
+    assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules), "imported"
+    sys.exit(code)
+""")
+
+
+@pytest.mark.parametrize("detector", ["haar", "mediapipe"])
+def test_a_pixels_run_never_imports_tensorflow(tmp_path, detector):
+    import yaml
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / SAMPLE_CLIPS[3].name).symlink_to(SAMPLE_CLIPS[3])
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump({
+        "corpus": {"paths": [str(corpus)]}, "run": {"out": str(tmp_path / "run")},
+        "sampling": {"fps": 2}, "faces": {"detector": detector},
+        "emotions": {"model": "pixels"}}))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run([sys.executable, "-c", _NO_TF_RUN, "extract", str(job),
+                           "--no-progress"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import pandas as pd
+
+    frames = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    scored = frames.dropna(subset=list(schema.EMOTIONS))
+    assert len(scored) > 0.8 * len(frames)
+    assert np.allclose(scored[list(schema.EMOTIONS)].sum(axis=1), 1, atol=1e-3)
+
+
+def test_pixels_options_change_the_extract_key(tmp_path):
+    base = make_config(tmp_path, tmp_path, emotions={"model": "pixels"})
+    flip = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "flip": True})
+    noalign = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "align": False})
+    fer = make_config(tmp_path, tmp_path)
+    fer_flip = make_config(tmp_path, tmp_path, emotions={"flip": True})
+    hashes = {c.extract_hash() for c in (base, flip, noalign, fer)}
+    assert len(hashes) == 4
+    assert fer.extract_hash() == fer_flip.extract_hash()  # flip applies to pixels only
+    assert "mesh" not in base.features and "tensorflow" not in base.extract_key()["packages"]
+
+
+GOLDEN = REPO / "tests" / "data" / "pixels_golden.npz"
+# scripts/pixels_golden.py measured LiteRT's default (XNNPACK) kernels against its reference
+# kernels on these inputs: max |difference| 4.5e-7 in a probability. Another x86-64 CPU runs
+# other kernels of one of these families; 1e-4 leaves a margin of 200x over that spread and is
+# still far below what a changed model or preprocessing moves (>= 1e-2, see the next test).
+GOLDEN_ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def golden():
+    with np.load(GOLDEN) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_golden_file_is_of_the_shipped_model(golden):
+    from videmo.models import PIXEL_MODEL, model_path, sha256_of
+
+    assert str(golden["model_sha256"]) == sha256_of(model_path(PIXEL_MODEL)), (
+        "the shipped pixel model changed: rerun scripts/pixels_golden.py")
+    spread = np.abs(golden["probabilities"] - golden["reference"]).max()
+    assert spread * 20 < GOLDEN_ATOL
+
+
+def test_shipped_pixel_model_gives_the_recorded_outputs(golden):
+    model = pixel_model.PixelModel.load()
+    np.testing.assert_allclose(model.predict(golden["crops"]), golden["probabilities"],
+                               atol=GOLDEN_ATOL)
+    flip = pixel_model.PixelModel.load(flip=True).predict(golden["crops"])
+    mirrored = model.predict(np.ascontiguousarray(golden["crops"][:, :, ::-1]))
+    np.testing.assert_allclose(flip, (golden["probabilities"] + mirrored) / 2, atol=1e-6)
+
+
+def test_the_crop_step_gives_the_recorded_crops(golden, clip_frames):
+    """The recorded boxes and angles through the crop step again: the same pixels (one grey
+    level for OpenCV builds that round differently); a crop framed for Haar instead is caught."""
+    frames = {}
+    for key in golden["clips"]:
+        clip, i = str(key).split("@")
+        frames[key] = clip_frames[clip][int(i)]
+    framing = pixel_model.framing_for("mediapipe")
+    again = np.stack([face_crop(frames[k], tuple(b), framing, SIZE, float(a))
+                      for k, b, a in zip(golden["clips"], golden["boxes"], golden["angles"],
+                                         strict=True)])
+    assert np.abs(again.astype(int) - golden["crops"]).max() <= 1
+    haar = np.stack([face_crop(frames[k], tuple(b), pixel_model.framing_for("haar"), SIZE,
+                               float(a))
+                     for k, b, a in zip(golden["clips"], golden["boxes"], golden["angles"],
+                                        strict=True)])
+    assert np.abs(haar.astype(int) - golden["crops"]).mean() > 5
+    model = pixel_model.PixelModel.load()
+    assert np.abs(model.predict(haar) - golden["probabilities"]).max() > 1e-2
