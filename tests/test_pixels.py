@@ -143,7 +143,7 @@ def test_train_pixels_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
     assert "| pixel_vgg | pixels 48x48 |" in capsys.readouterr().out
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     rows = set(res["models"])
-    assert {"pixel_vgg", "pixel_vgg + flip", "pixel_vgg + fer (mean)",
+    assert {"pixel_vgg", "pixel_vgg (float16)", "pixel_vgg + flip", "pixel_vgg + fer (mean)",
             "pixel_vgg + fer (stacker)"} <= rows
     assert any(r.startswith("fer ") for r in rows)
     for row in rows:
@@ -153,7 +153,10 @@ def test_train_pixels_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
     assert card["emotions"] == list(schema.EMOTIONS) and card["seed"] == 0
     assert card["private_test"]["accuracy_7"] == res["models"]["pixel_vgg"]["private_test"][
         "accuracy_7"]
-    # the exported file runs on LiteRT with any batch size, and matches the Keras network
+    assert "int8" in card["quantization"]
+    # the exported file runs on LiteRT with any batch size, the same for a face alone or not;
+    # the float16 export is beside it
+    assert (tmp_path / "out" / "models" / "pixel_vgg.float16.tflite").stat().st_size > 0
     model = pixel_model.PixelModel(tmp_path / "out" / "models" / "pixel_vgg.tflite", card)
     crops = pixels.read_crops(data.read(fer_like, "folders"), tmp_path / "cache",
                               progress=False)[data.PRIVATE][0]
