@@ -217,11 +217,13 @@ def test_pixels_options_change_the_extract_key(tmp_path):
 
 
 GOLDEN = REPO / "tests" / "data" / "pixels_golden.npz"
-# scripts/pixels_golden.py measured LiteRT's default (XNNPACK) kernels against its reference
-# kernels on these inputs: max |difference| 4.5e-7 in a probability. Another x86-64 CPU runs
-# other kernels of one of these families; 1e-4 leaves a margin of 200x over that spread and is
-# still far below what a changed model or preprocessing moves (>= 1e-2, see the next test).
-GOLDEN_ATOL = 1e-4
+# The shipped model is full integer (int8). scripts/pixels_golden.py measured LiteRT's default
+# (XNNPACK) kernels against its reference kernels on these inputs: they round the int8
+# requantisation differently, max |difference| 1.2e-2 in a probability (3 steps of the output's
+# 1/256 scale). Another x86-64 CPU runs other kernels of one of these families, so the tolerance
+# is 2.5x that spread; a changed model or crop moves the outputs far more (the crop test below
+# asserts > 3x the tolerance), and a face's top emotion stays where it leads by > 2x.
+GOLDEN_ATOL = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -236,13 +238,17 @@ def test_golden_file_is_of_the_shipped_model(golden):
     assert str(golden["model_sha256"]) == sha256_of(model_path(PIXEL_MODEL)), (
         "the shipped pixel model changed: rerun scripts/pixels_golden.py")
     spread = np.abs(golden["probabilities"] - golden["reference"]).max()
-    assert spread * 20 < GOLDEN_ATOL
+    assert spread * 2 < GOLDEN_ATOL
 
 
 def test_shipped_pixel_model_gives_the_recorded_outputs(golden):
     model = pixel_model.PixelModel.load()
-    np.testing.assert_allclose(model.predict(golden["crops"]), golden["probabilities"],
-                               atol=GOLDEN_ATOL)
+    got = model.predict(golden["crops"])
+    np.testing.assert_allclose(got, golden["probabilities"], atol=GOLDEN_ATOL)
+    top2 = np.sort(golden["probabilities"], 1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * GOLDEN_ATOL  # faces whose top emotion cannot flip
+    assert clear.sum() >= 12
+    np.testing.assert_array_equal(got.argmax(1)[clear], golden["probabilities"].argmax(1)[clear])
     flip = pixel_model.PixelModel.load(flip=True).predict(golden["crops"])
     mirrored = model.predict(np.ascontiguousarray(golden["crops"][:, :, ::-1]))
     np.testing.assert_allclose(flip, (golden["probabilities"] + mirrored) / 2, atol=1e-6)
@@ -266,4 +272,4 @@ def test_the_crop_step_gives_the_recorded_crops(golden, clip_frames):
                                         strict=True)])
     assert np.abs(haar.astype(int) - golden["crops"]).mean() > 5
     model = pixel_model.PixelModel.load()
-    assert np.abs(model.predict(haar) - golden["probabilities"]).max() > 1e-2
+    assert np.abs(model.predict(haar) - golden["probabilities"]).max() > 3 * GOLDEN_ATOL

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,6 @@ def fit(name: str, x_fit: np.ndarray, y_fit: np.ndarray, x_sel: np.ndarray,
         progress: bool = True) -> PixelFitted:
     """Train ``name`` for ``recipe.epochs`` epochs (resuming from ``out/checkpoints/name``);
     the returned network has the weights of the epoch with the best selection accuracy."""
-    import keras
     from tqdm import tqdm
 
     steps = math.ceil(len(x_fit) / recipe.batch_size)
@@ -285,5 +285,7 @@ def fit(name: str, x_fit: np.ndarray, y_fit: np.ndarray, x_sel: np.ndarray,
                       f"({time.time() - t0:.0f} s)")
     bar.close()
     best = build_network(name, recipe, steps, seed)
-    best.load_weights(ckpt / "best.weights.h5")
+    with warnings.catch_warnings():  # the file also holds the optimizer's state: not needed
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        best.load_weights(ckpt / "best.weights.h5")
     return PixelFitted(name, best, state["best_epoch"], state["history"], state["seconds"])

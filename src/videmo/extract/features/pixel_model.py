@@ -62,7 +62,9 @@ class PixelModel:
             self._batch = len(x)
         self.interpreter.set_tensor(self.input, x[..., None].astype(np.float32))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output).copy()
+        out = self.interpreter.get_tensor(self.output).astype(np.float32)
+        # an int8 model's softmax comes in steps of 1/256: rows are made to sum to 1 again
+        return out / np.maximum(out.sum(1, keepdims=True), 1e-12)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """uint8 or float (n, 48, 48) grey crops (0-255) -> (n, 7) in schema.EMOTIONS order."""

@@ -1,7 +1,7 @@
 """Record the sha256 of the pixel model's shipped files in src/videmo/models/__init__.py
-(development helper, run after scripts/ship_pixel_model.py or calibrate_framing.py)."""
+(run after scripts/ship_pixel_model.py or scripts/calibrate_framing.py)."""
+
 import re
-from pathlib import Path
 
 from videmo.models import MODEL_DIR, sha256_of
 
@@ -15,6 +15,7 @@ for const, fname in NAMES.items():
     if re.search(rf"^    {const}: ", text, re.M):
         text = re.sub(rf'^    {const}: "[0-9a-f]+",\n', line, text, flags=re.M)
     else:
-        text = text.replace("\n}\n\n\nclass ModelFileError", "\n" + line.rstrip("\n") + "\n}\n\n\nclass ModelFileError", 1)
+        end = "\n}\n\n\nclass ModelFileError"
+        text = text.replace(end, "\n" + line.rstrip("\n") + end, 1)
 INIT.write_text(text)
 print("updated", INIT)
