@@ -138,7 +138,8 @@ MEDIA_EXTENSIONS = frozenset(
     ".m2v .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ogv .png .qt .rm .rmvb .tif .tiff .ts .vob "
     ".webm .webp .wmv .y4m".split())
 # First bytes of video and image containers: (offset, bytes, what)
-SIGNATURES = ((4, b"ftyp", "an MP4/QuickTime file"), (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
+SIGNATURES = ((4, b"ftyp", "an MP4/QuickTime file"),
+              (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
               (0, b"FLV\x01", "an FLV file"), (0, b"\x00\x00\x01\xba", "an MPEG program stream"),
               (0, b"\x00\x00\x01\xb3", "an MPEG video stream"),
               (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "an ASF/WMV file"),
