@@ -19,10 +19,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 import yaml
 
-from .conftest import REPO, SAMPLE, SAMPLE_CLIPS
+from . import browser
+from .conftest import REPO, SAMPLE_CLIPS
+
+ffmpeg_tool = browser.ffmpeg_tool  # installs ffmpeg when missing (a fixture)
 
 # what native log lines look like (independent of videmo.runtime's own patterns)
 NATIVE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+\] |\[[^\]]* @ 0x[0-9a-f]+\] |"
@@ -132,8 +134,7 @@ def test_learn(tmp_path):
     from .test_learn import fake_run, simulated
 
     clips, golden = simulated(seed=3, n_clips=12, persons=4, lengths=(8, 16))
-    run, _ = fake_run(tmp_path, clips, golden, classifiers=["lstm"], lstm_epochs=2, folds=2,
-                      bootstrap=20)
+    run, _ = fake_run(tmp_path, clips, golden, classifiers=["lstm"], lstm_epochs=2)
     done = _videmo("learn", str(run.path), "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "lstm" in done.stdout
@@ -154,12 +155,9 @@ def test_train(tmp_path):
     _no_native_line(done.stderr)
 
 
-def test_annotate(tmp_path):
-    """The server on a corpus with a broken clip: started, the page and the broken clip asked
-    for, stopped with Ctrl-C."""
-    pytest.importorskip("http.client")
-    if not shutil.which("ffmpeg"):
-        pytest.skip("ffmpeg not installed (tests/test_annotate_server.py installs it)")
+def test_annotate(tmp_path, ffmpeg_tool):
+    """The server on a corpus with a broken clip: started, the page and both clips asked for
+    (the broken one is transcoded, and fails), stopped with Ctrl-C."""
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"corpus": {"paths": [str(_broken_corpus(tmp_path))]},
                                    "annotate": {"cache": str(tmp_path / "cache")}}))
@@ -170,7 +168,7 @@ def test_annotate(tmp_path):
         line = proc.stdout.readline()
         assert line.startswith("videmo annotate: http://127.0.0.1:"), line + proc.stderr.read()
         port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        for path in ("/", "/clip/broken"):
+        for path in ("/", f"/media/{SAMPLE_CLIPS[0].stem}", "/media/broken"):
             with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
                 s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
                           .encode())
@@ -184,4 +182,3 @@ def test_annotate(tmp_path):
     assert proc.returncode == 0, err
     assert "stopped; 0 events" in out
     _no_native_line(err)
-    assert SAMPLE in SAMPLE_CLIPS[0].parents
