@@ -55,4 +55,12 @@ if [ "$want_test" = 1 ]; then
 else
   "${pip[@]}" install -e .
 fi
+# TensorFlow's wheel carries its C++ headers (tensorflow/include, about 430 MB of a 1.9 GB
+# package) for compiling custom ops; nothing videmo runs reads them, so they go (README,
+# "Install size"). The CPU-only build (tensorflow-cpu) would save more but has no 2.21 release.
+tf_include=$("$VENV/bin/python" -c 'import importlib.util as u, os
+s = u.find_spec("tensorflow")
+print(os.path.join(os.path.dirname(s.origin), "include") if s and s.origin else "")' \
+  2>/dev/null || true)
+case "$tf_include" in */site-packages/tensorflow/include) rm -rf "$tf_include" ;; esac
 echo "$want_test $hash" >"$stamp"

@@ -236,12 +236,18 @@ def test_native_start_up_chatter_is_dropped_and_warnings_stay(capfd, monkeypatch
         "E0000 00:00:1796139192.850652    7190 cuda_platform.cc:52] failed call to cuInit: "
         "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
         "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+        "W0000 00:00:1796139192.850652    7190 op_kernel.cc:1830] a TensorFlow warning",
+        "E0000 00:00:1796367718.337043   12231 mkl_util.h:208] oneDNN supports "
+        "DT_BOOL only on platforms with AVX-512. Falling back to the default Eigen-based "
+        "implementation if present.",
+        "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0a3e240] moov atom not found",
+        "[ WARN:0@0.012] global cap_ffmpeg_impl.hpp:1092 open VIDEOIO/FFMPEG: cannot open",
     ]
     real = [
-        "W0000 00:00:1796139192.850652    7190 op_kernel.cc:1830] a real TensorFlow warning",
-        "E0000 00:00:1796139192.850652    7190 foo.cc:12] a real error",
+        "F0000 00:00:1796139192.850652    7190 foo.cc:12] a fatal error: the process ends",
         "ERROR: a LiteRT error",
         "Traceback (most recent call last):",
+        "12:00:00 WARNING videmo.corpus: 1 file in /data is neither a video nor an image",
     ]
     capfd.readouterr()
     with quiet_native_logs():

@@ -68,22 +68,81 @@ def test_directory_named_like_a_video_is_walked_not_read(tmp_path):
 
 def test_image_folder_with_stray_files_is_still_a_clip(tmp_path, caplog):
     """README.txt, Thumbs.db, .DS_Store or a subfolder beside the images do not drop the clip;
-    the files left out are named once, in one warning for the root."""
+    the files left out are counted once, in one INFO line for the root (not media: no
+    warning)."""
     root = tmp_path / "c"
     for name in ("f1.png", "f2.PNG", "f10.jpg", "README.txt", "Thumbs.db", ".DS_Store"):
         touch(root / "seq" / name)
     touch(root / "seq" / "crops" / "c1.png")
     touch(root / "other" / "desktop.ini")
-    with caplog.at_level("WARNING", logger="videmo.extract.corpus"):
+    with caplog.at_level("INFO", logger="videmo.extract.corpus"):
         clips = discover(make_config(tmp_path, root))
     assert [(c.clip_id, c.kind) for c in clips] == [("seq", "images"), ("seq/crops", "images")]
     assert [p.name for p in image_files(clips[0], make_config(tmp_path, root))] == [
         "f1.png", "f2.PNG", "f10.jpg"]
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1, warnings
-    assert ("ignored 3 file(s) that are neither videos nor images" in warnings[0]
-            and "other/desktop.ini, seq/README.txt, seq/Thumbs.db" in warnings[0])
-    assert "skipped 1 hidden file(s)" in warnings[0]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", f"corpus {root}: left out 3 file(s) that are not media (1 .ini, 1 .txt, "
+                 f"1 .db); skipped 1 hidden file(s)")]
+
+
+def test_the_sample_corpus_opens_without_a_warning(caplog):
+    """The README's main job: ATTRIBUTION.md, SHA256SUMS, the CSVs are one INFO count."""
+    from .conftest import REPO, SAMPLE
+
+    with caplog.at_level("INFO", logger="videmo.extract.corpus"):
+        clips = discover(make_config(REPO, SAMPLE))
+    assert len(clips) == 6
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", f"corpus {SAMPLE}: left out 6 file(s) that are not media (4 .csv, 1 .md, "
+                 f"1 SHA256SUMS)")]
+
+
+MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+
+
+@pytest.mark.parametrize(("name", "data", "why"), [
+    ("clip.MP5", MP4_HEAD, "an MP4/QuickTime file by its first bytes"),
+    ("clip", b"\x1a\x45\xdf\xa3" + b"\x00" * 40, "a Matroska/WebM file by its first bytes"),
+    ("movie.avi.part", b"RIFF\x00\x00\x00\x00AVI LIST", "a video (RIFF) by its first bytes"),
+    ("cam.ts.bak", (b"\x47" + b"\x00" * 187) * 2, "an MPEG transport stream by its first bytes"),
+    ("still.heic", b"x", "extension .heic not in corpus.video_extensions/image_extensions"),
+    ("poster", b"\xff\xd8\xff\xe0\x00\x10JFIF", "a JPEG image by its first bytes"),
+])
+def test_media_left_out_is_a_warning_that_names_it(tmp_path, caplog, name, data, why):
+    root = tmp_path / "c"
+    touch(root / "a.mp4")
+    touch(root / "notes.md")
+    touch(root / "sub" / name, data)
+    with caplog.at_level("INFO", logger="videmo.extract.corpus"):
+        discover(make_config(tmp_path, root))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"corpus {root}: ignored 1 file(s) that may be media videmo does not read "
+                    f"(add the extension to corpus.video_extensions or rename the file): "
+                    f"sub/{name} ({why})"),
+        ("INFO", f"corpus {root}: left out 1 file(s) that are not media (1 .md)")]
+
+
+def test_an_unreadable_file_is_a_warning(tmp_path, caplog):
+    root = tmp_path / "c"
+    touch(root / "a.mp4")
+    (root / "gone.dat").symlink_to(tmp_path / "nowhere")  # listed, cannot be opened
+    with caplog.at_level("INFO", logger="videmo.extract.corpus"):
+        discover(make_config(tmp_path, root))
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "gone.dat (unreadable: No such file or directory)" in caplog.records[0].getMessage()
+
+
+def test_a_thousand_files_beside_the_corpus_are_one_short_line(tmp_path, caplog):
+    root = tmp_path / "c"
+    touch(root / "a.mp4")
+    for i in range(1000):
+        touch(root / "meta" / f"{i}.json", b"{}")
+    touch(root / "README")
+    with caplog.at_level("INFO", logger="videmo.extract.corpus"):
+        discover(make_config(tmp_path, root))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", f"corpus {root}: left out 1001 file(s) that are not media (1000 .json, "
+                 f"1 README)")]
 
 
 def test_images_beside_videos_are_not_a_clip(tmp_path, caplog):

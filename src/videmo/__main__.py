@@ -1,5 +1,3 @@
-import sys
+from videmo.cli import entry
 
-from videmo.cli import main
-
-sys.exit(main())
+entry()

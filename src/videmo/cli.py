@@ -561,7 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def entry() -> None:  # pragma: no cover - console script
+def entry() -> None:
+    """The ``videmo`` command (and ``python -m videmo``): native log lines filtered first."""
+    from videmo.runtime import filter_native_stderr
+
+    filter_native_stderr()
     sys.exit(main())
 
 

@@ -4,22 +4,31 @@ Thread counts must be fixed before TensorFlow starts its pools, so every entry p
 import TensorFlow calls :func:`configure_threads` first. TensorFlow is only imported when a part
 that needs it (MTCNN, the Keras engine) is used: Haar + tflite runs never pay its start-up cost.
 
-TensorFlow, XLA and LiteRT write from native code straight to file descriptor 2, some of it
-before ``TF_CPP_MIN_LOG_LEVEL`` is read (absl's "before InitializeLog" lines, the CUDA stub's
-"Could not find cuda drivers", LiteRT's "Created TensorFlow Lite XNNPACK delegate"). Models are
-therefore loaded inside :func:`quiet_native_logs`, which drops exactly those lines and passes
-every other line (real warnings and errors) through.
+TensorFlow, XLA, LiteRT, OpenCV and FFmpeg write from native code straight to file descriptor
+2, some of it before ``TF_CPP_MIN_LOG_LEVEL`` is read (absl's "before InitializeLog" lines, the
+CUDA stub's "Could not find cuda drivers", LiteRT's "Created TensorFlow Lite XNNPACK delegate",
+oneDNN's "E0000 ... supports DT_BOOL only on platforms with AVX-512", FFmpeg's "[mov,mp4,... @
+0x...] moov atom not found" when OpenCV opens a broken file). None of it is videmo's own words:
+what it means for a run (a clip that cannot be read, a GPU that is not seen) videmo says itself.
+The ``videmo`` command therefore routes file descriptor 2 through :func:`filter_native_stderr`
+for its whole life: :func:`is_native_noise` lines go to the log at DEBUG level (``videmo -v``
+shows them), every other line passes. :func:`quiet_native_logs` does the same around loading
+models in a process that did not start as ``videmo`` (a notebook, the tests).
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
+import io
 import logging
 import os
 import platform
 import re
+import select
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -129,13 +138,19 @@ def tf_device(tf) -> str:
     return "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
 
 
-# Native lines that say nothing a user can act on. absl INFO lines (I0000 ...) and LiteRT's
-# "INFO: ..." lines are what TF_CPP_MIN_LOG_LEVEL >= 1 means to hide but cannot reach.
+# Native lines that are not videmo's words. absl/glog lines of TensorFlow and XLA (I, W and E
+# levels: I0000 ..., E0000 ... oneDNN ...; F, a fatal one, always passes) and LiteRT's "INFO:
+# ..." lines are what TF_CPP_MIN_LOG_LEVEL means to hide but cannot reach; FFmpeg's own lines
+# ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0] moov atom not found") and OpenCV's ("[ WARN:0@0.012]
+# global cap_ffmpeg_impl.hpp ...") come from reading a video, whose failure videmo reports per
+# clip in its own words.
 _ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to " \
     "STDERR"
-_ABSL_INFO = re.compile(r"I\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
+_ABSL = re.compile(r"[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
 _LITERT_INFO = re.compile(r"INFO: ")
 _CUDA_PROBE = re.compile(r"E\d{4} .*\] failed call to cuInit: ")
+_FFMPEG = re.compile(r"\[[\w,.:-]+ @ (0x)?[0-9a-fA-F]+\] ")
+_OPENCV = re.compile(r"\[ ?(DEBUG|INFO|WARN|ERROR):\d+(@[\d.]+)?\] ")
 
 
 def _gpu_granted() -> bool:
@@ -152,9 +167,23 @@ def is_native_noise(line: str) -> bool:
     if level.isdigit() and int(level) == 0:
         return False
     line = line.rstrip("\r\n")
-    if line == _ABSL_BANNER or _ABSL_INFO.match(line) or _LITERT_INFO.match(line):
-        return True
-    return bool(_CUDA_PROBE.match(line)) and not _gpu_granted()
+    if _CUDA_PROBE.match(line):
+        return not _gpu_granted()
+    return line == _ABSL_BANNER or any(p.match(line) for p in (_ABSL, _LITERT_INFO, _FFMPEG,
+                                                                _OPENCV))
+
+
+def _pass_on(text: str, fd: int) -> None:
+    """Write ``text``'s lines to ``fd``, except native noise, which goes to the DEBUG log."""
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if is_native_noise(line):
+            log.debug("native: %s", line.rstrip())
+        else:
+            kept.append(line)
+    data = "".join(kept).encode("utf-8", "replace")
+    while data:
+        data = data[os.write(fd, data):]
 
 
 @contextmanager
@@ -185,12 +214,77 @@ def quiet_native_logs() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            text = tmp.read().decode("utf-8", "replace")
-            kept = "".join(line for line in text.splitlines(keepends=True)
-                           if not is_native_noise(line))
-            data = kept.encode()
-            while data:
-                data = data[os.write(2, data):]
+            _pass_on(tmp.read().decode("utf-8", "replace"), 2)
+
+
+class _StderrFilter:
+    """File descriptor 2 -> a pipe read by a thread that passes lines on to the real stderr.
+
+    Python's own ``sys.stderr`` is re-opened on the real stderr, so videmo's messages, progress
+    bars and ``isatty()`` are as before; only native writes to descriptor 2 (and those of child
+    processes, which inherit it) go through the filter. A partial line is passed on once
+    nothing more arrived for ``idle_s`` (a progress bar redraws without a newline; native
+    loggers write whole lines at once)."""
+
+    def __init__(self, idle_s: float = 0.1) -> None:
+        self.idle_s = idle_s
+        sys.stderr.flush()
+        self.real = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self.read = read
+        old = sys.stderr
+        sys.stderr = io.TextIOWrapper(io.FileIO(self.real, "w", closefd=False),
+                                      encoding=getattr(old, "encoding", None) or "utf-8",
+                                      errors="backslashreplace", line_buffering=True)
+        self.thread = threading.Thread(target=self._pump, name="videmo-stderr", daemon=True)
+        self.thread.start()
+        atexit.register(self.close)
+
+    def _pump(self) -> None:
+        pending = b""
+        while True:
+            ready, _, _ = select.select([self.read], [], [], self.idle_s if pending else None)
+            if not ready:  # a partial line that stayed partial: pass it on as it is
+                _pass_on(pending.decode("utf-8", "replace"), self.real)
+                pending = b""
+                continue
+            chunk = os.read(self.read, 65536)
+            if not chunk:  # every writer closed descriptor 2: the process is ending
+                _pass_on(pending.decode("utf-8", "replace"), self.real)
+                return
+            pending += chunk
+            end = pending.rfind(b"\n") + 1
+            if end:
+                _pass_on(pending[:end].decode("utf-8", "replace"), self.real)
+                pending = pending[end:]
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Restore descriptor 2 and wait (``timeout``) for the thread to pass on the rest."""
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self.real, 2)  # closes this process's end of the pipe
+        self.thread.join(timeout)
+
+
+_stderr_filter: _StderrFilter | None = None
+
+
+def filter_native_stderr() -> None:
+    """Filter native writes to descriptor 2 for the rest of this process (once; the
+    ``videmo`` command's first act). Without a usable descriptor 2, or with
+    ``TF_CPP_MIN_LOG_LEVEL=0`` (show everything), nothing changes."""
+    global _stderr_filter
+    if _stderr_filter is not None or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    try:
+        os.fstat(2)
+    except OSError:
+        return
+    _stderr_filter = _StderrFilter()
 
 
 def cpu_seconds() -> float:

@@ -13,10 +13,12 @@ What a folder holds decides what its clips are:
 * images beside videos are not a clip: there they are thumbnails, posters or frames exported from
   the video beside them, and analysing them would count a clip twice or invent a one-frame
   clip. An image sequence that belongs beside videos goes in a folder of its own;
-* every other file is ignored, and named: one warning per corpus root lists the ignored files
-  (the first ten, and how many), so a video whose extension is missing from
-  ``corpus.video_extensions`` is not skipped in silence. Hidden files (``.DS_Store``,
-  ``._frame1.png``) are never clips or frames; the warning only counts them.
+* every other file is left out. A warning per corpus root names those that may be media videmo
+  does not read (the first ten, and how many): a known video or image extension missing from
+  the config, first bytes of a video or image container, or a file that cannot be read; so a
+  clip is never skipped in silence. The rest (README, CSV tables, checksums: files beside a
+  corpus) is one INFO line of counts by kind, however many there are. Hidden files
+  (``.DS_Store``, ``._frame1.png``) are never clips or frames; they are only counted.
 """
 
 from __future__ import annotations
@@ -125,27 +127,83 @@ def discover_root(root: Path, cfg: Config) -> list[Clip]:
             clip_id = rel[: -len(Path(name).suffix)]
             found.append(Clip(clip_id, here / name))
     if ignored or beside:
-        log.warning("corpus %s: %s", root, _ignored_summary(ignored, beside, hidden))
+        _report_left_out(root, ignored, beside, hidden)
     return found
 
 
-def _ignored_summary(ignored: list[str], beside: list[str], hidden: int, shown: int = 10) -> str:
-    """One line naming what discovery left out (the first ``shown`` of each kind)."""
+# Extensions of video and image formats (beyond the config's lists, which are read); a file
+# with one that the config does not list is media left out, not a file beside the corpus.
+MEDIA_EXTENSIONS = frozenset(
+    ".3g2 .3gp .asf .avi .avif .bmp .divx .dv .f4v .flv .gif .heic .heif .jp2 .jpeg .jpg .m2ts "
+    ".m2v .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ogv .png .qt .rm .rmvb .tif .tiff .ts .vob "
+    ".webm .webp .wmv .y4m".split())
+# First bytes of video and image containers: (offset, bytes, what)
+SIGNATURES = ((4, b"ftyp", "an MP4/QuickTime file"),
+              (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
+              (0, b"FLV\x01", "an FLV file"), (0, b"\x00\x00\x01\xba", "an MPEG program stream"),
+              (0, b"\x00\x00\x01\xb3", "an MPEG video stream"),
+              (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "an ASF/WMV file"),
+              (0, b"OggS", "an Ogg file"), (0, b"\xff\xd8\xff", "a JPEG image"),
+              (0, b"\x89PNG\r\n\x1a\n", "a PNG image"), (0, b"GIF8", "a GIF image"),
+              (0, b"II*\x00", "a TIFF image"), (0, b"MM\x00*", "a TIFF image"))
 
-    def names(paths: list[str]) -> str:
-        more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
-        return ", ".join(paths[:shown]) + more
 
-    parts = []
-    if ignored:
-        parts.append(f"ignored {len(ignored)} file(s) that are neither videos nor images "
-                     f"(corpus.video_extensions, corpus.image_extensions): {names(ignored)}")
+def media_suspicion(path: Path) -> str | None:
+    """Why a file left out of the corpus may be media videmo does not read, or None: a media
+    extension, the first bytes of a video or image container (RIFF: AVI, WebP; MPEG-TS: sync
+    bytes 188 apart), or a file that cannot be read."""
+    if path.suffix.lower() in MEDIA_EXTENSIONS:
+        return f"extension {path.suffix} not in corpus.video_extensions/image_extensions"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(189)
+    except OSError as e:
+        return f"unreadable: {e.strerror or e}"
+    for offset, magic, what in SIGNATURES:
+        if head[offset:offset + len(magic)] == magic:
+            return f"{what} by its first bytes"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"WEBP"):
+        return f"a {'video' if head[8:11] == b'AVI' else 'WebP image'} (RIFF) by its first bytes"
+    if len(head) == 189 and head[0] == head[188] == 0x47:
+        return "an MPEG transport stream by its first bytes"
+    return None
+
+
+def _report_left_out(root: Path, ignored: list[str], beside: list[str], hidden: int,
+                     shown: int = 10) -> None:
+    """One WARNING for what may be media left out, one INFO line counting the rest."""
+
+    def names(items: list[str]) -> str:
+        more = f" and {len(items) - shown} more" if len(items) > shown else ""
+        return ", ".join(items[:shown]) + more
+
+    suspect, other = [], []
+    for rel in ignored:
+        why = media_suspicion(root / rel)
+        if why:
+            suspect.append(f"{rel} ({why})")
+        else:
+            other.append(rel)
+    warn = []
+    if suspect:
+        warn.append(f"ignored {len(suspect)} file(s) that may be media videmo does not read "
+                    f"(add the extension to corpus.video_extensions or rename the file): "
+                    f"{names(suspect)}")
     if beside:
-        parts.append(f"ignored {len(beside)} image(s) in folders that hold videos (an image "
-                     f"sequence needs a folder of its own): {names(beside)}")
-    if hidden:
-        parts.append(f"skipped {hidden} hidden file(s)")
-    return "; ".join(parts)
+        warn.append(f"ignored {len(beside)} image(s) in folders that hold videos (an image "
+                    f"sequence needs a folder of its own): {names(beside)}")
+    hidden_note = [f"skipped {hidden} hidden file(s)"] if hidden else []
+    if warn:
+        log.warning("corpus %s: %s", root, "; ".join(warn + (hidden_note if not other else [])))
+    if other:
+        kinds: dict[str, int] = {}
+        for rel in other:
+            kind = Path(rel).suffix.lower() or Path(rel).name
+            kinds[kind] = kinds.get(kind, 0) + 1
+        counts = [f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+        log.info("corpus %s: %s", root, "; ".join([
+            f"left out {len(other)} file(s) that are not media ({names(counts)})",
+            *hidden_note]))
 
 
 def image_files(clip: Clip, cfg: Config) -> list[Path]:
