@@ -207,13 +207,15 @@ def test_a_pixels_run_never_imports_tensorflow(tmp_path, detector):
 def test_pixels_options_change_the_extract_key(tmp_path):
     base = make_config(tmp_path, tmp_path, emotions={"model": "pixels"})
     flip = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "flip": True})
-    noalign = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "align": False})
+    align = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "align": True})
     fer = make_config(tmp_path, tmp_path)
     fer_flip = make_config(tmp_path, tmp_path, emotions={"flip": True})
-    hashes = {c.extract_hash() for c in (base, flip, noalign, fer)}
+    hashes = {c.extract_hash() for c in (base, flip, align, fer)}
     assert len(hashes) == 4
     assert fer.extract_hash() == fer_flip.extract_hash()  # flip applies to pixels only
     assert "mesh" not in base.features and "tensorflow" not in base.extract_key()["packages"]
+    assert "haarcascade_eye.xml" in align.extract_key()["model_sha256"]
+    assert "haarcascade_eye.xml" not in base.extract_key()["model_sha256"]
 
 
 GOLDEN = REPO / "tests" / "data" / "pixels_golden.npz"

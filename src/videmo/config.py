@@ -143,9 +143,10 @@ class EmotionsConfig:
                "landmarks); the last three were trained by videmo train on FER2013 (MODELS.md); "
                "blendshapes and landmarks turn the face mesh on by themselves and give no "
                "scores to a face the mesh cannot read.")
-    align: bool = opt(True, "emotions.model pixels: rotate each face crop so the eyes are level "
-                            "(BlazeFace's eye keypoints; OpenCV's eye cascade in a box without "
-                            "keypoints; no rotation when no eye pair is found).")
+    align: bool = opt(False, "emotions.model pixels: rotate each face crop so the eyes are "
+                             "level (BlazeFace's eye keypoints; OpenCV's eye cascade in a box "
+                             "without keypoints; no rotation when no eye pair is found). Off by "
+                             "default: no gain measured (MODELS.md).")
     flip: bool = opt(False, "emotions.model pixels: average each face's scores with its "
                             "mirror image's (test-time flip; twice the cost per face).")
     engine: Literal["tflite", "keras"] = opt(
