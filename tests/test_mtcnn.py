@@ -173,6 +173,36 @@ def test_pyramid_and_crop_follow_the_package():
     assert not outside.any()  # TensorFlow's extrapolation value 0
 
 
+def test_cache_key_follows_the_engine(tmp_path, monkeypatch):
+    """The engines' numbers differ in the last float bits: a run directory made with one is
+    redone with the other. LiteRT's key holds its three model files and LiteRT's version, not
+    TensorFlow's; keys added with the LiteRT engine leave the other detectors' hashes alone."""
+    from videmo import models
+
+    def cfg(**faces):
+        return make_config(tmp_path, tmp_path, faces=faces)
+
+    lite, tf = cfg(detector="mtcnn"), cfg(detector="mtcnn", mtcnn_engine="tensorflow")
+    assert lite.extract_hash() != tf.extract_hash()
+    assert cfg(detector="mtcnn", mtcnn={"onet": True}).extract_hash() != lite.extract_hash()
+    key = lite.extract_key()
+    assert key["faces"]["mtcnn_engine"] == "litert"
+    assert set(key["model_sha256"]) == {models.MTCNN_PNET, models.MTCNN_RNET,
+                                        models.EMOTION_TFLITE}
+    assert "tensorflow" not in key["packages"] and "ai-edge-litert" in key["packages"]
+    for other in ({"detector": "haar"}, {"detector": "mediapipe"},
+                  {"detector": "mtcnn", "mtcnn_engine": "tensorflow"}):
+        key = cfg(**other).extract_key()
+        assert "mtcnn_engine" not in key["faces"] and "onet" not in key["faces"]["mtcnn"]
+    # the engine is no part of a Haar run's numbers
+    assert cfg(detector="haar", mtcnn_engine="tensorflow").extract_hash() == \
+        cfg(detector="haar").extract_hash()
+    # a changed network file changes the LiteRT run's key, and not the TensorFlow one's
+    before = lite.extract_hash(), tf.extract_hash()
+    monkeypatch.setattr(models, "SHA256", {**models.SHA256, models.MTCNN_RNET: "0" * 64})
+    assert lite.extract_hash() != before[0] and tf.extract_hash() == before[1]
+
+
 def test_make_detector_chooses_the_engine(tmp_path):
     cfg = make_config(tmp_path, tmp_path, faces={"detector": "mtcnn",
                                                  "mtcnn": {"onet": True}})
