@@ -22,6 +22,10 @@ also counts waiting). Start-up is measured apart: the same command on one sample
 (median CPU - median start-up CPU) / (frames - 1). Peak memory is the process tree's RSS,
 sampled every 50 ms.
 
+The ``mtcnn`` rows measure videmo's MTCNN on both engines (``mtcnn``: LiteRT, the default;
+``mtcnn_tf``: ``faces.mtcnn_engine: tensorflow``) beside fer 22.4.0's, and compare the two
+engines' clip and frame labels (``videmo run``) on the sample and the fer-videos.
+
 The peers run with this interpreter and its TensorFlow, fer added by ``pip install --no-deps
 --target`` under bench/.work (fer 25.10.3: Haar + tflite; fer 22.4.0 with FER(mtcnn=True)); the
 installed fer is used when it is 25.10.3. Without a package index the peer rows are skipped and
@@ -58,7 +62,7 @@ EVERY_N = 20  # the default (sampling.every_n)
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
 PIN_CPU = max(ALL_CPUS)  # the last CPU: CPU 0 takes most interrupts
 SAMPLE = REPO / "data" / "sample" / "crema-d"
-ROWS = ("headline", "fast", "agreement", "mtcnn", "jobs", "mesh", "memory")
+ROWS = ("headline", "fast", "agreement", "mtcnn", "mtcnn_agreement", "jobs", "mesh", "memory")
 sys.path.insert(0, str(REPO / "src"))
 from videmo import schema  # noqa: E402
 
@@ -375,8 +379,6 @@ def run(args) -> dict:
     if "agreement" in only:
         R["agreement"] = label_agreement(fv)
     if "mtcnn" in only:
-        R["mtcnn_agreement"] = label_agreement(fv, ("mtcnn_tf", "mtcnn"))
-    if "mtcnn" in only:
         src = (fv / "woman2.mp4") if fv else SAMPLE / "1001_DFA_HAP_XX.flv"
         inputs["mtcnn"] = src
         R["mtcnn"] = with_startup(n, videmo, "mtcnn", src, detector="mtcnn")
@@ -386,6 +388,8 @@ def run(args) -> dict:
             R["fer22_mtcnn"] = with_startup(n, fer, src, fer22, mtcnn=True)
         else:
             notes.append("fer 22.4.0 not available: its row is missing")
+    if "mtcnn_agreement" in only:
+        R["mtcnn_agreement"] = label_agreement(fv, ("mtcnn_tf", "mtcnn"))
     if "jobs" in only:
         clips = [fv / "woman2.mp4"] * 6 if fv else sorted(SAMPLE.glob("*.flv"))
         corpus = links("jobs6", clips)
@@ -663,7 +667,8 @@ def main() -> None:
     res.update({"date": date, "machine": m, "command": command, "repeats": args.repeats,
                 "minutes": round((time.perf_counter() - t0) / 60, 1)})
     res["summary"] = summarise(res["runs"])
-    json_path = (WORK if smoke else RESULTS) / f"{date}{'-smoke' if smoke else ''}.json"
+    tag = "-smoke" + (f"-{args.only.replace(',', '-')}" if args.only else "") if smoke else ""
+    json_path = (WORK if smoke else RESULTS) / f"{date}{tag}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     res["json"] = str(json_path.relative_to(REPO))
     json_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
