@@ -62,7 +62,8 @@ EVERY_N = 20  # the default (sampling.every_n)
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
 PIN_CPU = max(ALL_CPUS)  # the last CPU: CPU 0 takes most interrupts
 SAMPLE = REPO / "data" / "sample" / "crema-d"
-ROWS = ("headline", "fast", "agreement", "mtcnn", "mtcnn_agreement", "jobs", "mesh", "memory")
+ROWS = ("headline", "fast", "agreement", "mtcnn", "mtcnn_tf", "fer22_mtcnn", "mtcnn_agreement",
+        "jobs", "mesh", "memory")
 sys.path.insert(0, str(REPO / "src"))
 from videmo import schema  # noqa: E402
 
@@ -358,7 +359,7 @@ def run(args) -> dict:
     R: dict[str, dict] = {}
     notes: list[str] = []
     fer25 = fer_site("25.10.3") if only & {"headline"} else None
-    fer22 = fer_site("22.4.0") if only & {"mtcnn"} else None
+    fer22 = fer_site("22.4.0") if only & {"fer22_mtcnn"} else None
 
     if "headline" in only:
         if tv is None:
@@ -378,12 +379,15 @@ def run(args) -> dict:
         R["haar_tv3"] = repeated(1, videmo, "haar_tv3", tv3)
     if "agreement" in only:
         R["agreement"] = label_agreement(fv)
-    if "mtcnn" in only:
-        src = (fv / "woman2.mp4") if fv else SAMPLE / "1001_DFA_HAP_XX.flv"
+    src = (fv / "woman2.mp4") if fv else SAMPLE / "1001_DFA_HAP_XX.flv"
+    if only & {"mtcnn", "mtcnn_tf", "fer22_mtcnn"}:
         inputs["mtcnn"] = src
+    if "mtcnn" in only:
         R["mtcnn"] = with_startup(n, videmo, "mtcnn", src, detector="mtcnn")
+    if "mtcnn_tf" in only:
         R["mtcnn_tf"] = with_startup(n, videmo, "mtcnn_tf", src, detector="mtcnn",
                                      faces={"mtcnn_engine": "tensorflow"})
+    if "fer22_mtcnn" in only:
         if fer22 is not None:
             R["fer22_mtcnn"] = with_startup(n, fer, src, fer22, mtcnn=True)
         else:
