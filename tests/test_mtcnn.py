@@ -23,6 +23,7 @@ from videmo.extract.detectors.mtcnn_litert import (
     MtcnnLiteDetector,
     crop_and_resize,
     nms,
+    per_frame_nms,
     pyramid,
 )
 
@@ -155,10 +156,13 @@ def test_options_drop_small_and_unsure_faces(golden, golden_frames):
 def test_the_package_nms_drops_a_box_overlapped_by_a_dropped_one():
     """Not the greedy NMS: B overlaps A, C overlaps only B; the package drops B and C."""
     rows = np.array([[0, 0, 10, 10, 0.9], [2, 0, 12, 10, 0.8], [5, 0, 15, 10, 0.7]], float)
-    kept = nms(rows, 0.5)
-    assert kept[:, 4].tolist() == [0.9]
-    far = np.array([[0, 0, 10, 10, 0.5], [20, 0, 30, 10, 0.9]], float)
-    assert nms(far, 0.5)[:, 4].tolist() == [0.9, 0.5]  # sorted by score, both kept
+    assert nms(rows, 0.5)[:, 4].tolist() == [0.9]
+    # a batch (frame number first): sorted by score over the batch, NMS frame by frame, the
+    # survivors in frame order
+    batch = np.array([[1, 0, 0, 10, 10, 0.5], [0, 20, 0, 30, 10, 0.6],
+                      [1, 20, 0, 30, 10, 0.9], [0, 1, 0, 11, 10, 0.7]], float)
+    kept = per_frame_nms(batch, 0.5)
+    assert kept[:, [0, 5]].tolist() == [[0, 0.7], [0, 0.6], [1, 0.9], [1, 0.5]]
 
 
 def test_pyramid_and_crop_follow_the_package():

@@ -50,17 +50,18 @@ def pyramid(height: int, width: int, min_face_size: int = MIN_FACE_SIZE,
 
 
 def proposals(reg: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
-    """P-Net cells above ``threshold`` as rows ``(x1, y1, x2, y2, score)`` in level pixels,
-    best score first (``generate_bounding_box``: the package's argsort, reversed)."""
-    ys, xs = np.nonzero(prob[..., 1] > threshold)
-    score = prob[ys, xs, 1].astype(np.float64)
-    r = reg[ys, xs].astype(np.float64)
+    """P-Net cells above ``threshold`` of a batch (n, h, w, .) as rows ``(frame, x1, y1, x2, y2,
+    score)`` in level pixels, best score first over the whole batch (``generate_bounding_box``:
+    the package's argsort, reversed)."""
+    ns, ys, xs = np.nonzero(prob[..., 1] > threshold)
+    score = prob[ns, ys, xs, 1].astype(np.float64)
+    r = reg[ns, ys, xs].astype(np.float64)
     x0, y0 = xs * STRIDE + 1.0, ys * STRIDE + 1.0
     x1, y1 = xs * STRIDE + float(CELL), ys * STRIDE + float(CELL)
     size = CELL - 1.0
-    rows = np.stack([x0 + r[:, 0] * size, y0 + r[:, 1] * size, x1 + r[:, 2] * size,
-                     y1 + r[:, 3] * size, score], axis=1)
-    return rows[np.argsort(rows[:, 4])[::-1]]
+    rows = np.stack([ns.astype(np.float64), x0 + r[:, 0] * size, y0 + r[:, 1] * size,
+                     x1 + r[:, 2] * size, y1 + r[:, 3] * size, score], axis=1)
+    return rows[np.argsort(rows[:, 5])[::-1]]
 
 
 def overlap(boxes: np.ndarray, method: str = "union") -> np.ndarray:
@@ -80,41 +81,58 @@ def overlap(boxes: np.ndarray, method: str = "union") -> np.ndarray:
         return inter / denom
 
 
-def nms(rows: np.ndarray, threshold: float, method: str = "union",
-        sort: bool = True) -> np.ndarray:
-    """The package's NMS (``smart_nms_from_bboxes`` for one image): drop a row when any earlier
-    row overlaps it above ``threshold``. ``sort``: first order by score (column 4), best first."""
+def nms(rows: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+    """The package's NMS on the rows of one frame, ``(x1, y1, x2, y2, ...)`` in their order:
+    drop a row when any earlier row overlaps it above ``threshold`` (``nms``)."""
     if len(rows) == 0:
         return rows
-    if sort:
-        rows = rows[np.argsort(rows[:, 4])[::-1]]
     suppressed = np.triu(overlap(rows[:, :4], method) > threshold, k=1).any(axis=0)
     return rows[~suppressed]
 
 
+def per_frame_nms(rows: np.ndarray, threshold: float, method: str = "union",
+                  sort: bool = True) -> np.ndarray:
+    """``smart_nms_from_bboxes``: rows ``(frame, x1, y1, x2, y2, score, ...)`` of a batch,
+    ``sort``: first ordered by score over the whole batch (the package's argsort, reversed),
+    then NMS frame by frame, the frames' survivors concatenated in frame order."""
+    if len(rows) == 0:
+        return rows
+    if sort:
+        rows = rows[np.argsort(rows[:, 5])[::-1]]
+    kept = []
+    for n in np.unique(rows[:, 0]):
+        mine = rows[rows[:, 0] == n]
+        suppressed = np.triu(overlap(mine[:, 1:5], method) > threshold, k=1).any(axis=0)
+        kept.append(mine[~suppressed])
+    return np.concatenate(kept)
+
+
 def square(rows: np.ndarray) -> np.ndarray:
-    """Boxes grown to squares about their centres (``resize_to_square``)."""
+    """Boxes of rows ``(frame, x1, y1, x2, y2, ...)`` grown to squares about their centres
+    (``resize_to_square``)."""
     rows = rows.copy()
-    w, h = rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1]
+    w, h = rows[:, 3] - rows[:, 1], rows[:, 4] - rows[:, 2]
     side = np.maximum(w, h)
-    rows[:, 0] += w * 0.5 - side * 0.5
-    rows[:, 1] += h * 0.5 - side * 0.5
-    rows[:, 2] = rows[:, 0] + side
+    rows[:, 1] += w * 0.5 - side * 0.5
+    rows[:, 2] += h * 0.5 - side * 0.5
     rows[:, 3] = rows[:, 1] + side
+    rows[:, 4] = rows[:, 2] + side
     return rows
 
 
 def regress(rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Boxes moved by a network's regression, in units of the box side + 1 (``adjust_bboxes``)."""
+    """Boxes of rows ``(frame, x1, y1, x2, y2, ...)`` moved by a network's regression, in units
+    of the box side + 1 (``adjust_bboxes``)."""
     rows = rows.copy()
-    w = rows[:, 2] - rows[:, 0] + 1
-    h = rows[:, 3] - rows[:, 1] + 1
-    rows[:, :4] += offsets.astype(np.float64) * np.stack([w, h, w, h], axis=1)
+    w = rows[:, 3] - rows[:, 1] + 1
+    h = rows[:, 4] - rows[:, 2] + 1
+    rows[:, 1:5] += offsets.astype(np.float64) * np.stack([w, h, w, h], axis=1)
     return rows
 
 
 def crop_and_resize(image: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
-    """(n, size, size, 3) float32 crops of ``image`` (h, w, 3) for boxes ``(x1, y1, x2, y2)``:
+    """(n, size, size, 3) float32 crops of ``image`` (h, w, 3) for boxes ``(x1, y1, x2, y2)``
+    (the first four columns of ``rows``):
     TensorFlow's ``crop_and_resize`` with the package's box normalisation (by h and w, sampled
     over h - 1 and w - 1), bilinear, 0 where a sample falls outside the image."""
     h, w = image.shape[:2]
@@ -225,73 +243,90 @@ class MtcnnLiteDetector:
     def detect_rows(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Per BGR frame, the package's detections before rounding: rows ``(x1, y1, x2, y2,
         confidence)`` and, with O-Net, the five landmarks ``(x, y)`` in the package's order (the
-        eye on the image's left, the other eye, nose, mouth left, mouth right): 15 columns."""
+        eye on the image's left, the other eye, nose, mouth left, mouth right): 15 columns.
+
+        Frames of one size are one batch, as videmo's TensorFlow engine passes them to the
+        package; others go one by one. The package is not batch-invariant: it sorts the
+        candidates of the whole batch together, and ties in score (probabilities that round to
+        exactly 1.0) then come out in an order that depends on the other frames, which changes
+        what its NMS keeps. The rows below keep the package's layout (the frame's number in
+        column 0) and its sorts, so a batch gives the package's batch result."""
         images = [normalise(cv2.cvtColor(f if f.ndim == 3 else cv2.cvtColor(f, cv2.COLOR_GRAY2BGR),
                                          cv2.COLOR_BGR2RGB)) for f in frames]
-        cands = [self._stage_pnet(img) for img in images]
-        cands = self._refine(images, cands, self.rnet, 24, "rnet")
+        if len(images) > 1 and all(i.shape == images[0].shape for i in images):
+            return self._batch(images)
+        return [self._batch([img])[0] for img in images]
+
+    def _batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        rows = self._stage_pnet(images)
+        rows = self._refine(images, rows, self.rnet, 24, "rnet")
         if self.onet_net is not None:
-            cands = self._refine(images, cands, self.onet_net, 48, "onet")
+            rows = self._refine(images, rows, self.onet_net, 48, "onet")
+        h, w = images[0].shape[:2]
         out = []
-        for img, rows in zip(images, cands, strict=True):
-            h, w = img.shape[:2]
-            rows = rows.copy()
-            rows[:, [0, 2]] = np.clip(rows[:, [0, 2]], 0, w - 1)
-            rows[:, [1, 3]] = np.clip(rows[:, [1, 3]], 0, h - 1)
-            out.append(rows)
+        for n in range(len(images)):
+            mine = rows[rows[:, 0] == n]
+            box = mine[:, 1:6].copy()
+            box[:, [0, 2]] = np.clip(box[:, [0, 2]], 0, w - 1)
+            box[:, [1, 3]] = np.clip(box[:, [1, 3]], 0, h - 1)
+            if mine.shape[1] == 16:  # landmarks x1..x5, y1..y5 -> (x, y) pairs
+                marks = np.stack([mine[:, 6:11], mine[:, 11:16]], axis=2).reshape(len(mine), 10)
+                box = np.concatenate([box, marks], axis=1)
+            out.append(box)
         return out
 
-    def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
+    def _stage_pnet(self, images: list[np.ndarray]) -> np.ndarray:
+        """P-Net over the pyramid of a batch of same-size frames: rows ``(frame, x1, y1, x2, y2,
+        score)`` (``StagePNet``). P-Net runs frame by frame (the same numbers as a batch, a
+        sixteenth of the memory)."""
+        h, w = images[0].shape[:2]
         levels = []
         for s in pyramid(h, w):
             lh, lw = int(h * s), int(w * s)
             if min(lh, lw) < PNET_MIN_INPUT - 1:  # P-Net's output would be empty
                 continue
-            level = cv2.resize(image, (lw, lh), interpolation=cv2.INTER_AREA)
-            res = self._pnet(lh, lw)(level[None])
-            rows = proposals(res[4][0], res[2][0], THRESHOLDS["pnet"])
-            rows[:, :4] /= s
-            levels.append(nms(rows, NMS["pnet_level"], sort=False))
-        rows = np.concatenate(levels) if levels else np.empty((0, 5))
-        return square(nms(rows, NMS["pnet"]))
+            net = self._pnet(lh, lw)
+            res = [net(cv2.resize(img, (lw, lh), interpolation=cv2.INTER_AREA)[None])
+                   for img in images]
+            reg = np.concatenate([r[4] for r in res])
+            prob = np.concatenate([r[2] for r in res])
+            rows = proposals(reg, prob, THRESHOLDS["pnet"])
+            rows[:, 1:5] /= s
+            levels.append(per_frame_nms(rows, NMS["pnet_level"], sort=False))
+        rows = np.concatenate(levels) if levels else np.empty((0, 6))
+        return square(per_frame_nms(rows, NMS["pnet"]))
 
-    def _refine(self, images: list[np.ndarray], cands: list[np.ndarray], net: _Net, size: int,
-                stage: str) -> list[np.ndarray]:
-        """R-Net or O-Net over the candidates of every frame at once."""
-        counts = [len(c) for c in cands]
-        if sum(counts) == 0:
-            return [np.empty((0, 15 if stage == "onet" else 5)) for _ in cands]
-        crops = np.concatenate([crop_and_resize(img, c, size)
-                                for img, c in zip(images, cands, strict=True) if len(c)])
+    def _refine(self, images: list[np.ndarray], rows: np.ndarray, net: _Net, size: int,
+                stage: str) -> np.ndarray:
+        """R-Net or O-Net over every candidate of the batch at once (``StageRNet``,
+        ``StageONet``)."""
+        if len(rows) == 0:
+            return np.empty((0, 16 if stage == "onet" else 6))
+        crops = np.empty((len(rows), size, size, 3), np.float32)
+        for n in np.unique(rows[:, 0]).astype(int):
+            sel = rows[:, 0] == n
+            crops[sel] = crop_and_resize(images[n], rows[sel][:, 1:5], size)
         res = net(crops)
-        out, start = [], 0
-        for rows, n in zip(cands, counts, strict=True):
-            part = {k: v[start: start + n] for k, v in res.items()}
-            start += n
-            rows = rows.copy()
-            if stage == "onet":
-                marks = self._landmarks(part[10], rows)
-            rows[:, 4] = part[2][:, 1]
-            rows = regress(rows, part[4])
-            if stage == "onet":
-                rows = np.concatenate([rows, marks], axis=1)
-            rows = rows[rows[:, 4] > THRESHOLDS[stage]]
-            if stage == "onet":
-                out.append(nms(rows, NMS["onet"], method="min"))
-            else:
-                out.append(square(nms(rows, NMS["rnet"])))
-        return out
+        rows = rows.copy()
+        if stage == "onet":
+            marks = self._landmarks(res[10], rows)
+        rows[:, 5] = res[2][:, 1]
+        rows = regress(rows, res[4])
+        if stage == "onet":
+            rows = np.concatenate([rows, marks], axis=1)
+        rows = rows[rows[:, 5] > THRESHOLDS[stage]]
+        if stage == "onet":
+            return per_frame_nms(rows, NMS["onet"], method="min")
+        return square(per_frame_nms(rows, NMS["rnet"]))
 
     @staticmethod
     def _landmarks(raw: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """O-Net's landmarks (x1..x5, y1..y5 in the box's unit square) as (x, y) pairs in frame
-        pixels (``adjust_landmarks``: box side + 1, shifted by one pixel)."""
-        w = rows[:, 2:3] - rows[:, 0:1] + 1
-        h = rows[:, 3:4] - rows[:, 1:2] + 1
-        xs = w * raw[:, 0:5] + rows[:, 0:1] - 1
-        ys = h * raw[:, 5:10] + rows[:, 1:2] - 1
-        return np.stack([xs, ys], axis=2).reshape(len(rows), 10)
+        """O-Net's landmarks (x1..x5, y1..y5 in the box's unit square) in frame pixels
+        (``adjust_landmarks``: box side + 1, shifted by one pixel)."""
+        w = rows[:, 3:4] - rows[:, 1:2] + 1
+        h = rows[:, 4:5] - rows[:, 2:3] + 1
+        return np.concatenate([w * raw[:, 0:5] + rows[:, 1:2] - 1,
+                               h * raw[:, 5:10] + rows[:, 2:3] - 1], axis=1)
 
 
 def level_shapes(height: int, width: int) -> list[tuple[int, int]]:
