@@ -22,6 +22,10 @@ also counts waiting). Start-up is measured apart: the same command on one sample
 (median CPU - median start-up CPU) / (frames - 1). Peak memory is the process tree's RSS,
 sampled every 50 ms.
 
+The ``mtcnn`` rows measure videmo's MTCNN on both engines (``mtcnn``: LiteRT, the default;
+``mtcnn_tf``: ``faces.mtcnn_engine: tensorflow``) beside fer 22.4.0's, and compare the two
+engines' clip and frame labels (``videmo run``) on the sample and the fer-videos.
+
 The peers run with this interpreter and its TensorFlow, fer added by ``pip install --no-deps
 --target`` under bench/.work (fer 25.10.3: Haar + tflite; fer 22.4.0 with FER(mtcnn=True)); the
 installed fer is used when it is 25.10.3. Without a package index the peer rows are skipped and
@@ -58,7 +62,8 @@ EVERY_N = 20  # the default (sampling.every_n)
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
 PIN_CPU = max(ALL_CPUS)  # the last CPU: CPU 0 takes most interrupts
 SAMPLE = REPO / "data" / "sample" / "crema-d"
-ROWS = ("headline", "fast", "agreement", "mtcnn", "jobs", "mesh", "memory")
+ROWS = ("headline", "fast", "agreement", "mtcnn", "mtcnn_tf", "fer22_mtcnn", "mtcnn_agreement",
+        "jobs", "mesh", "memory")
 sys.path.insert(0, str(REPO / "src"))
 from videmo import schema  # noqa: E402
 
@@ -218,13 +223,14 @@ def repeated(n: int, fn, *args, **kw) -> dict:
 # ------------------------------------------------------------------ the tools
 def videmo_cmd(name: str, corpus: Path, *, every_n: int = EVERY_N, detector: str = "haar",
                jobs: int = 1, max_frames: int | None = None, extra: list[str] = (),
-               command: str = "extract") -> tuple[list[str], Path]:
-    """``videmo -q extract --force`` of ``corpus`` (a folder, or one video), run.threads 1."""
+               command: str = "extract", faces: dict | None = None) -> tuple[list[str], Path]:
+    """``videmo -q extract --force`` of ``corpus`` (a folder, or one video), run.threads 1;
+    ``faces``: more ``faces.*`` keys (e.g. ``mtcnn_engine``)."""
     out = WORK / "runs" / name
     folder, include = (corpus, ["*"]) if corpus.is_dir() else (corpus.parent, [corpus.name])
     cfg = {"corpus": {"paths": [str(folder)], "include": include},
            "sampling": {"every_n": every_n, "max_frames": max_frames},
-           "faces": {"detector": detector},
+           "faces": {"detector": detector, **(faces or {})},
            "run": {"out": str(out), "jobs": jobs, "threads": 1}}
     path = WORK / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +359,7 @@ def run(args) -> dict:
     R: dict[str, dict] = {}
     notes: list[str] = []
     fer25 = fer_site("25.10.3") if only & {"headline"} else None
-    fer22 = fer_site("22.4.0") if only & {"mtcnn"} else None
+    fer22 = fer_site("22.4.0") if only & {"fer22_mtcnn"} else None
 
     if "headline" in only:
         if tv is None:
@@ -373,14 +379,21 @@ def run(args) -> dict:
         R["haar_tv3"] = repeated(1, videmo, "haar_tv3", tv3)
     if "agreement" in only:
         R["agreement"] = label_agreement(fv)
-    if "mtcnn" in only:
-        src = (fv / "woman2.mp4") if fv else SAMPLE / "1001_DFA_HAP_XX.flv"
+    src = (fv / "woman2.mp4") if fv else SAMPLE / "1001_DFA_HAP_XX.flv"
+    if only & {"mtcnn", "mtcnn_tf", "fer22_mtcnn"}:
         inputs["mtcnn"] = src
+    if "mtcnn" in only:
         R["mtcnn"] = with_startup(n, videmo, "mtcnn", src, detector="mtcnn")
+    if "mtcnn_tf" in only:
+        R["mtcnn_tf"] = with_startup(n, videmo, "mtcnn_tf", src, detector="mtcnn",
+                                     faces={"mtcnn_engine": "tensorflow"})
+    if "fer22_mtcnn" in only:
         if fer22 is not None:
             R["fer22_mtcnn"] = with_startup(n, fer, src, fer22, mtcnn=True)
         else:
             notes.append("fer 22.4.0 not available: its row is missing")
+    if "mtcnn_agreement" in only:
+        R["mtcnn_agreement"] = label_agreement(fv, ("mtcnn_tf", "mtcnn"))
     if "jobs" in only:
         clips = [fv / "woman2.mp4"] * 6 if fv else sorted(SAMPLE.glob("*.flv"))
         corpus = links("jobs6", clips)
@@ -418,22 +431,28 @@ def _floor_many(folder: Path) -> dict:
     return r
 
 
-def label_agreement(fv: Path | None) -> dict:
-    """Per-clip labels (videmo run's vote) and per-frame top labels of the fast path
-    (faces.detector: mediapipe) against the default (haar), on the sample and the fer-videos."""
+AGREE_SETTINGS = {"haar": {"detector": "haar"}, "mediapipe": {"detector": "mediapipe"},
+                  "mtcnn": {"detector": "mtcnn"},
+                  "mtcnn_tf": {"detector": "mtcnn", "faces": {"mtcnn_engine": "tensorflow"}}}
+
+
+def label_agreement(fv: Path | None, pair: tuple[str, str] = ("haar", "mediapipe")) -> dict:
+    """Per-clip labels (videmo run's vote) and per-frame top labels of two settings of
+    :data:`AGREE_SETTINGS` (by default the fast path, faces.detector: mediapipe, against the
+    default, haar), on the sample and the fer-videos."""
     out = {}
     corpora = [("sample", SAMPLE, 5)] + ([("fer-videos", fv, EVERY_N)] if fv else [])
+    base, other = pair
     for name, corpus, every in corpora:
         runs = {}
-        for det in ("haar", "mediapipe"):
+        for det in pair:
             cmd, run_dir = videmo_cmd(f"agree_{name}_{det}", corpus, every_n=every,
-                                      detector=det, command="run")
+                                      command="run", **AGREE_SETTINGS[det])
             timed(cmd)
             runs[det] = run_dir
-        out[name] = {"every_n": every,
-                     "clips": agreement(clip_labels(runs["haar"]), clip_labels(runs["mediapipe"])),
-                     "frames": agreement(frame_labels(runs["haar"]),
-                                         frame_labels(runs["mediapipe"]))}
+        out[name] = {"every_n": every, "pair": list(pair),
+                     "clips": agreement(clip_labels(runs[base]), clip_labels(runs[other])),
+                     "frames": agreement(frame_labels(runs[base]), frame_labels(runs[other]))}
         log(f"agreement {name}: clips {out[name]['clips']['share']}, frames "
             f"{out[name]['frames']['share']}")
     return out
@@ -502,6 +521,13 @@ def summarise(R: dict) -> dict:
                                            R["mtcnn"]["steady_ms_per_frame"])
         s["mtcnn_vs_fer22_process"] = ratio(med("fer22_mtcnn"), med("mtcnn"))
         s["mtcnn_peak_rss_mb"] = (med("mtcnn", "peak_rss_mb"), med("fer22_mtcnn", "peak_rss_mb"))
+    if "mtcnn" in R:
+        s["mtcnn_startup_cpu_s"] = med("mtcnn", "startup_cpu_s")
+    if "mtcnn_tf" in R:
+        s["mtcnn_vs_tf_steady"] = ratio(R["mtcnn_tf"]["steady_ms_per_frame"],
+                                        R["mtcnn"]["steady_ms_per_frame"])
+        s["mtcnn_tf_peak_rss_mb"] = med("mtcnn_tf", "peak_rss_mb")
+        s["mtcnn_tf_startup_cpu_s"] = med("mtcnn_tf", "startup_cpu_s")
     if "jobs2" in R:
         s["jobs2_speedup_wall"] = ratio(med("jobs1", "wall_s"), med("jobs2", "wall_s"))
     if "memory_long" in R:
@@ -521,8 +547,9 @@ GOALS = (  # (goal, summary key, how it is met, what the value means)
     ("fast path (mediapipe) <= 1.6x the decode floor, whole processes, 3 x 30 s",
      "fast_vs_floor_process", lambda v: v <= 1.6, "x the floor"),
     ("MTCNN >= 2x fer 22.4.0 per frame", "mtcnn_vs_fer22_steady", lambda v: v >= 2, "x fer"),
-    ("MTCNN peak memory <= fer 22.4.0's", "mtcnn_peak_rss_mb", lambda v: v[0] <= v[1],
-     "MB (videmo, fer)"),
+    ("MTCNN peak memory <= half of fer 22.4.0's (issue 24)", "mtcnn_peak_rss_mb",
+     lambda v: v[0] <= v[1] / 2, "MB (videmo, fer)"),
+    ("MTCNN start-up < 2 s CPU (issue 24)", "mtcnn_startup_cpu_s", lambda v: v < 2, "s"),
     ("--jobs 2 >= 1.8x the throughput of one job (wall)", "jobs2_speedup_wall",
      lambda v: v >= 1.8, "x"),
     ("peak memory flat from 1 to 60 minutes (within 10%)", "memory_mb",
@@ -572,17 +599,21 @@ def write_markdown(res: dict, smoke: bool) -> str:
             f"{fmt(r.get('startup_cpu_s'))} | {r.get('steady_ms_per_frame', '-')} | "
             f"{fmt(r['wall_s'])} | {fmt(r['peak_rss_mb'])} | `{r['command']}` |")
     lines += ["", "`haar_tv3` ran once: it only gives the fast path's ratio to the default.",
-              "", "## Goals (issue 16)", "", "| goal | measured | met |", "|---|---|---|"]
+              "", "## Goals (issues 16 and 24)", "", "| goal | measured | met |", "|---|---|---|"]
     lines += [f"| {g} | {m} | {met} |" for g, m, met in goals(S)]
     lines += ["", "Why the unmet ones are not met, with the profiles they rest on: README, "
               "section Speed, and `bench/profiles/` (`haar-tv720.txt`, `levers.md`)."]
     lines += ["", "## Ratios", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in S.items()]
-    if "agreement" in R:
-        lines += ["", "## Fast path label agreement (mediapipe vs haar, `videmo run`)", "",
+    for row, title in (("agreement", "Fast path label agreement (mediapipe vs haar"),
+                       ("mtcnn_agreement", "MTCNN engines' label agreement (LiteRT vs "
+                                           "TensorFlow")):
+        if row not in R:
+            continue
+        lines += ["", f"## {title}, `videmo run`)", "",
                   "| corpus | every_n | clip labels equal | frame labels equal | clips that "
                   "differ |", "|---|---|---|---|---|"]
-        for name, a in R["agreement"].items():
+        for name, a in R[row].items():
             c, f = a["clips"], a["frames"]
             lines.append(f"| {name} | {a['every_n']} | {c['equal']}/{c['of']} | "
                          f"{f['equal']}/{f['of']} | "
@@ -640,7 +671,8 @@ def main() -> None:
     res.update({"date": date, "machine": m, "command": command, "repeats": args.repeats,
                 "minutes": round((time.perf_counter() - t0) / 60, 1)})
     res["summary"] = summarise(res["runs"])
-    json_path = (WORK if smoke else RESULTS) / f"{date}{'-smoke' if smoke else ''}.json"
+    tag = "-smoke" + (f"-{args.only.replace(',', '-')}" if args.only else "") if smoke else ""
+    json_path = (WORK if smoke else RESULTS) / f"{date}{tag}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     res["json"] = str(json_path.relative_to(REPO))
     json_path.write_text(json.dumps(res, indent=1, default=str) + "\n")

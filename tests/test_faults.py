@@ -561,9 +561,9 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_whole_pipeline_runs_without_network(tmp_path, sample_corpus):
-    """`videmo run` with Haar (2 workers), MTCNN + Keras, and BlazeFace + the face mesh, every
-    socket refused: an audit hook in the parent, and as root a fresh network namespace with no
-    interface up for all."""
+    """`videmo run` with Haar (2 workers), MTCNN on TensorFlow + Keras, MTCNN on LiteRT (with
+    O-Net), and BlazeFace + the face mesh, every socket refused: an audit hook in the parent,
+    and as root a fresh network namespace with no interface up for all."""
     labels = tmp_path / "labels.csv"
     labels.write_text("clip,label\n" + "".join(f"{p.stem},neutral\n" for p in SAMPLE_CLIPS))
     job = _job(tmp_path, sample_corpus, every_n=20,
@@ -574,7 +574,9 @@ def test_whole_pipeline_runs_without_network(tmp_path, sample_corpus):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
     for args in (["run", str(job), "--jobs", "2"],
                  ["run", str(job), "--detector", "mtcnn", "--out", str(tmp_path / "m"),
-                  "--set", "emotions.engine=keras"],
+                  "--set", "emotions.engine=keras", "--set", "faces.mtcnn_engine=tensorflow"],
+                 ["run", str(job), "--detector", "mtcnn", "--out", str(tmp_path / "lite"),
+                  "--set", "faces.mtcnn.onet=true"],
                  ["run", str(job), "--detector", "mediapipe", "--out", str(tmp_path / "mesh"),
                   "--set", "features=[emotions, mesh]"]):
         proc = subprocess.run([*wrap, *args, "--no-progress"], capture_output=True, text=True,
@@ -582,5 +584,6 @@ def test_whole_pipeline_runs_without_network(tmp_path, sample_corpus):
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "accuracy" in proc.stdout
     assert (tmp_path / "m" / "report" / "clips.csv").exists()
+    assert (tmp_path / "lite" / "report" / "clips.csv").exists()
     assert (tmp_path / "mesh" / "features" / "mesh.parquet").exists()
     assert len(read_frames(SAMPLE_CLIPS[0], limit=1)) == 1  # the corpus is intact

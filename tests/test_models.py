@@ -12,6 +12,11 @@ def test_shipped_files_match_their_recorded_hashes():
     for name, expected in models.SHA256.items():
         assert sha256_of(model_path(name)) == expected
     assert (models.MODEL_DIR / "LICENSE-fer.txt").read_text().startswith("MIT License")
+    mtcnn = (models.MODEL_DIR / "LICENSE-mtcnn.txt").read_text()
+    assert mtcnn.startswith("MIT License") and "Iván de Paz Centeno" in mtcnn
+    listed = (models.MODEL_DIR / "README.md").read_text()
+    for name in (models.MTCNN_PNET, models.MTCNN_RNET, models.MTCNN_ONET):  # with their hashes
+        assert f"`{name}`" in listed and models.SHA256[name] in listed, name
 
 
 def test_a_modified_model_file_is_refused(tmp_path):

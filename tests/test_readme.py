@@ -166,7 +166,8 @@ def hook(event, args):
 sys.addaudithook(hook)
 what = sys.argv[1]
 sections = {"tflite+haar": {}, "keras": {"emotions": {"engine": "keras"}},
-            "mtcnn": {"faces": {"detector": "mtcnn"}},
+            "mtcnn": {"faces": {"detector": "mtcnn", "mtcnn": {"onet": True}}},
+            "mtcnn-tensorflow": {"faces": {"detector": "mtcnn", "mtcnn_engine": "tensorflow"}},
             "blendshapes": {"emotions": {"model": "blendshapes"}},
             "landmarks": {"emotions": {"model": "landmarks"}}}[what]
 from videmo import config
@@ -180,14 +181,15 @@ print(len(found), sorted(set(found))[:5])
 @pytest.mark.parametrize(("what", "unpickles"), [
     ("tflite+haar", False),  # the defaults: the .tflite flatbuffer and the cascade XML
     ("keras", False),  # Keras 3 reads the .hdf5 as JSON + arrays (h5py), safe_mode on
-    ("mtcnn", True),  # mtcnn 1.0.0 reads its own weights with joblib.load (pickle)
+    ("mtcnn", False),  # the default engine: three .tflite flatbuffers on LiteRT
+    ("mtcnn-tensorflow", True),  # mtcnn 1.0.0 reads its own weights with joblib.load (pickle)
     ("blendshapes", False),  # the frame models: .keras in safe mode, the mesh's tflite files
     ("landmarks", False),
 ])
 def test_what_is_unpickled_when_models_load(what, unpickles):
-    """README: "nothing is unpickled" holds for the default models and the Keras file, not
-    for MTCNN, whose package loads its weights with joblib.load (counted by the audit event
-    every unpickled global raises)."""
+    """README: "nothing is unpickled" holds for the default models, the Keras file and MTCNN on
+    LiteRT, not for MTCNN on TensorFlow, whose package loads its weights with joblib.load
+    (counted by the audit event every unpickled global raises)."""
     proc = subprocess.run([sys.executable, "-c", UNPICKLE_AUDIT, what], capture_output=True,
                           text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

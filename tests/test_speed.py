@@ -43,7 +43,8 @@ def _quiet_extract(tmp_path, **sections) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("sections", [
     {"faces": {"detector": "haar"}},  # the default: the FER model on LiteRT
     {"faces": {"detector": "mediapipe"}, "features": ["emotions", "mesh"]},  # four LiteRT models
-], ids=["haar", "mediapipe-mesh"])
+    {"faces": {"detector": "mtcnn", "mtcnn": {"onet": True}}},  # MTCNN's networks on LiteRT
+], ids=["haar", "mediapipe-mesh", "mtcnn"])
 def test_quiet_extract_prints_only_the_summary_with_cpu_time(tmp_path, sections):
     done = _quiet_extract(tmp_path, **sections)
     assert done.returncode == 0, done.stderr

@@ -234,7 +234,8 @@ def test_run_json_keeps_its_creation_and_appends_every_invocation(tmp_path, smal
 
 def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypatch):
     haar = make_config(tmp_path, tmp_path)
-    mtcnn = make_config(tmp_path, tmp_path, faces={"detector": "mtcnn"})
+    mtcnn = make_config(tmp_path, tmp_path, faces={"detector": "mtcnn",
+                                                   "mtcnn_engine": "tensorflow"})
     before = haar.extract_hash(), mtcnn.extract_hash()
     # choosing clips changes no clip's numbers
     for corpus in ({"exclude": ["bad*"]}, {"include": ["2019/*"]},

@@ -89,6 +89,9 @@ class MtcnnConfig:
                             "(mtcnn itself always runs with its min_face_size 20).", minimum=1)
     batch_size: int = opt(16, "Frames passed to MTCNN per call (same-size frames batch well).",
                           minimum=1)
+    onet: bool = opt(False, "Also run MTCNN's third network, O-Net, which refines each box and "
+                            "its confidence, as fer's MTCNN does (false: P- and R-Net only, "
+                            "videmo's MTCNN boxes so far).")
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ class FacesConfig:
                                 minimum=16)
     haar: HaarConfig = field(default_factory=HaarConfig, metadata={"doc": "Haar cascade options."})
     mtcnn: MtcnnConfig = field(default_factory=MtcnnConfig, metadata={"doc": "MTCNN options."})
+    mtcnn_engine: Literal["litert", "tensorflow"] = opt(
+        "litert", "What runs MTCNN's networks: LiteRT (no TensorFlow import; the mtcnn package's "
+                  "boxes within float rounding) or TensorFlow via the mtcnn package (the "
+                  "reference, bit for bit as in runs made before LiteRT).")
     mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig,
                                        metadata={"doc": "BlazeFace (mediapipe) options."})
     tracks: TracksConfig = field(default_factory=TracksConfig, metadata={
@@ -504,8 +511,9 @@ class Config:
         """Everything that changes the per-frame numbers, as plain data (kept in run.json so a
         refusal can name what differs): the extract sections without the keys that only choose
         clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
-        versions of the packages that run them (TensorFlow counts only where MTCNN, the Keras
-        engine or a mesh frame model use it; a Haar + tflite run never imports it). With
+        versions of the packages that run them (TensorFlow counts only where MTCNN's TensorFlow
+        engine, the Keras engine or a mesh frame model use it; a Haar, mediapipe or LiteRT-MTCNN
+        run with the tflite engine never imports it). With
         ``emotions.model`` blendshapes or landmarks the key holds that model (its network, its
         card and the mesh bundle it reads) instead of fer's options."""
         from videmo.models import (
@@ -516,6 +524,9 @@ class Config:
             FACE_LANDMARKER,
             FRAME_MODEL_FILES,
             HAAR_CASCADE,
+            MTCNN_ONET,
+            MTCNN_PNET,
+            MTCNN_RNET,
             PIXEL_MODEL,
             PIXEL_MODEL_CARD,
             model_hashes,
@@ -523,6 +534,15 @@ class Config:
 
         d = self.to_dict()
         key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
+        mtcnn = self.faces.detector == "mtcnn"
+        litert_mtcnn = mtcnn and self.faces.mtcnn_engine == "litert"
+        # keys added later are left out where they hold the behaviour of before they existed, so
+        # Haar, mediapipe and TensorFlow-MTCNN runs made then stay done
+        if not litert_mtcnn:
+            key["faces"] = {k: v for k, v in key["faces"].items() if k != "mtcnn_engine"}
+        if not self.faces.mtcnn.onet:
+            key["faces"]["mtcnn"] = {k: v for k, v in key["faces"]["mtcnn"].items()
+                                     if k != "onet"}
         key["corpus"] = {k: v for k, v in key["corpus"].items()
                          if k not in CORPUS_SELECTION_KEYS}
         fer = self.emotions.model == "fer"
@@ -535,9 +555,11 @@ class Config:
             key["emotions"] = {k: key["emotions"][k] for k in ("model", "align", "flip")}
         else:
             key["emotions"] = {"model": self.emotions.model}
-        tensorflow = (self.faces.detector == "mtcnn" or mesh_model
+        tensorflow = ((mtcnn and not litert_mtcnn) or mesh_model
                       or (fer and self.emotions.engine == "keras"))
         files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
+        if litert_mtcnn:
+            files.extend([MTCNN_PNET, MTCNN_RNET] + ([MTCNN_ONET] if self.faces.mtcnn.onet else []))
         if self.faces.detector == "mediapipe" or mesh_model:
             files.append(FACE_LANDMARKER)
         if fer:
@@ -550,12 +572,12 @@ class Config:
             files.extend(FRAME_MODEL_FILES[self.emotions.model])
         packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
         if (fer and self.emotions.engine == "tflite") or self.faces.detector == "mediapipe" \
-                or not fer:
+                or not fer or litert_mtcnn:
             packages["ai-edge-litert"] = _package_version("ai-edge-litert")
         if tensorflow:
             packages["tensorflow"] = _package_version("tensorflow")
             packages["keras"] = _package_version("keras")
-        if self.faces.detector == "mtcnn":
+        if mtcnn and not litert_mtcnn:
             packages["mtcnn"] = _package_version("mtcnn")
         hashes = model_hashes()
         key["extract_version"] = EXTRACT_VERSION

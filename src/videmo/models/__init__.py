@@ -18,6 +18,9 @@ EMOTION_KERAS = "emotion_model.hdf5"
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 # MediaPipe Face Landmarker bundle (a zip of three tflite models and the canonical face geometry)
 FACE_LANDMARKER = "face_landmarker.task"
+# MTCNN's P-, R- and O-Net from the mtcnn 1.0.0 package's weights, as TFLite
+# (scripts/mtcnn_tflite.py), for faces.mtcnn_engine: litert
+MTCNN_PNET, MTCNN_RNET, MTCNN_ONET = "mtcnn_pnet.tflite", "mtcnn_rnet.tflite", "mtcnn_onet.tflite"
 
 # Frame models trained by `videmo train` on FER2013 (MODELS.md): a Keras network (loaded in safe
 # mode) and its JSON card (features, preprocessing, numbers), by frame model name.
@@ -40,6 +43,9 @@ SHA256: dict[str, str] = {
     EMOTION_KERAS: "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
     HAAR_CASCADE: "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
     FACE_LANDMARKER: "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    MTCNN_PNET: "665245397893619bde95fb4645077d9dc9053e0e39efbb759cf0b88c3773c64f",
+    MTCNN_RNET: "ade8912665262346f5da2240462d4bc6b665ed771588850825018bf326b47adf",
+    MTCNN_ONET: "e303dadee2ca059a5be7d0371f13139d38d1bacc107869489272c0a3491b35d9",
     FRAME_BLENDSHAPES: "a6a7d0ea9a754aebd26b9b6deb2f589739a06396b5e761e4efaa291e480d7c5f",
     FRAME_BLENDSHAPES_CARD: "dcfc2eda8bf267a4cca14b377ddffc8f19ac9a1074f99adbcb860ed59e4afe1c",
     FRAME_LANDMARKS: "5e521f08f2e74aa9257bb19aad2fb20175e920bdd607d87d9e99b9ecc19c4590",

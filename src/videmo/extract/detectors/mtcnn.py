@@ -1,4 +1,7 @@
-"""MTCNN from the ``mtcnn`` 1.0.0 package on TensorFlow (faces.detector: mtcnn)."""
+"""MTCNN from the ``mtcnn`` 1.0.0 package on TensorFlow (``faces.mtcnn_engine: tensorflow``).
+
+The reference for :mod:`videmo.extract.detectors.mtcnn_litert` (the default engine), kept for
+runs that must continue bit for bit from earlier ones and for the parity golden files."""
 
 from __future__ import annotations
 
@@ -12,19 +15,21 @@ class MtcnnDetector:
     """MTCNN (the ``mtcnn`` 1.0.0 package, TensorFlow), fed RGB, batched per call.
 
     mtcnn runs with its own ``min_face_size`` of 20 (above 20 it silently returns nothing);
-    smaller faces and faces under ``min_confidence`` are dropped afterwards.
+    smaller faces and faces under ``min_confidence`` are dropped afterwards. ``onet``: the
+    package's three stages (``face_and_landmarks_detection``), else P- and R-Net only.
     """
 
     name = "mtcnn"
 
-    def __init__(self, min_confidence: float = 0.9, min_size: int = 20):
+    def __init__(self, min_confidence: float = 0.9, min_size: int = 20, onet: bool = False):
         from videmo.runtime import import_tensorflow, tf_device
 
         tf = import_tensorflow()
         from mtcnn import MTCNN
 
         self.device = tf_device(tf)
-        self.mtcnn = MTCNN(stages="face_detection_only", device=self.device)
+        stages = "face_and_landmarks_detection" if onet else "face_detection_only"
+        self.mtcnn = MTCNN(stages=stages, device=self.device)
         self.min_confidence = min_confidence
         self.min_size = min_size
 
