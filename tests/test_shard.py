@@ -172,7 +172,9 @@ def test_submit_dry_run_prints_and_writes_nothing(tmp_path, sample_corpus, capsy
     out = capsys.readouterr().out
     assert "#SBATCH --array=0-3%10" in out and "#SBATCH --gpus=a100:1" in out
     assert '--shard "${SLURM_ARRAY_TASK_ID}/4"' in out
-    assert "--dependency=afterok:<array-job-id>" in out and "--kill-on-invalid-dep=yes" in out
+    # the merge runs however the tasks end, and fails while clips are not done
+    assert "--dependency=afterany:<array-job-id>" in out and "afterok" not in out
+    assert " report " in out and out.rstrip().endswith(" --fail-incomplete")
     assert not (tmp_path / "run").exists()
     # more shards than clips: one per clip
     assert main(["submit", str(job), "--shards", "50", "--dry-run"]) == 0

@@ -116,9 +116,11 @@ def test_array_and_merge_equal_a_local_run(cluster, tmp_path, sample_corpus, cap
         (local / "report" / "clips.csv").read_text()
 
 
-def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sample_corpus,
+def test_failed_task_merge_reports_and_resume_completes(cluster, tmp_path, sample_corpus,
                                                         capsys):
-    """The README's recovery on SLURM, with RUN/shards.json kept: one broken file fixed,
+    """A broken clip fails its task, yet the merge job runs (afterany) and writes the report
+    with the failures counted, as a local run does, then ends FAILED: the run is not clean.
+    Then the README's recovery on SLURM, with RUN/shards.json kept: one broken file fixed,
     another excluded (--set on --resume), a clip added; the resume submits exactly the shards
     of the fixed and the added clip, and the merged table and report equal a local run."""
     corpus = sample_corpus
@@ -138,10 +140,21 @@ def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sampl
     assert plan is not None
     assert f"failed: {victim.stem} (shard {plan.assignment[victim.stem]})" in out
     assert f"failed: zz_hopeless (shard {plan.assignment['zz_hopeless']})" in out
-    assert "latest merge job: CANCELLED" in out  # afterok never satisfied: killed, not pending
     st = run_status(run)
     assert st.shards[plan.assignment[victim.stem]].queue == "FAILED"
-    assert not (run.path / "report").exists()
+    assert st.merge.startswith("FAILED"), st  # it ran, and says the run is not clean
+    report = run.path / "report"
+    assert f"merge job {slurm.submissions(run)[0]['merge_job']} FAILED: it wrote the report " \
+           f"of the clips done, {report / 'report.html'} (the 2 not done count as wrong" in out
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["overall"]["failed"] == 2
+    assert sorted(metrics["failed_clips"]) == sorted([victim.stem, "zz_hopeless"])
+    clips = pd.read_csv(report / "clips.csv").set_index("filename")
+    assert len(clips) == 7 and clips.loc["zz_hopeless", schema.STATUS] == schema.FAILED
+    assert (report / "report.html").exists() and len(pd.read_parquet(run.frames_path)) > 0
+    merge_log = run.path / "slurm" / "logs" / f"merge-{slurm.submissions(run)[0]['merge_job']}.out"
+    assert "not complete: 2 of 7 clips are not done (2 failed, 0 not extracted)" in \
+        merge_log.read_text()
 
     victim.write_bytes(good)  # the cause is removed
     shutil.copy(SAMPLE_CLIPS[0], corpus / "added.flv")
@@ -176,7 +189,8 @@ def test_failed_task_cancels_merge_and_resume_completes(cluster, tmp_path, sampl
 
 def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_frames, capsys):
     """scancel sends what a time limit sends (SIGTERM, then SIGKILL after KillWait): finished
-    clips stay, the rest is noted, the merge is cancelled and --resume completes the run."""
+    clips stay, the rest is noted, the merge reports and fails, and --resume completes the
+    run."""
     import cv2
 
     from .conftest import write_video
@@ -201,7 +215,8 @@ def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_fram
     # the task caught SIGTERM: the clip in progress is abandoned and noted, not half-written
     assert "interrupted: zz_long (shard 0): run interrupted by SIGTERM" in out, out
     st = run_status(run)
-    assert st.merge.startswith("CANCELLED") and st.shards[0].counts[schema.DONE] >= 2, st
+    assert st.merge.startswith("FAILED") and st.shards[0].counts[schema.DONE] >= 2, st
+    assert json.loads((run.path / "report" / "metrics.json").read_text())["complete"] is False
     # had the task been SIGKILLed on another node, its shard lock would be left behind, and no
     # process could prove it stale from here: submit --resume clears the locks of ended jobs
     assert not list(run.locks.glob("*.lock"))  # SIGTERM: the task released its lock

@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
     p.add_argument("--classifier", metavar="MODEL_DIR",
                    help="label clips with a model saved by videmo learn (report.classifier)")
+    p.add_argument("--fail-incomplete", action="store_true",
+                   help="exit 1 while clips of the run are not done (failed, interrupted, never "
+                        "extracted); the report is written all the same. The SLURM merge job "
+                        "uses it, so its state (FAILED) shows that the run is not clean")
 
     p = sub.add_parser("learn", help="learn clip labels from a labelled run; honest evaluation",
                        description="Baselines, expressive-frame rules and learned classifiers "
@@ -128,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="run extract as a SLURM job array, then a merge job",
                        description="Split the corpus into shards (slurm.shards) and submit one "
                                    "array task per shard (videmo extract --shard I/N) and a merge "
-                                   "job (videmo report) that runs after every task succeeded. "
-                                   "Prints the job ids and the run directory.")
+                                   "job (videmo report) that runs when every task has ended, "
+                                   "however it ended: it writes the report with failed clips "
+                                   "counted and ends FAILED while clips are not done. Prints "
+                                   "the job ids and the run directory.")
     p.add_argument("config", nargs="?", help="YAML config file (with a slurm: section)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="submit again only the shards of RUN_DIR with clips not done (failed, "
@@ -408,6 +414,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         data = config_mod.apply_overrides(cfg.to_dict(), overrides)
         cfg = config_mod.from_dict(data, base_dir=cfg.base_dir)
     preflight(cfg, corpus=False, out=False)  # a report reads the run, not the videos
+    from videmo.execute.slurm import clear_locks_of_merged_array
+
+    clear_locks_of_merged_array(run)  # only inside a merge job: its array has ended
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
@@ -416,6 +425,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())
+    if args.fail_incomplete and not report.metrics["complete"]:
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -2,10 +2,12 @@
 
 ``videmo submit`` plans the shards (:mod:`videmo.execute.shard`), writes the job's config with
 absolute paths to ``RUN/slurm/config.yaml``, renders the two sbatch templates into
-``RUN/slurm/`` and submits them: the array first, then the merge (``videmo report``) with
-``--dependency=afterok:ARRAY --kill-on-invalid-dep=yes``, so a failed task cancels the merge
-instead of leaving it pending forever. Every submission is appended to ``RUN/slurm/jobs.json``,
-which ``videmo status`` and ``videmo submit --resume`` read.
+``RUN/slurm/`` and submits them: the array first, then the merge (``videmo report
+--fail-incomplete``) with ``--dependency=afterany:ARRAY``. The merge runs once every task has
+ended, however it ended, as ``videmo run`` reports after a clip failed: the report counts the
+clips not done as wrong and says "not complete", and the merge job exits 1 (state FAILED) until
+every clip is done, so SLURM's accounting shows a run that is not clean. Every submission is
+appended to ``RUN/slurm/jobs.json``, which ``videmo status`` and ``videmo submit --resume`` read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -154,9 +157,10 @@ def render_array(cfg: Config, run_dir: Path, config_path: Path, shards: list[int
 
 def render_merge(cfg: Config, run_dir: Path, config_path: Path, count: int,
                  array_job: str | None) -> str:
-    """The merge script; it waits for ``array_job`` when there is one."""
+    """The merge script; it waits for ``array_job`` to end, when there is one (afterany: a
+    failed task must not cancel the report; an array id SLURM does not know cancels it)."""
     dependency = "" if array_job is None else _sbatch_lines(
-        [f"--dependency=afterok:{array_job}", "--kill-on-invalid-dep=yes"])
+        [f"--dependency=afterany:{array_job}", "--kill-on-invalid-dep=yes"])
     return render(read_template(cfg, MERGE_TEMPLATE),
                   {**_values(cfg, run_dir, config_path, count), "dependency": dependency,
                    "options": _sbatch_lines(_options(cfg, gpus=False))}, MERGE_TEMPLATE)
@@ -334,6 +338,20 @@ def _plan_and_submit(cfg: Config, run: RunDir, plan: shard_mod.Plan, clips: list
     return _submit(cfg, run, todo, plan.count, resume=resume)
 
 
+def clear_locks_of_merged_array(run: RunDir, environ: dict[str, str] | None = None) -> list[str]:
+    """Inside a merge job (``SLURM_JOB_ID`` is the merge job of a submission in jobs.json):
+    remove the locks left by tasks of the array it waited for. afterany means every task has
+    ended, so a lock of that array is stale even when its task was killed on another node,
+    where no process here can prove it. Elsewhere (a report run by hand) nothing is removed."""
+    env = os.environ if environ is None else environ
+    job = env.get("SLURM_JOB_ID")
+    if not job or not jobs_path(run).exists():
+        return []
+    arrays = [s["array_job"] for s in submissions(run)
+              if str(s.get("merge_job")) == job and s.get("array_job")]
+    return clear_ended_job_locks(run, arrays) if arrays else []
+
+
 def job_config(run: RunDir, overrides: list[str] | None = None) -> Config:
     path = run.path / "slurm" / "config.yaml"
     if not path.exists():
@@ -405,7 +423,8 @@ def describe(sub: Submission, dry_run: bool) -> str:
                      f"({array_spec(sub.shards, None)})")
     else:
         lines.append("every shard is done; only the merge job was submitted")
-    lines.append(f"merge job {sub.merge_job}: videmo report, after the array succeeds")
+    lines.append(f"merge job {sub.merge_job}: videmo report, when the array has ended (it "
+                 f"ends FAILED while clips are not done)")
     lines.append(f"run directory: {sub.run_dir}")
     lines.append(f"follow it with: videmo status {sub.run_dir}")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ state and the end of the task's log are what a user needs, so both are shown.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -81,6 +82,19 @@ class TaskFailure:
 
 
 @dataclass
+class MergeFailure:
+    """The latest merge job ended, not COMPLETED. With a report that says "not complete" it
+    failed on purpose (``videmo report --fail-incomplete``); otherwise its log says why."""
+
+    job_id: str
+    state: str
+    report: Path | None  # report.html of a report that counts clips not done, when written
+    not_done: int
+    log: Path | None
+    tail: list[str]
+
+
+@dataclass
 class RunStatus:
     run_dir: str
     shards: list[ShardStatus]
@@ -92,6 +106,7 @@ class RunStatus:
     slurm: bool = False  # submitted with `videmo submit` (RUN/slurm/jobs.json exists)
     command: str = ""  # the last command that wrote the run (run.json)
     task_failures: list[TaskFailure] = field(default_factory=list)
+    merge_failure: MergeFailure | None = None  # the latest merge job ended unsuccessfully
 
     @property
     def total(self) -> Counter:
@@ -196,6 +211,8 @@ def _add_slurm_states(run: RunDir, status: RunStatus, subs: list[dict[str, Any]]
     if merge is not None:
         status.merge = f"{merge.state} ({merge.reason})" if merge.reason not in ("None", "") \
             else merge.state
+        if merge.state not in slurm.ACTIVE_STATES and merge.state != "COMPLETED":
+            status.merge_failure = _merge_failure(run, merge)
     for s in status.shards:
         if s.array_job is None or s.index is None:
             continue
@@ -208,6 +225,28 @@ def _add_slurm_states(run: RunDir, status: RunStatus, subs: list[dict[str, Any]]
             log = _task_log(run, s.array_job, s.index)
             status.task_failures.append(TaskFailure(s.index, s.task, s.recorded == 0, log,
                                                     _tail(log)))
+
+
+def _merge_failure(run: RunDir, merge: TaskState) -> MergeFailure:
+    """Why the merge job ended as it did: the report it wrote (when that report counts clips
+    that are not done), else the end of its log."""
+    logs = run.path / "slurm" / "logs"
+    log = logs / f"merge-{merge.job_id}.out"
+    if not log.exists():
+        found = sorted(logs.glob(f"*{merge.job_id}.*")) if logs.is_dir() else []
+        log = found[0] if found else None
+    report, not_done = None, 0
+    try:
+        cfg = run.config()
+        out = cfg.resolve(cfg.report.out) or run.path / "report"
+        metrics = json.loads((Path(out) / "metrics.json").read_text(encoding="utf-8"))
+        overall = metrics["overall"]
+        if not metrics["complete"] and (Path(out) / "report.html").exists():
+            report = Path(out) / "report.html"
+            not_done = int(overall["failed"]) + int(overall["not_extracted"])
+    except (OSError, ValueError, KeyError, TypeError, RunDirError):
+        pass  # no readable report: the log is what there is
+    return MergeFailure(merge.job_id, merge.state, report, not_done, log, _tail(log))
 
 
 def sacct(job_ids: list[str]) -> list[TaskState]:
@@ -341,8 +380,26 @@ def format_status(st: RunStatus, all_clips: bool = False) -> str:
         else:
             lines.append(f"  last lines of {f.log}:")
             lines.extend(f"  | {line}" for line in f.tail)
+    lines.extend(_merge_lines(st))
     if st.complete:
         lines.append("complete: every clip is done")
     elif not any(s.queue in slurm.ACTIVE_STATES for s in st.shards):
         lines.append(f"not complete; to finish it: {rerun_hint(st)}")
     return "\n".join(lines) + "\n"
+
+
+def _merge_lines(st: RunStatus) -> list[str]:
+    m = st.merge_failure
+    if m is None:
+        return []
+    if m.report is not None and not st.complete:
+        return [f"merge job {m.job_id} {m.state}: it wrote the report of the clips done, "
+                f"{m.report} (the {m.not_done} not done count as wrong and it says \"not "
+                f"complete\"); a merge job fails while clips are not done"]
+    lines = [f"merge job {m.job_id} {m.state} without a report"]
+    if m.log is None:
+        lines.append("  no log found in " + str(Path(st.run_dir) / "slurm" / "logs"))
+    else:
+        lines.append(f"  last lines of {m.log}:")
+        lines.extend(f"  | {line}" for line in m.tail)
+    return lines
