@@ -10,7 +10,23 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
 from videmo import config as config_mod  # noqa: E402
+
+# Property tests (tests/test_props_*.py): "ci" (the default) runs a fixed, derandomized set of
+# examples per property, the whole set within a minute; VIDEMO_HYPOTHESIS=long runs a campaign
+# of VIDEMO_HYPOTHESIS_EXAMPLES (default 10,000) random examples per property.
+settings.register_profile("ci", max_examples=int(os.environ.get("VIDEMO_HYPOTHESIS_EXAMPLES",
+                                                                "150")),
+                          derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=int(os.environ.get("VIDEMO_HYPOTHESIS_EXAMPLES",
+                                                                  "10000")),
+                          deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.filter_too_much])
+settings.load_profile(os.environ.get("VIDEMO_HYPOTHESIS", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample" / "crema-d"

@@ -850,7 +850,7 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(e)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -926,7 +926,15 @@ def _override_value(tp: Any, raw: str, item: str) -> Any:
         return _unquote(raw, item)
     if origin is list and not raw.lstrip().startswith("["):  # one item, read by its own type
         return [_override_value(typing.get_args(tp)[0], raw, item)]
-    return _typed(tp, _yaml(raw, item, loader=yaml.BaseLoader), item)
+    try:
+        node = yaml.load(raw, Loader=yaml.BaseLoader)  # every scalar a string: no objects
+    except yaml.YAMLError as e:
+        if raw.lstrip().startswith(("[", "{")):  # a list or mapping meant, and broken
+            key = item.partition("=")[0].strip()
+            raise ConfigError(f"config key '{key}': the value of --set {item!r} is not valid "
+                              f"YAML ({yaml_problem(e)})") from None
+        node = raw
+    return _typed(tp, node, item)
 
 
 def _unquote(raw: str, item: str) -> str:
@@ -964,6 +972,15 @@ def _typed(tp: Any, node: Any, item: str) -> Any:
         value_tp = typing.get_args(tp)[1] if origin is dict else None
         return {k: _typed(value_tp, v, item) for k, v in node.items()}
     return node
+
+
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error on one line: where, then what (PyYAML's own text spans several lines)."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(e).split())
+    return " ".join(f"line {mark.line + 1}, column {mark.column + 1}: {problem}".split())
 
 
 def _yaml(raw: str, item: str, loader: type = yaml.SafeLoader) -> Any:
