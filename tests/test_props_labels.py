@@ -14,6 +14,7 @@ import csv
 import io
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -34,15 +35,21 @@ NAME_CHARS = st.characters(categories=("L", "N"), include_characters="_-. ,;'\"(
                            exclude_characters="~/\\")
 
 
+# names a labels file meets: header words, separators, quotes, numbers
+TRICKY_NAMES = ["video", "Name", "id", "clip", "File", "label", "a;b", "x,y", "it's", 'say "hi"',
+                "2019", "1.5", "biden_58.0", "Neg", "happy"]
+
+
 def _ascii_case(text: str, upper: bool) -> str:
     return "".join((ch.upper() if upper else ch.lower()) if ch.isascii() else ch for ch in text)
 
 
 @st.composite
 def clip_ids(draw) -> list[str]:
-    names = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=10)
-                          .map(str.strip).filter(lambda n: n and n not in (".", "..")),
-                          min_size=1, max_size=6))
+    names = draw(st.lists(st.one_of(
+        st.text(NAME_CHARS, min_size=1, max_size=10).map(str.strip)
+        .filter(lambda n: n and n not in (".", "..")),
+        st.sampled_from(TRICKY_NAMES)), min_size=1, max_size=6))
     folders = draw(st.lists(st.sampled_from(["", "2019/", "2020/", "a b/"]),
                             min_size=len(names), max_size=len(names)))
     ids = list(dict.fromkeys(f + n for f, n in zip(folders, names, strict=True)))
@@ -189,3 +196,18 @@ def test_generated_labels_files_read_as_meant_or_fail_in_one_line(tmp_path_facto
     assert issues.duplicates == want_issues["duplicates"]
     assert issues.empty == want_issues["empty"]
     assert issues.missing == [c for c in ids if c not in want]
+
+
+@pytest.mark.parametrize(("text", "ids", "golden"), [
+    ("video,positive\n", ["video"], {"video": "positive"}),  # found by the property above
+    ("Name;Neg\nobama_2;happy\n", ["Name", "obama_2"], {"Name": "negative",
+                                                          "obama_2": "positive"}),
+    ("clip,label\nvideo,happy\n", ["video"], {"video": "positive"}),  # still a header
+])
+def test_a_first_row_with_a_label_value_is_data_not_a_header(tmp_path, text, ids, golden):
+    """A headerless file whose first clip is named like a column ("video", "name", "id") lost
+    that row as a header: its label was dropped and the clip reported missing."""
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    got, issues = golden_labels(path, ids, RC)
+    assert got == golden and not issues.any()

@@ -13,7 +13,9 @@
 # machine or container, not on a host that is part of a real cluster. What it solves:
 # munged's run dir, a default memory per CPU (else every job takes the whole node and runs
 # alone), no scheduling delay for arrays, 127.0.0.1 as the node address (no DNS), no cgroups
-# (proctrack/linuxproc), and daemons whose output goes to files so they never hold the
+# (proctrack/linuxproc), ended jobs remembered for an hour (MinJobAge: there is no accounting,
+# and a busy machine may take longer than the default 5 minutes for an array and its merge),
+# and daemons whose output goes to files so they never hold the
 # caller's pipes (a CI step would wait for EOF forever). Daemons are stopped by the PIDs this
 # script recorded, never by name.
 set -euo pipefail
@@ -95,6 +97,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1024
 SchedulerParameters=batch_sched_delay=0
 KillWait=5
+MinJobAge=3600
 NodeName=$NODE NodeAddr=127.0.0.1 $hw State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -230,6 +230,7 @@ def read_labels(path: Path, rc: ReportConfig | None = None, *, source: str = "re
 
     first = rows[0][1]
     names = [_norm(c) for c in first]
+    lookup = label_lookup(rc.mapping, rc.label_aliases)
     clip_key, label_key = rc.labels_clip_column, rc.labels_label_column
     if clip_key is not None or label_key is not None:
         has_header = True
@@ -240,7 +241,10 @@ def read_labels(path: Path, rc: ReportConfig | None = None, *, source: str = "re
                               f"'report.labels_label_column' name the same column {first[ci]!r} "
                               f"of labels file {path}")
     else:
-        has_header = any(n in CLIP_COLUMNS or n in LABEL_COLUMNS for n in names)
+        # a first row naming a known column is the header, unless its second cell is a label
+        # value: "video,happy" is the clip "video", labelled, as in a file without a header
+        has_header = any(n in CLIP_COLUMNS or n in LABEL_COLUMNS for n in names) and not (
+            len(first) > 1 and first[1].casefold() in lookup)
         ci = li = None
     if has_header:
         ci = ci if ci is not None else _known_column(names, CLIP_COLUMNS, li)
@@ -252,7 +256,6 @@ def read_labels(path: Path, rc: ReportConfig | None = None, *, source: str = "re
 
     header = tuple(first) if has_header else None
     body = rows[1:] if has_header else rows
-    lookup = label_lookup(rc.mapping, rc.label_aliases)
     out: list[LabelRow] = []
     keyless: list[int] = []
     for line, cells in body:
