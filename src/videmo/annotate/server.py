@@ -29,7 +29,6 @@ import io
 import ipaddress
 import json
 import logging
-import math
 import os
 import re
 import socket
@@ -112,8 +111,8 @@ class Event:
         numbers = {}
         for key, top in (("media_ms", MAX_MEDIA_MS), ("wall_ms", 1e14)):
             v = data[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or not 0 <= v <= top:
+            # NaN fails the comparison; an int too large for a float is compared exactly
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= top:
                 raise BadEvent(f"{key}: a number of milliseconds from 0 to {top:.0f}")
             numbers[key] = round(v)
         return cls(observer.strip(), clip_id, button, numbers["media_ms"], numbers["wall_ms"])
@@ -303,7 +302,7 @@ class Handler(BaseHTTPRequestHandler):
         if path != "/api/events":
             return self._error(HTTPStatus.NOT_FOUND)
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):  # not '²' either
             self.close_connection = True
             return self._error(HTTPStatus.LENGTH_REQUIRED)
         if int(length) > MAX_BODY:
@@ -348,7 +347,7 @@ class Handler(BaseHTTPRequestHandler):
             status = HTTPStatus.OK
             rng = self.headers.get("Range")
             if rng:
-                m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+                m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip(), flags=re.ASCII)
                 if not m or (not m[1] and not m[2]):
                     return self._error(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
                 if m[1]:
