@@ -735,7 +735,9 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         if key not in fields:
             hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             extra = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"unknown config key '{prefix}{key}'{extra}; allowed here: "
+            name = f"{prefix}{key}"
+            shown = f"'{name}'" if name.isprintable() else repr(name)  # one line: '\n' as \n
+            raise ConfigError(f"unknown config key {shown}{extra}; allowed here: "
                               f"{', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
