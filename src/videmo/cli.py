@@ -431,7 +431,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from videmo.evaluate.learn import learn
+    from videmo.evaluate.learn.run import learn
     from videmo.store import RunDir
 
     run = RunDir(args.run_dir)

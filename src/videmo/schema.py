@@ -213,7 +213,7 @@ LEARN_RESULT_COLUMNS: tuple[str, ...] = (
 # RUN/learn/predictions.csv: each clip's out-of-fold prediction of each row, and its fold
 FOLD = "fold"
 # the pose-normalised landmark subset that videmo learn joins to the per-frame rows it reads
-# (videmo.evaluate.learn.LANDMARK_SUBSET; never stored in a run's tables)
+# (videmo.evaluate.learn.families.LANDMARK_SUBSET; never stored in a run's tables)
 LANDMARKS_POSE = "landmarks_pose"
 
 # ---------------------------------------------------------------- mesh table (features: mesh)

@@ -186,8 +186,8 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
                      truncated: dict[str, bool] | None = None,
                      classifier=None) -> pd.DataFrame:
     """One row per clip of ``states``; a clip that is not done gets its state as predict.
-    ``classifier`` (a :class:`videmo.evaluate.learn.ClipClassifier`) labels every clip with a
-    face."""
+    ``classifier`` (a :class:`videmo.evaluate.learn.model_io.ClipClassifier`) labels every
+    clip with a face."""
     clip_ids = sorted(states)
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
@@ -293,7 +293,7 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
                   for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
     classifier = None
     if rc.classifier is not None:
-        from videmo.evaluate.learn import load_classifier
+        from videmo.evaluate.learn.model_io import load_classifier
 
         classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
     table = build_clip_table(frames if classifier is None else
