@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import hashlib
-import importlib.metadata
 import json
 import re
 import types
@@ -24,6 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from videmo import schema
+from videmo.runtime import package_version as _package_version
 
 
 class ConfigError(ValueError):
@@ -445,17 +444,6 @@ EXTRACT_VERSION = 2  # 2: the per-frame table gained `track` (face tracks)
 # first one installed counts for OpenCV, which ships under several names)
 OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-python", "opencv-contrib-python",
                         "opencv-contrib-python-headless")
-
-
-@functools.cache
-def _package_version(*names: str) -> str:
-    """The installed version of the first of ``names`` found (metadata only, no import)."""
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "not installed"
 
 
 def key_hash(key: dict[str, Any]) -> str:

@@ -162,6 +162,18 @@ def changed_since(record: dict[str, Any], clip: Clip, cfg: Config) -> bool:
     return not matches_file(record, file_stamp(clip, cfg))
 
 
+def is_truncated(record: dict[str, Any]) -> bool:
+    """A record's ``truncated`` flag, the one way to read it: a bool (a JSON record), a string
+    (a manifest read from CSV), or missing / NA (runs made before the flag)."""
+    value = record.get(schema.TRUNCATED)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    try:
+        return bool(value) and not pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+
+
 def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
     """Whether ``record`` was made from the file as ``stamp`` describes it now."""
     return stamp[schema.FILE_SIZE] is not None and all(
@@ -591,11 +603,31 @@ class RunDir:
 
     def table_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
         """The per-frame table of ``clip`` is done (the emotions extractor)."""
-        rec = self.record(clip.clip_id)
-        return (rec is not None and rec.get(schema.STATUS) == schema.DONE
-                and rec.get(schema.CONFIG_HASH) == (config_hash or cfg.extract_hash())
-                and matches_file(rec, file_stamp(clip, cfg))
-                and self.part_path(clip.clip_id).exists())
+        return self.why_not_done(self.record(clip.clip_id), config_hash or cfg.extract_hash(),
+                                 clip, cfg, redo_unstamped=True) is None
+
+    def why_not_done(self, rec: dict[str, Any] | None, config_hash: str,
+                     clip: Clip | None = None, cfg: Config | None = None, *,
+                     redo_unstamped: bool = False) -> str | None:
+        """None when ``rec`` (a clip's record) is done: a done record of ``config_hash`` whose
+        rows are on disk, made (``clip`` and ``cfg`` given) from the clip's file as it is now;
+        else why not, in a few words. The one rule of done-ness that extract, status and report
+        share. A record without a file stamp (made before videmo recorded them) counts as done
+        for status and report, but extract (``redo_unstamped``) redoes it."""
+        if rec is None:
+            return "not extracted"
+        if rec.get(schema.CONFIG_HASH) != config_hash:
+            return "extracted with another config"
+        if rec.get(schema.STATUS) != schema.DONE:
+            return str(rec.get(schema.STATUS))
+        if not self.part_path(str(rec[schema.CLIP_ID])).exists():
+            return "its rows are missing"
+        if clip is not None and cfg is not None:
+            changed = (not matches_file(rec, file_stamp(clip, cfg)) if redo_unstamped
+                       else changed_since(rec, clip, cfg))
+            if changed:
+                return "its file changed after it was done"
+        return None
 
     def mesh_done(self, clip: Clip, cfg: Config) -> bool:
         """The mesh table of ``clip`` is done under ``cfg.mesh_hash()`` (True when the mesh

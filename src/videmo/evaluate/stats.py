@@ -16,6 +16,13 @@ from videmo import schema
 
 CLASSES: tuple[str, ...] = schema.CLASSES
 CI_LEVEL = 0.95
+# The report's intervals (metrics.json): clips resampled this many times by
+# numpy's default_rng(BOOTSTRAP_SEED), so that a report repeats its intervals.
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+CI_KEYS: tuple[str, ...] = ("accuracy_ci_low", "accuracy_ci_high", "macro_f1_ci_low",
+                            "macro_f1_ci_high")
+_DRAW_CELLS = 4_000_000  # resample indices held at once (memory bound for large corpora)
 # A cluster bootstrap (whole groups of clips resampled) needs this many groups; with fewer it
 # has too few distinct resamples to mean anything, and clips are resampled instead.
 MIN_BOOTSTRAP_GROUPS = 10
@@ -46,10 +53,41 @@ def weighted_rates(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndar
     return acc, f1 / len(CLASSES)
 
 
-def interval(values: np.ndarray) -> tuple[float, float]:
-    """The central 95% (:data:`CI_LEVEL`) percentile interval of bootstrap values."""
-    lo, hi = np.percentile(values, [2.5, 97.5])
+def interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap values."""
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+def index_weights(draws: np.ndarray, n: int) -> np.ndarray:
+    """(reps x n) resample counts from (reps x k) drawn clip indices."""
+    reps = len(draws)
+    flat = (draws + n * np.arange(reps)[:, None]).ravel()
+    return np.bincount(flat, minlength=reps * n).reshape(reps, n).astype(float)
+
+
+def bootstrap_intervals(predicted: list[str], golden: list[str],
+                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                        level: float = CI_LEVEL) -> dict[str, float | None]:
+    """The report's percentile bootstrap intervals of accuracy and macro-F1 (keys
+    :data:`CI_KEYS`) over labelled clips: ``predicted[i]`` a class or a non-class value (no
+    face, failed, not extracted: wrong, and no class's prediction), ``golden[i]`` a class.
+    Clips are drawn with replacement (``default_rng(seed).integers``, in chunks that bound
+    memory); no clips: every key None."""
+    if not golden:
+        return dict.fromkeys(CI_KEYS)
+    y = np.asarray(golden, dtype=object)
+    p = np.asarray(predicted, dtype=object)
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    acc, f1 = np.empty(resamples), np.empty(resamples)
+    step = max(1, _DRAW_CELLS // n)
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        w = index_weights(rng.integers(0, n, (stop - start, n)), n)
+        acc[start:stop], f1[start:stop] = weighted_rates(y, p, w)
+    (a_lo, a_hi), (f_lo, f_hi) = interval(acc, level), interval(f1, level)
+    return dict(zip(CI_KEYS, (a_lo, a_hi, f_lo, f_hi), strict=True))
 
 
 def mcnemar_p(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:

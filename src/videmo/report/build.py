@@ -38,7 +38,7 @@ from videmo.extract.corpus import CorpusError, discover
 from videmo.report import figures
 from videmo.report.annotations import ObserverEvents, observer_events
 from videmo.report.html import write_report_html
-from videmo.store import RunDir, changed_since, safe_name, write_csv_atomic, write_text_atomic
+from videmo.store import RunDir, is_truncated, safe_name, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +124,6 @@ def balance_label(balance_rule: str) -> str:
     return schema.BALANCE_ORACLE if balance_rule == "golden" else balance_rule
 
 
-def _is_true(value: Any) -> bool:
-    """A manifest flag that may be a bool, a string from a CSV, or missing (old runs)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    try:
-        return bool(value) and not pd.isna(value)
-    except (TypeError, ValueError):
-        return False
-
-
 @dataclass
 class ClipStates:
     """Every clip the report counts, with its state (schema.DONE / FAILED / NOT_EXTRACTED)."""
@@ -169,10 +159,7 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
     for _, rec in manifest.iterrows():
         cid = str(rec[schema.CLIP_ID])
         current = rec[schema.CONFIG_HASH] == config_hash
-        done = current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists()
-        if done and cid in clips:  # and made from the file as it is now (not changed since)
-            done = not changed_since(rec.to_dict(), clips[cid], cfg)
-        if done:
+        if run.why_not_done(rec.to_dict(), config_hash, clips.get(cid), cfg) is None:
             states[cid] = schema.DONE
         elif current and rec[schema.STATUS] == schema.FAILED:
             states[cid] = schema.FAILED
@@ -289,8 +276,8 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     manifest = cs.manifest
     done_ids = set(cs.ids(schema.DONE))
     done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
-    truncated = ({str(r[schema.CLIP_ID]): _is_true(r[schema.TRUNCATED])
-                  for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
+    truncated = {str(r[schema.CLIP_ID]): is_truncated(r.to_dict())
+                 for _, r in done.iterrows()}
     classifier = None
     if rc.classifier is not None:
         from videmo.evaluate.learn.model_io import load_classifier

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from videmo.evaluate.learn.base import (
 )
 from videmo.evaluate.learn.clips import STATS, Clips, build_clips
 from videmo.evaluate.learn.families import FAMILIES, check_families, with_mesh
+from videmo.runtime import git_commit
 from videmo.store import write_text_atomic
 
 if TYPE_CHECKING:
@@ -41,19 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "videmo-clip-classifier"
-
-
-def _commit() -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--",
-                                str(here)], capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
 
 
 def _sha256(path: Path) -> str:
@@ -69,7 +56,7 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
         "format": MODEL_FORMAT, "format_version": 1, "classifier": fitted.classifier,
         "features": list(fitted.features), "params": fitted.params,
         "feature_names": fitted.feature_names, "stats": list(STATS),
-        "classes": list(CLASSES), "videmo": __version__, "commit": _commit(),
+        "classes": list(CLASSES), "videmo": __version__, "commit": git_commit(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "trained_on": {"run": str(run.path.resolve()), "clips": len(clips),
                        "extract_hash": cfg.extract_hash(), "clip_ids": list(clips.ids),
