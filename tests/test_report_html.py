@@ -155,7 +155,7 @@ def test_report_html_is_offline_and_shows_every_clip_with_its_reason(tmp_path):
     assert text.count("data:image/png;base64,") == len(rep.figures.timelines) + \
         len(rep.figures.groups) + 1
     assert "macro-F1 95% CI" in text
-    o = rep.metrics["overall"]
+    o = rep.metrics.overall
     assert f"95% CI {o['accuracy_ci_low']:.1%} - {o['accuracy_ci_high']:.1%}" in text
 
 
@@ -243,13 +243,13 @@ def test_an_unreadable_annotations_file_does_not_stop_the_report(tmp_path, caplo
     run, cfg = fake_run(tmp_path)
     (run.path / ANNOTATIONS_CSV).write_text("who,what\nalice,happy\n")
     rep = build_report(run, cfg)
-    oa = rep.metrics["observer_agreement"]
+    oa = rep.metrics.observer_agreement
     assert "missing column(s)" in oa["error"] and oa["file"].endswith(ANNOTATIONS_CSV)
     assert not (rep.out_dir / "annotations_merged.csv").exists()
     assert "observer events:" in (rep.out_dir / "report.html").read_text()
     assert any("observer events not used" in r.getMessage() for r in caplog.records)
     plain = fake_run(tmp_path / "plain")[0]
-    assert build_report(plain, plain.config()).metrics["observer_agreement"] is None
+    assert build_report(plain, plain.config()).metrics.observer_agreement is None
 
 
 # ------------------------------------------------------------------ comparison.html
