@@ -432,11 +432,12 @@ def test_a_clip_whose_file_changed_after_it_was_done_is_not_counted_as_done(tmp_
     """Records without a file stamp (older runs) are taken as they are; a stamped record whose
     file has changed since counts as not extracted in the report and pending in status."""
     from videmo.execute.status import run_status
+    from videmo.extract.corpus import current_clips
     from videmo.store import file_stamp
 
     run, cfg = fake_run(tmp_path)
     assert build_report(run, cfg).metrics.overall["done"] == 2
-    clips = {c.clip_id: c for c in run.current_clips(cfg)}
+    clips = {c.clip_id: c for c in current_clips(cfg, run.corpus_json)}
     for cid in ("a_1", "a_2"):
         rec = json.loads(run.record_path(cid).read_text())
         rec.update(file_stamp(clips[cid], cfg))

@@ -420,7 +420,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
-        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg),
+        from videmo.extract.corpus import current_clips
+
+        frames, _ = run.consolidate(cfg.extract_hash(), current_clips(cfg, run.corpus_json),
                                     mesh_hash=cfg.mesh_hash())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
@@ -471,6 +473,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from videmo.execute import compare as runner
     from videmo.report import compare
 
     if bool(args.job) == bool(args.runs):
@@ -479,7 +482,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = Path(args.out or "runs/comparison")
         table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out)
     else:
-        job = compare.load_job(args.job)
+        job = runner.load_job(args.job)
         if args.out:
             job = dataclasses.replace(job, out=Path(args.out))
         out = job.out
@@ -489,7 +492,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             preflight(cfg, out=False)
             jobs = max(jobs, job.jobs or cfg.run.jobs)
         warn_if_oversubscribed(jobs)
-        table = compare.run_job(job, force=args.force,
+        table = runner.run_job(job, force=args.force,
                                 progress=False if args.no_progress else None)
     print(compare.to_markdown(table), end="")
     print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png")

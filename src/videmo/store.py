@@ -49,9 +49,9 @@ import pyarrow.parquet as pq
 from videmo import __version__, schema
 from videmo import config as config_mod
 from videmo.config import Config
-from videmo.extract.corpus import Clip, CorpusError, discover, image_files
 from videmo.models import model_hashes
 from videmo.runtime import versions
+from videmo.schema import Clip
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def file_stamp(clip: Clip, cfg: Config) -> dict[str, int | None]:
     (the clip then fails and is never taken as done)."""
     try:
         if clip.kind == "images":
-            stats = [f.stat() for f in image_files(clip, cfg)]
+            stats = [f.stat() for f in clip.image_files(cfg.corpus.image_extensions)]
             if not stats:
                 raise FileNotFoundError(clip.path)
             return {schema.FILE_SIZE: sum(s.st_size for s in stats),
@@ -538,17 +538,6 @@ class RunDir:
             raise RunDirError(f"cannot read {self.corpus_json}: {e}; rerun videmo extract "
                               f"(or report) to rewrite it") from None
 
-    def current_clips(self, cfg: Config) -> list[Clip] | None:
-        """The corpus of ``cfg`` as it is now; None when it cannot be listed (moved, another
-        machine): the last recorded corpus then stands."""
-        try:
-            return discover(cfg)
-        except (CorpusError, OSError) as e:
-            log.warning("cannot list the corpus (%s): the merged files keep the clips recorded "
-                        "in %s", e, self.corpus_json)
-            return None
-
-    # -------------------------------------------------------------- per clip
     def save(self, result, config_hash: str,
              stamp: dict[str, int | None] | None = None,
              mesh_hash: str | None = None) -> dict[str, Any]:
@@ -666,11 +655,9 @@ class RunDir:
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
         sorted by clip and frame."""
-        from videmo.extract.pipeline import empty_frame_table
-
         tables = [pd.read_parquet(p) for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
-            return empty_frame_table()
+            return schema.empty_frame_table()
         df = pd.concat(tables, ignore_index=True)
         return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
                               kind="stable").reset_index(drop=True)
