@@ -21,7 +21,7 @@ from videmo.config import Config, ConfigError
 from videmo.evaluate import labels as labels_mod
 from videmo.evaluate.labels import LabelsError
 from videmo.execute.slurm import SlurmError
-from videmo.extract.corpus import Clip, CorpusError, discover, discover_root
+from videmo.extract.corpus import Clip, CorpusError, current_clips, discover, discover_root
 from videmo.extract.detectors import DETECTORS
 from videmo.models import ModelFileError
 from videmo.runtime import warn_if_oversubscribed
@@ -420,8 +420,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
-        from videmo.extract.corpus import current_clips
-
         frames, _ = run.consolidate(cfg.extract_hash(), current_clips(cfg, run.corpus_json),
                                     mesh_hash=cfg.mesh_hash())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
