@@ -340,9 +340,9 @@ def test_report_when_the_corpus_is_gone_uses_the_records(tmp_path, caplog):
     listing = [r for r in caplog.records if "cannot list the corpus" in r.getMessage()]
     assert len(listing) == 1
     m = rep.metrics
-    assert m["corpus_listed"] is False and m["complete"] is False
-    assert (m["overall"]["clips"], m["overall"]["labelled"]) == (4, 4)  # b_3 was never recorded
-    assert m["not_extracted_clips"] == ["b_2"]
+    assert m.corpus_listed is False and m.complete is False
+    assert (m.overall["clips"], m.overall["labelled"]) == (4, 4)  # b_3 was never recorded
+    assert m.not_extracted_clips == ["b_2"]
 
 
 def test_videmo_report_on_an_unfinished_run_says_how_many_are_missing(tmp_path, capsys):
@@ -445,7 +445,7 @@ def test_a_clip_whose_file_changed_after_it_was_done_is_not_counted_as_done(tmp_
     assert build_report(run, cfg).metrics.overall["done"] == 2
     (clips["a_2"].path).write_bytes(b"a new version of the file")
     m = build_report(run, cfg).metrics
-    assert m["overall"]["done"] == 1 and "a_2" in m["not_extracted_clips"]
+    assert m.overall["done"] == 1 and "a_2" in m.not_extracted_clips
     st = run_status(run)
     assert st.total[schema.DONE] == 1 and st.total[schema.PENDING] == 2
 
