@@ -12,7 +12,10 @@ import pytest
 
 from videmo import cli, schema
 from videmo.config import ConfigError, LearnConfig, from_dict
-from videmo.evaluate import learn as L
+from videmo.evaluate import stats
+from videmo.evaluate.learn import base, cv, families, lstm, model_io, pooled
+from videmo.evaluate.learn import clips as LC
+from videmo.evaluate.learn import run as R
 from videmo.store import RunDir, write_parquet_atomic, write_text_atomic
 
 from .conftest import make_config
@@ -66,7 +69,7 @@ def _row(results: pd.DataFrame, classifier: str, features: str = "fer") -> pd.Se
 def test_learners_find_a_short_peak_that_the_majority_vote_misses(tmp_path):
     clips, golden = simulated(seed=11, n_clips=45, persons=15)
     run, cfg = fake_run(tmp_path, clips, golden, classifiers=["logistic", "gboost"], folds=3)
-    res = L.learn(run, cfg, progress=False)
+    res = R.learn(run, cfg, progress=False)
     t = res.results
     assert list(t.columns) == list(schema.LEARN_RESULT_COLUMNS)
     assert list(t[schema.CLASSIFIER]) == ["majority", "mean", "expressive", "confident", "peak",
@@ -101,7 +104,7 @@ def test_learners_find_a_short_peak_that_the_majority_vote_misses(tmp_path):
 def test_grouped_folds_never_share_a_person(n_groups, scheme):
     groups = np.asarray([f"p{i % n_groups}" for i in range(60)], dtype=object)
     lc = LearnConfig()
-    folds = L.outer_folds(groups, lc)
+    folds = cv.outer_folds(groups, lc)
     assert scheme in folds.scheme and folds.grouped == (n_groups > 1)
     tested = np.concatenate([test for _, test in folds.splits])
     assert sorted(tested) == list(range(60))  # every clip tested exactly once
@@ -109,15 +112,15 @@ def test_grouped_folds_never_share_a_person(n_groups, scheme):
         if n_groups > 1:
             assert not set(groups[train]) & set(groups[test])
         inner_groups = groups[train]
-        for a, b in L.inner_folds(inner_groups, lc, seed=0):
+        for a, b in cv.inner_folds(inner_groups, lc, seed=0):
             if len(set(inner_groups)) > 1:
                 assert not set(inner_groups[a]) & set(inner_groups[b])
 
 
 def test_one_group_is_refused_when_asked():
     groups = np.asarray(["1001"] * 6, dtype=object)
-    with pytest.raises(L.LearnError, match="person-grouped cross-validation is impossible"):
-        L.outer_folds(groups, LearnConfig(one_group="refuse"))
+    with pytest.raises(base.LearnError, match="person-grouped cross-validation is impossible"):
+        cv.outer_folds(groups, LearnConfig(one_group="refuse"))
 
 
 def test_bootstrap_intervals_cover_the_true_accuracy():
@@ -133,14 +136,14 @@ def test_bootstrap_intervals_cover_the_true_accuracy():
     covered = {"clips": 0, "groups": 0, "clips_on_clustered": 0}
     for rep in range(200):
         pred = np.where(rng.random(n) < truth, y, wrong)
-        lo, hi = L.interval(L.weighted_rates(y, pred, L.bootstrap_weights(n, None, 1000,
-                                                                          rep))[0])
+        w = stats.bootstrap_weights(n, None, 1000, rep)
+        lo, hi = stats.interval(stats.weighted_rates(y, pred, w)[0])
         covered["clips"] += lo <= truth <= hi
         p_person = rng.beta(1.4, 0.6, 15)[persons]  # mean 0.7, persons differ a lot
         pred = np.where(rng.random(n) < p_person, y, wrong)
         for unit, units in (("groups", persons), ("clips_on_clustered", None)):
-            lo, hi = L.interval(L.weighted_rates(y, pred, L.bootstrap_weights(n, units, 1000,
-                                                                              rep))[0])
+            w = stats.bootstrap_weights(n, units, 1000, rep)
+            lo, hi = stats.interval(stats.weighted_rates(y, pred, w)[0])
             covered[unit] += lo <= truth <= hi
     assert 0.90 <= covered["clips"] / 200 <= 0.99, covered
     assert 0.90 <= covered["groups"] / 200 <= 0.99, covered
@@ -151,28 +154,28 @@ def test_weighted_rates_match_scikit_learn_and_mcnemar_is_exact():
     rng = np.random.default_rng(0)
     y = rng.choice(C, 40).astype(object)
     p = np.where(rng.random(40) < 0.6, y, rng.choice(C, 40)).astype(object)
-    acc, f1 = L.weighted_rates(y, p, np.ones((1, 40)))
-    assert acc[0] == pytest.approx(np.mean(y == p)) and f1[0] == pytest.approx(L.macro_f1(y, p))
+    acc, f1 = stats.weighted_rates(y, p, np.ones((1, 40)))
+    assert acc[0] == pytest.approx(np.mean(y == p)) and f1[0] == pytest.approx(cv.macro_f1(y, p))
     # one is right on 8 clips where the other is wrong, the other on 2: 2 * P(X <= 2), X~B(10,.5)
     y = np.asarray(["positive"] * 10, dtype=object)
     a = np.asarray(["positive"] * 8 + ["neutral"] * 2, dtype=object)
     b = np.asarray(["neutral"] * 8 + ["positive"] * 2, dtype=object)
-    assert L.mcnemar_p(y, a, b) == pytest.approx(2 * (1 + 10 + 45) / 1024)
-    assert L.mcnemar_p(y, a, a) == 1.0
+    assert stats.mcnemar_p(y, a, b) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert stats.mcnemar_p(y, a, a) == 1.0
 
 
 def test_pooled_statistics_of_one_clip():
     t = np.asarray([0.0, 0.5, 1.0])
     seq = np.asarray([[0.1, 0.9], [0.2, 0.5], [0.9, 0.1]])
-    stats = L.pool(seq, t).reshape(len(L.STATS), 2)
-    got = dict(zip(L.STATS, stats, strict=True))
+    pooled_ = LC.pool(seq, t).reshape(len(LC.STATS), 2)
+    got = dict(zip(LC.STATS, pooled_, strict=True))
     assert got["mean"] == pytest.approx([0.4, 0.5])
     assert got["max"] == pytest.approx([0.9, 0.9])
     assert got["q50"] == pytest.approx([0.2, 0.5])
     assert got["slope"] == pytest.approx([0.8, -0.8])
     assert got["t_peak"] == pytest.approx([1.0, 0.0])
-    one = L.pool(seq[:1], np.zeros(1)).reshape(len(L.STATS), 2)  # a still photo
-    assert one[L.STATS.index("slope")] == pytest.approx([0, 0]) and np.isfinite(one).all()
+    one = LC.pool(seq[:1], np.zeros(1)).reshape(len(LC.STATS), 2)  # a still photo
+    assert one[LC.STATS.index("slope")] == pytest.approx([0, 0]) and np.isfinite(one).all()
 
 
 def test_feature_families_plug_in_by_name(tmp_path):
@@ -181,12 +184,12 @@ def test_feature_families_plug_in_by_name(tmp_path):
     clips, golden = simulated(seed=5, n_clips=24, persons=4)
     run, cfg = fake_run(tmp_path, clips, golden, classifiers=["logistic"],
                         features=["fer", "box", "fer+box"])
-    L.register_family(L.FeatureFamily("box", (schema.BOX_W, schema.BOX_H), "the face detector",
-                                      "Box size of each face row."))
+    families.register_family(families.FeatureFamily(
+        "box", (schema.BOX_W, schema.BOX_H), "the face detector", "Box size of each face row."))
     try:
-        res = L.learn(run, cfg, progress=False)
+        res = R.learn(run, cfg, progress=False)
     finally:
-        L.FAMILIES.pop("box")
+        families.FAMILIES.pop("box")
     t = res.results
     assert {"fer", "box", "fer+box", "selected"} <= set(t[schema.FEATURES])
     assert _row(t, "logistic", "box")[schema.ACCURACY] < 0.5  # constant features: no signal
@@ -199,16 +202,16 @@ def test_feature_families_plug_in_by_name(tmp_path):
 def test_a_family_the_run_lacks_names_itself_and_what_turns_it_on(tmp_path):
     clips, golden = simulated(seed=1, n_clips=6, persons=2)
     run, cfg = fake_run(tmp_path, clips, golden, features=["fer+box"])
-    L.register_family(L.FeatureFamily("box", ("box_depth",), "a detector with depth",
+    families.register_family(families.FeatureFamily("box", ("box_depth",), "a detector with depth",
                                       "An unknown column."))
     try:
-        with pytest.raises(L.LearnError, match=r"'box' is not in the per-frame table.*"
+        with pytest.raises(base.LearnError, match=r"'box' is not in the per-frame table.*"
                                                r"a detector with depth.*available here: fer"):
-            L.learn(run, cfg, progress=False)
+            R.learn(run, cfg, progress=False)
     finally:
-        L.FAMILIES.pop("box")
-    with pytest.raises(L.LearnError, match="did you mean 'fer'"):
-        L.parse_feature_set("fre")
+        families.FAMILIES.pop("box")
+    with pytest.raises(base.LearnError, match="did you mean 'fer'"):
+        families.parse_feature_set("fre")
     with pytest.raises(ConfigError, match="report.balance"):
         from_dict({"report": {"classifier": "m", "balance": "uniform"}})
 
@@ -221,15 +224,16 @@ def test_a_saved_pooled_model_reproduces_its_predictions_without_pickle(tmp_path
     keep = {c for c, g in golden.items() if C.index(g) < classes}
     frames = table({c: r for c, r in clips_.items() if c in keep})
     ids = sorted(keep)
-    clips = L.build_clips(frames, ids, {"fer"}, golden)
+    clips = LC.build_clips(frames, ids, {"fer"}, golden)
     lc = LearnConfig()
-    xs = {("fer",): L.pooled(clips, ("fer",))[0]}
-    fitted = L._refit(name, "fer", clips, xs, [("fer",)], lc)
-    mine = fitted.model.predict(xs[("fer",)])
+    x = LC.pooled(clips, ("fer",))[0]
+    fitted = cv.refit(base.get_learner(name), "fer", cv.Inputs(clips, lc.max_frames),
+                      [("fer",)], lc)
+    mine = fitted.model.predict(x)
     run, cfg = fake_run(tmp_path, {c: clips_[c] for c in ids}, {c: golden[c] for c in ids})
-    L.save_model(fitted, tmp_path / "model", clips, run, cfg)
+    model_io.save_model(fitted, tmp_path / "model", clips, run, cfg)
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json"]
-    loaded = L.load_classifier(tmp_path / "model")
+    loaded = model_io.load_classifier(tmp_path / "model")
     assert loaded.predict(frames, ids) == dict(zip(ids, mine, strict=True))
 
 
@@ -238,29 +242,29 @@ def test_the_lstm_learns_the_peak_on_short_and_long_clips_and_reloads(tmp_path):
     p0-p3 for training and p4-p5 held out."""
     clips_, golden = simulated(seed=2, n_clips=48, persons=6, lengths=(1, 150))
     frames = table(clips_)
-    clips = L.build_clips(frames, sorted(golden), {"fer"}, golden,
+    clips = LC.build_clips(frames, sorted(golden), {"fer"}, golden,
                           {c: c.split("_")[0] for c in golden})
     assert min(len(s) for s in clips.seqs["fer"]) < 5 < 100 < max(len(s) for s in
                                                                  clips.seqs["fer"])
     lc = LearnConfig(max_frames=32)
     held = np.isin(clips.groups, ["p4", "p5"])
-    seqs = [L.sequence(clips, i, ("fer",), lc.max_frames) for i in range(len(clips))]
+    seqs = [LC.sequence(clips, i, ("fer",), lc.max_frames) for i in range(len(clips))]
     assert max(len(s) for s in seqs) == 32
     train = np.flatnonzero(~held)
-    m = L.fit_lstm([seqs[i] for i in train], clips.y[train], lc, seed=0)
+    m = lstm.fit_lstm([seqs[i] for i in train], clips.y[train], lc, seed=0)
     test = np.flatnonzero(held)
     pred = m.predict([seqs[i] for i in test])
     assert np.mean(pred == clips.y[test]) >= 0.8
-    fitted = L.Fitted("lstm", ("fer",), {}, m, [*schema.EMOTIONS, "time_fraction"])
+    fitted = base.Fitted("lstm", ("fer",), {}, m, [*schema.EMOTIONS, "time_fraction"])
     run, cfg = fake_run(tmp_path, clips_, golden)
-    L.save_model(fitted, tmp_path / "model", clips, run, cfg)
-    loaded = L.load_classifier(tmp_path / "model", cfg.extract_hash())
+    model_io.save_model(fitted, tmp_path / "model", clips, run, cfg)
+    loaded = model_io.load_classifier(tmp_path / "model", cfg.extract_hash())
     ids = [clips.ids[i] for i in test]
     assert loaded.predict(frames, ids) == dict(zip(ids, pred, strict=True))
     keras_file = tmp_path / "model" / "model.keras"
     keras_file.write_bytes(keras_file.read_bytes() + b"\0")
-    with pytest.raises(L.ModelError, match="changed since videmo learn wrote it"):
-        L.load_classifier(tmp_path / "model")
+    with pytest.raises(base.ModelError, match="changed since videmo learn wrote it"):
+        model_io.load_classifier(tmp_path / "model")
 
 
 def test_videmo_learn_end_to_end_then_report_with_the_model(tmp_path, capsys):
@@ -285,7 +289,7 @@ def test_videmo_learn_end_to_end_then_report_with_the_model(tmp_path, capsys):
     assert code == 0
     rep = pd.read_csv(tmp_path / "rep" / "clips.csv").set_index(schema.FILENAME)
     assert set(rep[schema.DECIDED_BY]) == {meta["classifier"]}
-    expected = L.load_classifier(model).predict(run.frames(), sorted(golden))
+    expected = model_io.load_classifier(model).predict(run.frames(), sorted(golden))
     assert rep[schema.PREDICT].to_dict() == {c: schema.CLASS_SHORT[p]
                                              for c, p in expected.items()}
     # the out-of-fold predictions of the chosen row are in predictions.csv
@@ -379,7 +383,7 @@ def test_blendshapes_and_landmarks_find_what_fer_does_not_see(tmp_path):
     run, cfg, golden = mesh_run(tmp_path, seed=7, n_clips=45, persons=15,
                                 classifiers=["logistic", "gboost"], folds=3,
                                 features=["fer", "blendshapes", "landmarks"])
-    res = L.learn(run, cfg, progress=False)
+    res = R.learn(run, cfg, progress=False)
     t = res.results
     assert _row(t, "majority")[schema.ACCURACY] < 0.5
     for name in ("logistic", "gboost"):
@@ -398,7 +402,7 @@ def test_blendshapes_and_landmarks_find_what_fer_does_not_see(tmp_path):
 
 def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tmp_path):
     run, cfg, golden = mesh_run(tmp_path, seed=3, n_clips=6, persons=2)
-    frames = L.with_mesh(run.frames(cfg.extract_hash()), run, cfg, {"blendshapes",
+    frames = families.with_mesh(run.frames(cfg.extract_hash()), run, cfg, {"blendshapes",
                                                                      "landmarks"}, "test")
     assert len(frames) == len(run.frames(cfg.extract_hash()))
     mesh = pd.read_parquet(run.mesh_path) if run.mesh_path.exists() else \
@@ -412,38 +416,39 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
     from videmo.extract.features.mesh import landmarks_array
 
     table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
-    np.testing.assert_array_equal(L._landmarks(table), landmarks_array(table))  # NaN rows too
+    # NaN rows too
+    np.testing.assert_array_equal(families._landmarks(table), landmarks_array(table))
     lm = np.stack(both[schema.LANDMARKS_POSE])
-    assert lm.shape == (len(both), 3 * len(L.LANDMARK_SUBSET))
+    assert lm.shape == (len(both), 3 * len(families.LANDMARK_SUBSET))
     assert np.isnan(lm[blank]).all() and np.isfinite(lm[~blank]).all()
     assert both.loc[blank, "mouthSmileLeft"].isna().all()
     # pose-normalised: the canonical face's geometry whatever the head's pose and size
-    xyz = lm[~blank].reshape(-1, len(L.LANDMARK_SUBSET), 3)
-    at = {name: xyz[:, k] for k, (_, name) in enumerate(L.LANDMARK_SUBSET)}
+    xyz = lm[~blank].reshape(-1, len(families.LANDMARK_SUBSET), 3)
+    at = {name: xyz[:, k] for k, (_, name) in enumerate(families.LANDMARK_SUBSET)}
     assert (at["mouth_corner_r"][:, 0] < 0).all() and (at["mouth_corner_l"][:, 0] > 0).all()
     assert (at["brow_inner_r"][:, 1] < at["lid_upper_r"][:, 1]).all()  # y down: brow above
     assert (at["lid_upper_l"][:, 1] < at["lid_lower_l"][:, 1]).all()
     assert (at["chin"][:, 1] > at["lip_lower_mid"][:, 1]).all()
     width = at["mouth_corner_l"][:, 0] - at["mouth_corner_r"][:, 0]
     assert width.std() < 0.05 and 0.4 < width.mean() < 0.8  # eye corners are 1 apart
-    clips = L.build_clips(frames, sorted(golden), {"blendshapes", "landmarks"}, golden)
-    x, names = L.pooled(clips, ("blendshapes", "landmarks"))
+    clips = LC.build_clips(frames, sorted(golden), {"blendshapes", "landmarks"}, golden)
+    x, names = LC.pooled(clips, ("blendshapes", "landmarks"))
     assert np.isfinite(x).all()  # a clip's missing rows take its own mean
-    assert len(names) == len(L.STATS) * (52 + 69) and "chin.y_mean" in names
+    assert len(names) == len(LC.STATS) * (52 + 69) and "chin.y_mean" in names
 
 
 def test_a_run_without_the_mesh_names_features_emotions_mesh(tmp_path):
     clips, golden = simulated(seed=1, n_clips=6, persons=2)
     run, cfg = fake_run(tmp_path, clips, golden, features=["fer+blendshapes"])
-    with pytest.raises(L.LearnError, match=r"'blendshapes' comes from the face mesh.*no mesh "
+    with pytest.raises(base.LearnError, match=r"'blendshapes' comes from the face mesh.*no mesh "
                                            r"table \(its config has no mesh.*`features: "
                                            r"\[emotions, mesh\]`"):
-        L.learn(run, cfg, progress=False)
+        R.learn(run, cfg, progress=False)
     run, cfg = fake_run(tmp_path / "on", clips, golden, extract_features=["emotions", "mesh"],
                         features=["landmarks", "blendshapes"])
-    with pytest.raises(L.LearnError, match=r"'blendshapes', 'landmarks' come from the face "
+    with pytest.raises(base.LearnError, match=r"'blendshapes', 'landmarks' come from the face "
                                            r"mesh.*no clip has a mesh made under its config"):
-        L.learn(run, cfg, progress=False)
+        R.learn(run, cfg, progress=False)
 
 
 def test_the_lstm_on_mesh_families_then_report_classifier_on_mesh_runs(tmp_path, capsys):
@@ -458,9 +463,9 @@ def test_the_lstm_on_mesh_families_then_report_classifier_on_mesh_runs(tmp_path,
     model = run.path / "learn" / "model"
     card = (model / "model-card.md").read_text()
     assert f"mesh hash {cfg.mesh_hash()}; landmarks: x, y, z of 23 pose-normalised" in card
-    loaded = L.load_classifier(model)
+    loaded = model_io.load_classifier(model)
     frames = run.frames(cfg.extract_hash())
-    with pytest.raises(L.LearnError, match="not in the per-frame table"):
+    with pytest.raises(base.LearnError, match="not in the per-frame table"):
         loaded.predict(frames, sorted(golden))  # the mesh columns are joined, not stored
     expected = loaded.predict(loaded.with_features(frames, run, cfg), sorted(golden))
     assert set(expected) == set(golden)
@@ -507,7 +512,7 @@ def sample_mesh_run(tmp_path_factory) -> RunDir:
 def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     run = sample_mesh_run
     cfg = run.config()
-    frames = L.with_mesh(run.frames(cfg.extract_hash()), run, cfg,
+    frames = families.with_mesh(run.frames(cfg.extract_hash()), run, cfg,
                          {"blendshapes", "landmarks"}, "sample")
     mesh = pd.read_parquet(run.mesh_path)
     faces = frames[frames[schema.FACE_INDEX] >= 0]
@@ -518,15 +523,15 @@ def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     from videmo.extract.features.mesh import landmarks_array
     from videmo.extract.features.pose import normalize_landmarks
 
-    idx = [i for i, _ in L.LANDMARK_SUBSET]
+    idx = [i for i, _ in families.LANDMARK_SUBSET]
     expected = np.stack([normalize_landmarks(lm)[idx].reshape(-1)
                          for lm in landmarks_array(both)])
     np.testing.assert_array_equal(np.stack(both[schema.LANDMARKS_POSE]), expected)
     table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
-    np.testing.assert_array_equal(L._landmarks(table.slice(3, 5)),  # an offset into a buffer
+    np.testing.assert_array_equal(families._landmarks(table.slice(3, 5)),  # an offset into a buffer
                                   landmarks_array(table)[3:8])
     xyz = expected.reshape(len(both), -1, 3)
-    at = {name: xyz[:, k] for k, (_, name) in enumerate(L.LANDMARK_SUBSET)}
+    at = {name: xyz[:, k] for k, (_, name) in enumerate(families.LANDMARK_SUBSET)}
     assert (at["mouth_corner_r"][:, 0] < 0).all() and (at["mouth_corner_l"][:, 0] > 0).all()
     assert (at["brow_mid_l"][:, 1] < at["lid_upper_l"][:, 1]).all()
     assert (at["lip_upper_inner"][:, 1] <= at["lip_lower_inner"][:, 1]).all()
@@ -543,10 +548,10 @@ def test_report_and_compare_take_a_mesh_model_as_rows(sample_mesh_run, tmp_path)
 
     train, tcfg, _ = mesh_run(tmp_path / "train", seed=2, n_clips=12, persons=4,
                               classifiers=["logistic"], features=["blendshapes"])
-    model = L.learn(train, tcfg, progress=False).model_dir
+    model = R.learn(train, tcfg, progress=False).model_dir
     meta = json.loads((model / "model.json").read_text())
     assert meta["features"] == ["blendshapes"]
-    assert len(meta["model"]["keep"]) == L.LOGISTIC_MAX_FEATURES < len(meta["feature_names"])
+    assert len(meta["model"]["keep"]) == pooled.LOGISTIC_MAX_FEATURES < len(meta["feature_names"])
     assert cli.main(["report", str(sample_mesh_run.path), "--classifier", str(model),
                      "--out", str(tmp_path / "rep")]) == 0
     rep = pd.read_csv(tmp_path / "rep" / "clips.csv")
@@ -562,3 +567,94 @@ def test_report_and_compare_take_a_mesh_model_as_rows(sample_mesh_run, tmp_path)
     cmp_rep = pd.read_csv(Path(tmp_path / "cmp") / table["run"][1] / "report" / "clips.csv")
     assert list(cmp_rep[schema.PREDICT]) == list(rep[schema.PREDICT])
     assert "| logistic (blendshapes) |" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+class _Centroid(base.ClipLearner):
+    """A stranger: nearest class centroid of the pooled statistics, the distance measured on
+    the features scaled by the training fold's std (``scale``: tuned on/off)."""
+
+    name = "centroid"
+    describes = "class centroids of the pooled statistics"
+
+    def grid(self, lc):
+        return [{"scale": False}, {"scale": True}]
+
+    def inputs(self, clips, fs, max_frames):
+        return np.nan_to_num(LC.pooled(clips, fs)[0])
+
+    def input_names(self, clips, fs):
+        return LC.pooled(clips, fs)[1]
+
+    def estimator(self, params, lc, seed, fold):
+        learner = self
+
+        class Est:
+            def fit(self, x, y):
+                self.classes = sorted(set(y))
+                self.std = x.std(axis=0) + 1e-9 if params["scale"] else np.ones(x.shape[1])
+                self.centres = np.stack([x[y == c].mean(axis=0) for c in self.classes])
+                return self
+
+            def predict(self, x):
+                d = (((x[:, None, :] - self.centres[None]) / self.std) ** 2).sum(axis=2)
+                return np.asarray(self.classes, dtype=object)[d.argmin(axis=1)]
+
+        learner.last = Est()
+        return learner.last
+
+    def export(self, model, x, model_dir):
+        return {"centroid": {"classes": model.classes, "std": model.std.tolist(),
+                             "centres": model.centres.tolist()}, "files": {}}
+
+    def load(self, meta, model_dir):
+        est = self.estimator({"scale": False}, None, 0, 0)
+        spec = meta["centroid"]
+        est.classes, est.std = spec["classes"], np.asarray(spec["std"])
+        est.centres = np.asarray(spec["centres"])
+        return est, 0
+
+
+def test_a_learner_defined_here_is_cross_validated_saved_and_loaded_by_name(tmp_path):
+    """The CV loop, the refit, the model folder and its loading know no learner by name: a
+    learner registered here runs end to end with no other module edited."""
+    import dataclasses
+
+    clips, golden = simulated(seed=11, n_clips=30, persons=10)
+    run, cfg = fake_run(tmp_path, clips, golden, classifiers=["logistic"], folds=3)
+    base.register_learner(_Centroid())
+    try:
+        cfg = dataclasses.replace(cfg, learn=dataclasses.replace(cfg.learn,
+                                                                 classifiers=["centroid"]))
+        res = R.learn(run, cfg, progress=False)
+        row = _row(res.results, "centroid")
+        assert row[schema.KIND] == schema.KIND_LEARNED
+        assert row[schema.ACCURACY] > _row(res.results, "majority")[schema.ACCURACY]
+        summary = (res.out_dir / "summary.txt").read_text()
+        assert "selected per fold, centroid|fer: fer {\"scale\"" in summary
+        assert "class centroids of the pooled statistics" in \
+            (res.model_dir / "model-card.md").read_text()
+        meta = json.loads((res.model_dir / "model.json").read_text())
+        assert meta["classifier"] == "centroid" and "centroid" in meta
+        frames = run.frames(cfg.extract_hash())
+        ids = sorted(golden)
+        got = model_io.load_classifier(res.model_dir).predict(frames, ids)
+        clips_ = LC.build_clips(frames, ids, {"fer"}, golden)
+        x = np.nan_to_num(LC.pooled(clips_, ("fer",))[0])
+        want = base.get_learner("centroid").load(meta, res.model_dir)[0].predict(x)
+        assert got == dict(zip(clips_.ids, want, strict=True))
+    finally:
+        base.LEARNERS.pop("centroid")
+
+
+def test_applying_a_saved_model_imports_neither_the_training_code_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys; import videmo.evaluate.learn.model_io; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('sklearn', 'matplotlib', 'tensorflow', 'tqdm') or m.startswith("
+            "('videmo.evaluate.learn.cv', 'videmo.evaluate.learn.run', "
+            "'videmo.evaluate.learn.card'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -249,3 +249,13 @@ def test_an_unknown_key_with_a_line_break_is_named_on_one_line():
                                           r"paths, ") as e:
         config_mod.from_dict({"corpus": {"\n": None}})
     assert "\n" not in str(e.value)
+
+
+def test_a_yaml_line_break_inside_a_list_override_is_refused(tmp_path):
+    """Found by the long campaign: U+0085 inside [..] became a space, silently."""
+    import pytest
+
+    from videmo.config import ConfigError, apply_overrides
+
+    with pytest.raises(ConfigError, match=r"corpus.paths.*U\+0085"):
+        apply_overrides({}, ['corpus.paths=["0\x85"]'])

@@ -211,3 +211,15 @@ def test_a_first_row_with_a_label_value_is_data_not_a_header(tmp_path, text, ids
     path.write_text(text)
     got, issues = golden_labels(path, ids, RC)
     assert got == golden and not issues.any()
+
+
+def test_a_comma_file_with_a_semicolon_in_a_clip_name_reads_as_commas(tmp_path):
+    """Found by the long campaign: the separator guess tied and chose ';'."""
+    from videmo.config import ReportConfig
+    from videmo.evaluate.labels import read_labels
+
+    path = tmp_path / "labels.csv"
+    path.write_text(";,happy\nb,sad\n", encoding="utf-8")
+    labels = read_labels(path, ReportConfig())
+    assert labels.delimiter == ","
+    assert [(r.key, r.raw) for r in labels.rows] == [(";", "happy"), ("b", "sad")]

@@ -193,6 +193,12 @@ def test_report_on_sample_run_matches_a_direct_count(tmp_path, sample_corpus, ca
             assert m["confusion"][g][p] == sum(golden[c] == g and expected[c] == p
                                                for c in golden), (g, p)
     assert metrics["complete"] is True and metrics["truncated"] == 0
+    # the typed record (report.model.ReportMetrics) writes the keys metrics.json always had
+    assert list(metrics) == ["overall", "groups", "complete", "corpus_listed", "failed_clips",
+                             "not_extracted_clips", "truncated", "truncated_clips", "balance",
+                             "balance_oracle", "balance_note", "seconds_per_clip", "frames",
+                             "labels_file", "label_issues", "detector", "extract_hash",
+                             "report_options", "classifier", "observer_agreement"]
     assert metrics["balance_oracle"] is False
     assert set(clips[schema.STATUS]) == {schema.DONE}
     figs = sorted(p.relative_to(rep).as_posix() for p in rep.rglob("*.png"))
@@ -284,7 +290,7 @@ def test_every_labelled_clip_of_the_corpus_counts(tmp_path, caplog):
     run, cfg = fake_run(tmp_path)
     with caplog.at_level(logging.WARNING, logger="videmo"):
         rep = build_report(run, cfg)
-    m = rep.metrics["overall"]
+    m = rep.metrics.overall
     assert (m["clips"], m["labelled"], m["done"], m["failed"], m["not_extracted"]) == \
         (5, 5, 2, 1, 2)
     assert m["correct"] == 1 and m["accuracy"] == pytest.approx(1 / 5)
@@ -295,7 +301,7 @@ def test_every_labelled_clip_of_the_corpus_counts(tmp_path, caplog):
     assert m["confusion"]["positive"] == {"positive": 1, "negative": 1, "neutral": 0,
                                           "no_face": 0, "failed": 0, "not_extracted": 0}
     # per group too: a_* are done, b_* are not
-    g = rep.metrics["groups"]
+    g = rep.metrics.groups
     assert (g["a"]["labelled"], g["a"]["accuracy"]) == (2, pytest.approx(0.5))
     assert (g["b"]["labelled"], g["b"]["failed"], g["b"]["not_extracted"], g["b"]["accuracy"]) \
         == (3, 1, 2, 0.0)
@@ -334,9 +340,9 @@ def test_report_when_the_corpus_is_gone_uses_the_records(tmp_path, caplog):
     listing = [r for r in caplog.records if "cannot list the corpus" in r.getMessage()]
     assert len(listing) == 1
     m = rep.metrics
-    assert m["corpus_listed"] is False and m["complete"] is False
-    assert (m["overall"]["clips"], m["overall"]["labelled"]) == (4, 4)  # b_3 was never recorded
-    assert m["not_extracted_clips"] == ["b_2"]
+    assert m.corpus_listed is False and m.complete is False
+    assert (m.overall["clips"], m.overall["labelled"]) == (4, 4)  # b_3 was never recorded
+    assert m.not_extracted_clips == ["b_2"]
 
 
 def test_videmo_report_on_an_unfinished_run_says_how_many_are_missing(tmp_path, capsys):
@@ -374,9 +380,9 @@ def test_complete_run(tmp_path):
     done = {k: v for k, v in UNFINISHED.items() if v[0] == schema.DONE}
     run, cfg = fake_run(tmp_path, clips=done)
     rep = build_report(run, cfg)
-    assert rep.metrics["complete"] is True and "not complete" not in rep.summary()
-    assert rep.metrics["overall"]["labelled"] == 2  # labels of clips outside the corpus: extra
-    assert rep.metrics["overall"]["accuracy"] == pytest.approx(1 / 2)
+    assert rep.metrics.complete is True and "not complete" not in rep.summary()
+    assert rep.metrics.overall["labelled"] == 2  # labels of clips outside the corpus: extra
+    assert rep.metrics.overall["accuracy"] == pytest.approx(1 / 2)
 
 
 def test_golden_balance_is_an_oracle_and_needs_labels(tmp_path, capsys, monkeypatch):
@@ -426,19 +432,20 @@ def test_a_clip_whose_file_changed_after_it_was_done_is_not_counted_as_done(tmp_
     """Records without a file stamp (older runs) are taken as they are; a stamped record whose
     file has changed since counts as not extracted in the report and pending in status."""
     from videmo.execute.status import run_status
+    from videmo.extract.corpus import current_clips
     from videmo.store import file_stamp
 
     run, cfg = fake_run(tmp_path)
-    assert build_report(run, cfg).metrics["overall"]["done"] == 2
-    clips = {c.clip_id: c for c in run.current_clips(cfg)}
+    assert build_report(run, cfg).metrics.overall["done"] == 2
+    clips = {c.clip_id: c for c in current_clips(cfg, run.corpus_json)}
     for cid in ("a_1", "a_2"):
         rec = json.loads(run.record_path(cid).read_text())
         rec.update(file_stamp(clips[cid], cfg))
         write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
-    assert build_report(run, cfg).metrics["overall"]["done"] == 2
+    assert build_report(run, cfg).metrics.overall["done"] == 2
     (clips["a_2"].path).write_bytes(b"a new version of the file")
     m = build_report(run, cfg).metrics
-    assert m["overall"]["done"] == 1 and "a_2" in m["not_extracted_clips"]
+    assert m.overall["done"] == 1 and "a_2" in m.not_extracted_clips
     st = run_status(run)
     assert st.total[schema.DONE] == 1 and st.total[schema.PENDING] == 2
 

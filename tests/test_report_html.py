@@ -16,7 +16,8 @@ import pytest
 
 from videmo import schema
 from videmo.annotate import ANNOTATIONS_CSV
-from videmo.evaluate.metrics import CI_KEYS, _scores, bootstrap_intervals, evaluate
+from videmo.evaluate.metrics import CI_KEYS, bootstrap_intervals, evaluate
+from videmo.evaluate.stats import weighted_rates
 from videmo.report import compare
 from videmo.report.build import build_report
 from videmo.report.html import CSP, anchor
@@ -80,13 +81,13 @@ def random_clips(n: int, seed: int, hit: float = 0.6) -> tuple[list[str], list[s
 def test_bootstrap_scores_equal_scikit_learn_on_the_sample_itself(seed):
     predicted, golden = random_clips(57, seed)
     m = evaluate(predicted, golden)
-    index = {c: i for i, c in enumerate(schema.CLASSES)}
-    true = np.array([index[g] for g in golden])
-    pred = np.array([index.get(p, -1) for p in predicted])
-    acc, f1 = _scores(true, pred, np.arange(len(true))[None, :])
+    true = np.asarray(golden, dtype=object)
+    pred = np.asarray(predicted, dtype=object)
+    acc, f1 = weighted_rates(true, pred, np.ones((1, len(true))))
     assert acc[0] == pytest.approx(m["accuracy"]) and f1[0] == pytest.approx(m["macro_f1"])
     # a class nobody predicted and nobody labelled has F1 0, as in scikit-learn
-    acc, f1 = _scores(np.array([0, 0]), np.array([0, 0]), np.array([[0, 1]]))
+    pos = np.asarray([schema.POSITIVE] * 2, dtype=object)
+    acc, f1 = weighted_rates(pos, pos, np.ones((1, 2)))
     assert (acc[0], f1[0]) == (1.0, pytest.approx(1 / 3))
     assert evaluate([schema.POSITIVE] * 2, [schema.POSITIVE] * 2)["macro_f1"] == \
         pytest.approx(1 / 3)
@@ -154,7 +155,7 @@ def test_report_html_is_offline_and_shows_every_clip_with_its_reason(tmp_path):
     assert text.count("data:image/png;base64,") == len(rep.figures.timelines) + \
         len(rep.figures.groups) + 1
     assert "macro-F1 95% CI" in text
-    o = rep.metrics["overall"]
+    o = rep.metrics.overall
     assert f"95% CI {o['accuracy_ci_low']:.1%} - {o['accuracy_ci_high']:.1%}" in text
 
 
@@ -242,13 +243,13 @@ def test_an_unreadable_annotations_file_does_not_stop_the_report(tmp_path, caplo
     run, cfg = fake_run(tmp_path)
     (run.path / ANNOTATIONS_CSV).write_text("who,what\nalice,happy\n")
     rep = build_report(run, cfg)
-    oa = rep.metrics["observer_agreement"]
+    oa = rep.metrics.observer_agreement
     assert "missing column(s)" in oa["error"] and oa["file"].endswith(ANNOTATIONS_CSV)
     assert not (rep.out_dir / "annotations_merged.csv").exists()
     assert "observer events:" in (rep.out_dir / "report.html").read_text()
     assert any("observer events not used" in r.getMessage() for r in caplog.records)
     plain = fake_run(tmp_path / "plain")[0]
-    assert build_report(plain, plain.config()).metrics["observer_agreement"] is None
+    assert build_report(plain, plain.config()).metrics.observer_agreement is None
 
 
 # ------------------------------------------------------------------ comparison.html

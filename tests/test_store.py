@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import videmo
@@ -348,3 +349,39 @@ def test_locks_of_ended_slurm_jobs_are_cleared_by_submit(tmp_path, capsys):
         store.RunLock(run).acquire()
     assert store.clear_ended_job_locks(run, ["4242", "4243"]) == ["shard-0.lock"]
     assert sorted(p.name for p in run.locks.glob("*.lock")) == ["shard-1.lock", "shard-2.lock"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (True, True), (False, False), ("True", True), ("true", True), (" TRUE ", True),
+    ("1", True), ("yes", True), ("False", False), ("", False), (None, False),
+    (float("nan"), False), (pd.NA, False), ("no", False),
+])
+def test_truncated_is_read_one_way_from_json_records_and_csv_manifests(value, expected):
+    assert store.is_truncated({schema.TRUNCATED: value}) is expected
+    assert store.is_truncated({}) is False  # a record from before the flag
+
+
+def test_why_not_done_is_the_one_rule_of_done_ness(tmp_path):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"12345")
+    cfg = make_config(tmp_path, tmp_path)
+    run = RunDir.prepare(cfg)
+    clip = Clip("a", video, "video")
+    h = cfg.extract_hash()
+    rec = {schema.CLIP_ID: "a", schema.STATUS: schema.DONE, schema.CONFIG_HASH: h,
+           **store.file_stamp(clip, cfg)}
+    assert run.why_not_done(None, h) == "not extracted"
+    assert run.why_not_done({**rec, schema.CONFIG_HASH: "other"}, h) == \
+        "extracted with another config"
+    assert run.why_not_done({**rec, schema.STATUS: schema.FAILED}, h) == schema.FAILED
+    assert run.why_not_done(rec, h) == "its rows are missing"
+    run.part_path("a").parent.mkdir(parents=True, exist_ok=True)
+    run.part_path("a").write_bytes(b"")
+    assert run.why_not_done(rec, h, clip, cfg) is None
+    unstamped = {k: v for k, v in rec.items() if k not in (schema.FILE_SIZE,
+                                                            schema.FILE_MTIME_NS)}
+    assert run.why_not_done(unstamped, h, clip, cfg) is None  # status and report keep it
+    assert run.why_not_done(unstamped, h, clip, cfg, redo_unstamped=True) == \
+        "its file changed after it was done"  # extract redoes it
+    video.write_bytes(b"123456")
+    assert run.why_not_done(rec, h, clip, cfg) == "its file changed after it was done"

@@ -21,7 +21,7 @@ from videmo.config import Config, ConfigError
 from videmo.evaluate import labels as labels_mod
 from videmo.evaluate.labels import LabelsError
 from videmo.execute.slurm import SlurmError
-from videmo.extract.corpus import Clip, CorpusError, discover, discover_root
+from videmo.extract.corpus import Clip, CorpusError, current_clips, discover, discover_root
 from videmo.extract.detectors import DETECTORS
 from videmo.models import ModelFileError
 from videmo.runtime import warn_if_oversubscribed
@@ -420,7 +420,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
-        frames, _ = run.consolidate(cfg.extract_hash(), run.current_clips(cfg),
+        frames, _ = run.consolidate(cfg.extract_hash(), current_clips(cfg, run.corpus_json),
                                     mesh_hash=cfg.mesh_hash())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
@@ -431,7 +431,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from videmo.evaluate.learn import learn
+    from videmo.evaluate.learn.run import learn
     from videmo.store import RunDir
 
     run = RunDir(args.run_dir)
@@ -471,6 +471,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from videmo.execute import compare as runner
     from videmo.report import compare
 
     if bool(args.job) == bool(args.runs):
@@ -479,7 +480,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = Path(args.out or "runs/comparison")
         table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out)
     else:
-        job = compare.load_job(args.job)
+        job = runner.load_job(args.job)
         if args.out:
             job = dataclasses.replace(job, out=Path(args.out))
         out = job.out
@@ -489,7 +490,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             preflight(cfg, out=False)
             jobs = max(jobs, job.jobs or cfg.run.jobs)
         warn_if_oversubscribed(jobs)
-        table = compare.run_job(job, force=args.force,
+        table = runner.run_job(job, force=args.force,
                                 progress=False if args.no_progress else None)
     print(compare.to_markdown(table), end="")
     print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png")

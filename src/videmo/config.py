@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import hashlib
-import importlib.metadata
 import json
 import re
 import types
@@ -24,6 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from videmo import schema
+from videmo.runtime import package_version as _package_version
 
 
 class ConfigError(ValueError):
@@ -445,17 +444,6 @@ EXTRACT_VERSION = 2  # 2: the per-frame table gained `track` (face tracks)
 # first one installed counts for OpenCV, which ships under several names)
 OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-python", "opencv-contrib-python",
                         "opencv-contrib-python-headless")
-
-
-@functools.cache
-def _package_version(*names: str) -> str:
-    """The installed version of the first of ``names`` found (metadata only, no import)."""
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "not installed"
 
 
 def key_hash(key: dict[str, Any]) -> str:
@@ -914,6 +902,9 @@ def _is_text(tp: Any) -> bool:
     return typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in typing.get_args(tp))
 
 
+_YAML_BREAKS = "\n\r\x85\u2028\u2029"  # what YAML reads as a line break
+
+
 def _override_value(tp: Any, raw: str, item: str) -> Any:
     if tp is None:  # unknown key: plain YAML, so the loader can name it
         return _yaml(raw, item)
@@ -928,6 +919,12 @@ def _override_value(tp: Any, raw: str, item: str) -> Any:
         return _unquote(raw, item)
     if origin is list and not raw.lstrip().startswith("["):  # one item, read by its own type
         return [_override_value(typing.get_args(tp)[0], raw, item)]
+    breaks = sorted({c for c in raw if c in _YAML_BREAKS})
+    if breaks:  # YAML folds these inside a list or mapping: the value would silently change
+        key = item.partition("=")[0].strip()
+        raise ConfigError(f"config key '{key}': the value of --set {item!r} contains a line "
+                          f"break YAML would fold ({', '.join(f'U+{ord(c):04X}' for c in breaks)}"
+                          f"); write it in the config file instead")
     try:
         node = yaml.load(raw, Loader=yaml.BaseLoader)  # every scalar a string: no objects
     except yaml.YAMLError as e:

@@ -19,6 +19,7 @@ models in a process that did not start as ``videmo`` (a notebook, the tests).
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.metadata
 import io
 import logging
@@ -26,11 +27,13 @@ import os
 import platform
 import re
 import select
+import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -335,12 +338,38 @@ PACKAGES = ("videmo", "numpy", "opencv-python-headless", "ai-edge-litert", "tens
             "mtcnn", "pandas", "pyarrow", "joblib", "pyyaml", "matplotlib", "scikit-learn")
 
 
+@functools.cache
+def package_version(*names: str) -> str:
+    """The installed version of the first of ``names`` found (metadata only, no import);
+    "not installed" when none is. The one place versions are read (run records, the extract
+    key, model cards, training records)."""
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape results."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
+        out[name] = package_version(name)
     return out
+
+
+def git_commit() -> str:
+    """The commit of the videmo checkout this code runs from, with " (with uncommitted
+    changes)" when its package folder differs from it; "unknown (not a git checkout)" for an
+    installed wheel. The one place a commit is read (model cards, training records)."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--",
+                                str(here)], capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"

@@ -6,6 +6,34 @@ anywhere else is a bug waiting to happen.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, order=True)
+class Clip:
+    """One clip of a corpus (found by :func:`videmo.extract.corpus.discover`): its id, its
+    file (a video) or folder (an image sequence)."""
+
+    clip_id: str
+    path: Path
+    kind: Literal["video", "images"] = "video"
+
+    def image_files(self, image_extensions: list[str] | tuple[str, ...]) -> list[Path]:
+        """The frames of an image-sequence clip (``corpus.image_extensions``), in natural name
+        order; hidden files are never frames."""
+        image_ext = {e.lower() for e in image_extensions}
+        files = [p for p in self.path.iterdir()
+                 if p.suffix.lower() in image_ext and not p.name.startswith(".")]
+        return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders frame2.png before frame10.png."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
 # The FER model's output order (fer.FER._get_labels): index i of the model's output vector.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -213,7 +241,7 @@ LEARN_RESULT_COLUMNS: tuple[str, ...] = (
 # RUN/learn/predictions.csv: each clip's out-of-fold prediction of each row, and its fold
 FOLD = "fold"
 # the pose-normalised landmark subset that videmo learn joins to the per-frame rows it reads
-# (videmo.evaluate.learn.LANDMARK_SUBSET; never stored in a run's tables)
+# (videmo.evaluate.learn.families.LANDMARK_SUBSET; never stored in a run's tables)
 LANDMARKS_POSE = "landmarks_pose"
 
 # ---------------------------------------------------------------- mesh table (features: mesh)
@@ -232,3 +260,24 @@ MESH_COLUMNS: tuple[str, ...] = (
 )
 MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.mesh_hash)
 
+
+
+# the per-frame table's dtypes (the emotions extractor's table, frames.parquet)
+FRAME_DTYPES: dict[str, str] = {
+    CLIP_ID: "string",
+    FRAME_INDEX: "int64",
+    TIME_S: "float64",
+    N_FACES: "int16",
+    FACE_INDEX: "int16",
+    **{c: "Int32" for c in BOX},
+    CONFIDENCE: "float32",
+    **{e: "float32" for e in EMOTIONS},
+    TRACK: "int32",
+}
+
+
+def empty_frame_table():
+    """A per-frame table without rows (FRAME_COLUMNS, FRAME_DTYPES): a run with no clip done."""
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype=FRAME_DTYPES[c]) for c in FRAME_COLUMNS})

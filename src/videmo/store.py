@@ -49,9 +49,9 @@ import pyarrow.parquet as pq
 from videmo import __version__, schema
 from videmo import config as config_mod
 from videmo.config import Config
-from videmo.extract.corpus import Clip, CorpusError, discover, image_files
 from videmo.models import model_hashes
 from videmo.runtime import versions
+from videmo.schema import Clip
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def file_stamp(clip: Clip, cfg: Config) -> dict[str, int | None]:
     (the clip then fails and is never taken as done)."""
     try:
         if clip.kind == "images":
-            stats = [f.stat() for f in image_files(clip, cfg)]
+            stats = [f.stat() for f in clip.image_files(cfg.corpus.image_extensions)]
             if not stats:
                 raise FileNotFoundError(clip.path)
             return {schema.FILE_SIZE: sum(s.st_size for s in stats),
@@ -160,6 +160,18 @@ def changed_since(record: dict[str, Any], clip: Clip, cfg: Config) -> bool:
     if record.get(schema.FILE_SIZE) is None or pd.isna(record.get(schema.FILE_SIZE)):
         return False
     return not matches_file(record, file_stamp(clip, cfg))
+
+
+def is_truncated(record: dict[str, Any]) -> bool:
+    """A record's ``truncated`` flag, the one way to read it: a bool (a JSON record), a string
+    (a manifest read from CSV), or missing / NA (runs made before the flag)."""
+    value = record.get(schema.TRUNCATED)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    try:
+        return bool(value) and not pd.isna(value)
+    except (TypeError, ValueError):
+        return False
 
 
 def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
@@ -526,17 +538,6 @@ class RunDir:
             raise RunDirError(f"cannot read {self.corpus_json}: {e}; rerun videmo extract "
                               f"(or report) to rewrite it") from None
 
-    def current_clips(self, cfg: Config) -> list[Clip] | None:
-        """The corpus of ``cfg`` as it is now; None when it cannot be listed (moved, another
-        machine): the last recorded corpus then stands."""
-        try:
-            return discover(cfg)
-        except (CorpusError, OSError) as e:
-            log.warning("cannot list the corpus (%s): the merged files keep the clips recorded "
-                        "in %s", e, self.corpus_json)
-            return None
-
-    # -------------------------------------------------------------- per clip
     def save(self, result, config_hash: str,
              stamp: dict[str, int | None] | None = None,
              mesh_hash: str | None = None) -> dict[str, Any]:
@@ -591,11 +592,31 @@ class RunDir:
 
     def table_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
         """The per-frame table of ``clip`` is done (the emotions extractor)."""
-        rec = self.record(clip.clip_id)
-        return (rec is not None and rec.get(schema.STATUS) == schema.DONE
-                and rec.get(schema.CONFIG_HASH) == (config_hash or cfg.extract_hash())
-                and matches_file(rec, file_stamp(clip, cfg))
-                and self.part_path(clip.clip_id).exists())
+        return self.why_not_done(self.record(clip.clip_id), config_hash or cfg.extract_hash(),
+                                 clip, cfg, redo_unstamped=True) is None
+
+    def why_not_done(self, rec: dict[str, Any] | None, config_hash: str,
+                     clip: Clip | None = None, cfg: Config | None = None, *,
+                     redo_unstamped: bool = False) -> str | None:
+        """None when ``rec`` (a clip's record) is done: a done record of ``config_hash`` whose
+        rows are on disk, made (``clip`` and ``cfg`` given) from the clip's file as it is now;
+        else why not, in a few words. The one rule of done-ness that extract, status and report
+        share. A record without a file stamp (made before videmo recorded them) counts as done
+        for status and report, but extract (``redo_unstamped``) redoes it."""
+        if rec is None:
+            return "not extracted"
+        if rec.get(schema.CONFIG_HASH) != config_hash:
+            return "extracted with another config"
+        if rec.get(schema.STATUS) != schema.DONE:
+            return str(rec.get(schema.STATUS))
+        if not self.part_path(str(rec[schema.CLIP_ID])).exists():
+            return "its rows are missing"
+        if clip is not None and cfg is not None:
+            changed = (not matches_file(rec, file_stamp(clip, cfg)) if redo_unstamped
+                       else changed_since(rec, clip, cfg))
+            if changed:
+                return "its file changed after it was done"
+        return None
 
     def mesh_done(self, clip: Clip, cfg: Config) -> bool:
         """The mesh table of ``clip`` is done under ``cfg.mesh_hash()`` (True when the mesh
@@ -634,11 +655,9 @@ class RunDir:
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
         sorted by clip and frame."""
-        from videmo.extract.pipeline import empty_frame_table
-
         tables = [pd.read_parquet(p) for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
-            return empty_frame_table()
+            return schema.empty_frame_table()
         df = pd.concat(tables, ignore_index=True)
         return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
                               kind="stable").reset_index(drop=True)

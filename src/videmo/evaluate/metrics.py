@@ -15,7 +15,7 @@ it. Without a single golden label, every rate is ``None`` (JSON null, "n/a" when
 
 **Confidence intervals** (``accuracy_ci_low`` / ``_high``, ``macro_f1_ci_low`` / ``_high``): 95%
 percentile bootstrap over clips. The labelled clips are resampled with replacement
-:data:`BOOTSTRAP_RESAMPLES` times by ``numpy.random.default_rng(BOOTSTRAP_SEED)`` (a fixed seed:
+``stats.BOOTSTRAP_RESAMPLES`` times by ``numpy.random.default_rng(BOOTSTRAP_SEED)`` (a fixed seed:
 the same report gives the same interval), accuracy and macro-F1 are recomputed on each resample
 exactly as above (a class absent from a resample's golden and predicted labels has F1 0), and the
 interval is the 2.5th and 97.5th percentile. Clips are the unit because clips, not frames, are
@@ -29,10 +29,16 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from videmo import schema
+from videmo.evaluate.stats import (  # noqa: F401  (CI_KEYS: the keys the report writes)
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    CI_KEYS,
+    CI_LEVEL,
+    bootstrap_intervals,
+)
 
 
 def group_of(clip_id: str, pattern: str) -> str:
@@ -49,12 +55,6 @@ def group_of(clip_id: str, pattern: str) -> str:
 NON_CLASS = (schema.NO_FACE, schema.FAILED, schema.NOT_EXTRACTED)
 PRED_CLASSES: tuple[str, ...] = (*schema.CLASSES, *NON_CLASS)
 
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 0
-CI_LEVEL = 0.95
-CI_KEYS: tuple[str, ...] = ("accuracy_ci_low", "accuracy_ci_high", "macro_f1_ci_low",
-                            "macro_f1_ci_high")
-_DRAW_CELLS = 4_000_000  # resample indices held at once (memory bound for large corpora)
 
 
 def _rate(a: int, b: int) -> float | None:
@@ -119,46 +119,6 @@ def evaluate(predicted: list[str], golden: list[str | None]) -> dict[str, Any]:
         "majority_baseline": _rate(golden_counts[majority_class], n) if majority_class else None,
         **bootstrap_intervals(y_pred, y_true),
     }
-
-
-def _scores(true: np.ndarray, pred: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray,
-                                                                              np.ndarray]:
-    """Accuracy and macro-F1 of each row of ``draws`` (indices into the clips). ``true`` and
-    ``pred`` hold class numbers (0..2, :data:`schema.CLASSES` order); -1 in ``pred`` is a
-    non-class prediction (no face, failed, not extracted): wrong, and no class's prediction."""
-    t, p = true[draws], pred[draws]
-    hit = t == p
-    f1 = np.zeros(draws.shape[0])
-    for k in range(len(schema.CLASSES)):
-        tp = (hit & (t == k)).sum(axis=1)
-        both = (t == k).sum(axis=1) + (p == k).sum(axis=1)  # 2 tp + fp + fn
-        f1 += np.where(both > 0, 2 * tp / np.maximum(both, 1), 0.0)
-    return hit.mean(axis=1), f1 / len(schema.CLASSES)
-
-
-def bootstrap_intervals(predicted: list[str], golden: list[str],
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                        level: float = CI_LEVEL) -> dict[str, float | None]:
-    """Percentile bootstrap intervals of accuracy and macro-F1 (keys :data:`CI_KEYS`) over
-    labelled clips: ``predicted[i]`` a value of :data:`PRED_CLASSES`, ``golden[i]`` a class.
-    See the module doc for the method; no clips: every key None."""
-    if not golden:
-        return dict.fromkeys(CI_KEYS)
-    index = {c: i for i, c in enumerate(schema.CLASSES)}
-    true = np.array([index[g] for g in golden])
-    pred = np.array([index.get(p, -1) for p in predicted])
-    n = len(true)
-    rng = np.random.default_rng(seed)
-    acc, f1 = np.empty(resamples), np.empty(resamples)
-    step = max(1, _DRAW_CELLS // n)
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        acc[start:stop], f1[start:stop] = _scores(true, pred,
-                                                  rng.integers(0, n, (stop - start, n)))
-    q = [(1 - level) / 2, 1 - (1 - level) / 2]
-    (a_lo, a_hi), (f_lo, f_hi) = np.quantile(acc, q), np.quantile(f1, q)
-    return dict(zip(CI_KEYS, (float(a_lo), float(a_hi), float(f_lo), float(f_hi)),
-                    strict=True))
 
 
 def fmt(value: float | None, spec: str) -> str:

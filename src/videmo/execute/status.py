@@ -17,12 +17,16 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videmo import schema
 from videmo.execute import shard as shard_mod
 from videmo.extract.corpus import CorpusError, discover
-from videmo.store import RunDir, RunDirError, changed_since
+from videmo.store import RunDir, RunDirError, is_truncated
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.extract.corpus import Clip
 
 STATES = (schema.DONE, schema.FAILED, schema.INTERRUPTED, schema.PENDING)
 LISTED = 10  # clips listed per state unless --clips
@@ -120,15 +124,17 @@ class RunStatus:
         return all(s.counts[schema.DONE] == s.clips for s in self.shards)
 
 
-def clip_state(run: RunDir, clip_id: str, config_hash: str) -> tuple[str, str, dict | None]:
-    """(state, reason, record of this config or None) of one clip in the run."""
+def clip_state(run: RunDir, clip_id: str, config_hash: str, clip: Clip | None = None,
+               cfg: Config | None = None) -> tuple[str, str, dict | None]:
+    """(state, reason, record of this config or None) of one clip in the run; a done record
+    is done by :meth:`RunDir.why_not_done` (rows on disk; ``clip``'s file unchanged)."""
     rec = run.record(clip_id)
     if rec is None or rec.get(schema.CONFIG_HASH) != config_hash:
         return schema.PENDING, "", None
     status = rec.get(schema.STATUS)
-    if status == schema.DONE:  # done counts only with its rows, as in RunDir.is_done
-        return (schema.DONE, "", rec) if run.part_path(clip_id).exists() else \
-            (schema.PENDING, "its rows are missing", rec)
+    if status == schema.DONE:
+        why = run.why_not_done(rec, config_hash, clip, cfg)
+        return (schema.DONE, "", rec) if why is None else (schema.PENDING, why, rec)
     return (status if status in STATES else schema.FAILED), rec.get(schema.REASON) or "", rec
 
 
@@ -154,15 +160,13 @@ def run_status(run: RunDir) -> RunStatus:
     for index, ids in groups.items():
         st = ShardStatus(index)
         for cid in ids:
-            state, reason, rec = clip_state(run, cid, config_hash)
-            if state == schema.DONE and clips is not None and cid in clips \
-                    and changed_since(rec, clips[cid], cfg):
-                state, reason = schema.PENDING, "its file changed after it was done"
+            state, reason, rec = clip_state(run, cid, config_hash,
+                                            clips.get(cid) if clips else None, cfg)
             st.counts[state] += 1
             st.recorded += rec is not None
             if state in (schema.FAILED, schema.INTERRUPTED):
                 problems.append(Problem(cid, index, state, reason))
-            if state == schema.DONE and rec.get(schema.TRUNCATED) in (True, "True", "true"):
+            if state == schema.DONE and is_truncated(rec):
                 truncated.append(Truncated(cid, rec.get(schema.FRAMES_DECODED),
                                            rec.get(schema.FRAMES_EXPECTED)
                                            or rec.get(schema.FRAME_COUNT)))

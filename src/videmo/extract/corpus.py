@@ -26,12 +26,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from videmo.config import Config
+from videmo.schema import Clip, natural_key  # noqa: F401  (Clip: part of this module's API)
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +38,6 @@ class CorpusError(ValueError):
     """The corpus as configured cannot be used (missing root, duplicate ids, no clips)."""
 
 
-@dataclass(frozen=True, order=True)
-class Clip:
-    clip_id: str
-    path: Path
-    kind: Literal["video", "images"] = "video"
-
-
-def natural_key(name: str) -> list:
-    """Sort key that orders frame2.png before frame10.png."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 def _matches(rel: str, include: list[str], exclude: list[str]) -> bool:
@@ -208,7 +196,15 @@ def _report_left_out(root: Path, ignored: list[str], beside: list[str], hidden: 
 
 def image_files(clip: Clip, cfg: Config) -> list[Path]:
     """The frames of an image-sequence clip, in natural name order."""
-    image_ext = {e.lower() for e in cfg.corpus.image_extensions}
-    files = [p for p in clip.path.iterdir()
-             if p.suffix.lower() in image_ext and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: natural_key(p.name))
+    return clip.image_files(cfg.corpus.image_extensions)
+
+
+def current_clips(cfg: Config, recorded: Path) -> list[Clip] | None:
+    """The corpus of ``cfg`` as it is now; None when it cannot be listed (moved, another
+    machine): the corpus last recorded in ``recorded`` (a run's corpus.json) then stands."""
+    try:
+        return discover(cfg)
+    except (CorpusError, OSError) as e:
+        log.warning("cannot list the corpus (%s): the merged files keep the clips recorded "
+                    "in %s", e, recorded)
+        return None

@@ -153,17 +153,7 @@ def frame_table(rows: list[tuple], tracks: TracksConfig | None = None) -> pd.Dat
     return df.astype(FRAME_DTYPES)
 
 
-FRAME_DTYPES: dict[str, str] = {
-    schema.CLIP_ID: "string",
-    schema.FRAME_INDEX: "int64",
-    schema.TIME_S: "float64",
-    schema.N_FACES: "int16",
-    schema.FACE_INDEX: "int16",
-    **{c: "Int32" for c in schema.BOX},
-    schema.CONFIDENCE: "float32",
-    **{e: "float32" for e in schema.EMOTIONS},
-    schema.TRACK: "int32",
-}
+FRAME_DTYPES = schema.FRAME_DTYPES
 
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
@@ -230,5 +220,5 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
 
 
 def empty_frame_table() -> pd.DataFrame:
-    return frame_table([])
+    return schema.empty_frame_table()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ import pandas as pd
 
 from videmo import schema
 from videmo.config import Config, ReportConfig, dump
-from videmo.evaluate.labels import LabelIssues, LabelsError, golden_labels
-from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of, summary_lines
+from videmo.evaluate.labels import LabelsError, golden_labels
+from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of
 from videmo.evaluate.vote import (
     balance,
     clip_votes,
@@ -36,102 +36,23 @@ from videmo.evaluate.vote import (
 )
 from videmo.extract.corpus import CorpusError, discover
 from videmo.report import figures
-from videmo.report.annotations import ObserverEvents, observer_events
+from videmo.report.annotations import observer_events
 from videmo.report.html import write_report_html
-from videmo.store import RunDir, changed_since, safe_name, write_csv_atomic, write_text_atomic
+from videmo.report.model import (
+    ORACLE_NOTE,
+    Report,
+    ReportMetrics,
+    short,
+    unfinished_message,
+)
+from videmo.store import RunDir, is_truncated, safe_name, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-
-def short(label: str | None) -> str:
-    """The study's spelling of a class (Pos, Neg, Neut); other labels as they are."""
-    if label is None or (isinstance(label, float) and pd.isna(label)):
-        return ""
-    return schema.CLASS_SHORT.get(label, label)
-
-
-ORACLE_NOTE = ("report.balance: golden is an ORACLE: predicted class shares were set from the "
-               "test labels themselves, so accuracy and F1 are not an estimate of how videmo "
-               "does on unseen clips (use none, uniform or shares for that)")
-
-
-@dataclass
-class ReportFigures:
-    """The PNG files :func:`write_figures` wrote (none with ``report.figures: false``)."""
-    confusion: Path | None = None
-    groups: dict[str, Path] = field(default_factory=dict)  # group -> figure
-    timelines: dict[str, Path] = field(default_factory=dict)  # clip id -> figure
-    blendshapes: dict[str, Path] = field(default_factory=dict)  # clip id -> figure (mesh)
-
-
-@dataclass
-class Report:
-    out_dir: Path
-    clips: pd.DataFrame  # schema.CLIP_TABLE_COLUMNS, labels spelled in full (positive, ...)
-    groups: pd.DataFrame
-    metrics: dict[str, Any]
-    label_issues: LabelIssues | None
-    observers: ObserverEvents | None = None  # RUN/annotations.csv merged by time
-    run_meta: dict[str, Any] | None = None  # run.json: provenance (versions, model hashes)
-    run_dir: Path | None = None  # the run directory read (it may have moved since run.json)
-    figures: ReportFigures = field(default_factory=ReportFigures)
-
-    def summary(self) -> str:
-        m = self.metrics
-        lines = summary_lines(m["overall"], f"report -> {self.out_dir}")
-        if m["balance_oracle"]:
-            lines.append(ORACLE_NOTE)
-        if not m["corpus_listed"]:
-            lines.append("the corpus could not be listed: clips never recorded by the run are "
-                         "not counted")
-        if not m["complete"]:
-            lines.append(unfinished_message(m["overall"]))
-        failed = m["failed_clips"]
-        for cid, reason in list(failed.items())[:10]:
-            lines.append(f"  failed: {cid}: {reason}")
-        if len(failed) > 10:
-            lines.append(f"  ... and {len(failed) - 10} more failed clips (metrics.json)")
-        if m["truncated"]:
-            shown = ", ".join(m["truncated_clips"][:10])
-            more = " ..." if m["truncated"] > 10 else ""
-            lines.append(f"truncated clips (decoded more than {schema.TRUNCATED_SHORTFALL:.0%} "
-                         f"fewer frames than expected; kept, as done): {m['truncated']}: "
-                         f"{shown}{more}")
-        if self.label_issues is not None and self.label_issues.any():
-            lines.extend("labels: " + s for s in self.label_issues.lines())
-        if self.observers is not None:
-            lines.extend(self.observers.summary_lines())
-        return "\n".join(lines)
-
-    def study_table(self) -> pd.DataFrame:
-        """The per-clip table as written to clips.csv: classes as the study spelled them."""
-        out = self.clips.copy()
-        for col in (schema.PREDICT, schema.GOLDEN, schema.PREDICT_UNBALANCED):
-            out[col] = out[col].map(short)
-        return out
-
-
-def unfinished_message(overall: dict[str, Any]) -> str:
-    missing = overall["failed"] + overall["not_extracted"]
-    return (f"not complete: {missing} of {overall['clips']} clips are not done "
-            f"({overall['failed']} failed, {overall['not_extracted']} not extracted) and count "
-            f"as wrong; finish the run (rerun `videmo run`, or `videmo submit --resume RUN` for "
-            f"SLURM runs) after fixing or excluding the failed clips")
 
 
 def balance_label(balance_rule: str) -> str:
     """The ``balance`` column's value: the rule, golden named as the oracle it is."""
     return schema.BALANCE_ORACLE if balance_rule == "golden" else balance_rule
-
-
-def _is_true(value: Any) -> bool:
-    """A manifest flag that may be a bool, a string from a CSV, or missing (old runs)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    try:
-        return bool(value) and not pd.isna(value)
-    except (TypeError, ValueError):
-        return False
 
 
 @dataclass
@@ -169,10 +90,7 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
     for _, rec in manifest.iterrows():
         cid = str(rec[schema.CLIP_ID])
         current = rec[schema.CONFIG_HASH] == config_hash
-        done = current and rec[schema.STATUS] == schema.DONE and run.part_path(cid).exists()
-        if done and cid in clips:  # and made from the file as it is now (not changed since)
-            done = not changed_since(rec.to_dict(), clips[cid], cfg)
-        if done:
+        if run.why_not_done(rec.to_dict(), config_hash, clips.get(cid), cfg) is None:
             states[cid] = schema.DONE
         elif current and rec[schema.STATUS] == schema.FAILED:
             states[cid] = schema.FAILED
@@ -186,8 +104,8 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
                      truncated: dict[str, bool] | None = None,
                      classifier=None) -> pd.DataFrame:
     """One row per clip of ``states``; a clip that is not done gets its state as predict.
-    ``classifier`` (a :class:`videmo.evaluate.learn.ClipClassifier`) labels every clip with a
-    face."""
+    ``classifier`` (a :class:`videmo.evaluate.learn.model_io.ClipClassifier`) labels every
+    clip with a face."""
     clip_ids = sorted(states)
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
@@ -289,11 +207,11 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     manifest = cs.manifest
     done_ids = set(cs.ids(schema.DONE))
     done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
-    truncated = ({str(r[schema.CLIP_ID]): _is_true(r[schema.TRUNCATED])
-                  for _, r in done.iterrows()} if schema.TRUNCATED in done else {})
+    truncated = {str(r[schema.CLIP_ID]): is_truncated(r.to_dict())
+                 for _, r in done.iterrows()}
     classifier = None
     if rc.classifier is not None:
-        from videmo.evaluate.learn import load_classifier
+        from videmo.evaluate.learn.model_io import load_classifier
 
         classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
     table = build_clip_table(frames if classifier is None else
@@ -305,33 +223,32 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     seconds = pd.to_numeric(done[schema.SECONDS], errors="coerce")
     truncated_ids = sorted(c for c, t in truncated.items() if t)
     observers = observer_events(run.path, frames)
-    metrics = {
-        "overall": overall,
-        "groups": group_metrics,
-        "complete": len(done_ids) == len(clip_ids),
-        "corpus_listed": cs.corpus_listed,
-        "failed_clips": {str(r[schema.CLIP_ID]): str(r[schema.REASON])
-                         for _, r in manifest.iterrows()
-                         if str(r[schema.CLIP_ID]) in failed_ids},
-        "not_extracted_clips": cs.ids(schema.NOT_EXTRACTED),
-        "truncated": len(truncated_ids),
-        "truncated_clips": truncated_ids,
-        "balance": rc.balance,
-        "balance_oracle": rc.balance == "golden",
-        "balance_note": ORACLE_NOTE if rc.balance == "golden" else None,
-        "seconds_per_clip": float(seconds.mean()) if seconds.notna().any() else None,
-        "frames": int(len(frames)),
-        "labels_file": str(labels_path) if labels_path else None,
-        "label_issues": issues.to_dict() if issues else None,
-        "detector": cfg.faces.detector,
-        "extract_hash": cfg.extract_hash(),
-        "report_options": cfg.to_dict()["report"],
-        "classifier": None if classifier is None else {
+    metrics = ReportMetrics(
+        overall=overall,
+        groups=group_metrics,
+        complete=len(done_ids) == len(clip_ids),
+        corpus_listed=cs.corpus_listed,
+        failed_clips={str(r[schema.CLIP_ID]): str(r[schema.REASON])
+                      for _, r in manifest.iterrows() if str(r[schema.CLIP_ID]) in failed_ids},
+        not_extracted_clips=cs.ids(schema.NOT_EXTRACTED),
+        truncated=len(truncated_ids),
+        truncated_clips=truncated_ids,
+        balance=rc.balance,
+        balance_oracle=rc.balance == "golden",
+        balance_note=ORACLE_NOTE if rc.balance == "golden" else None,
+        seconds_per_clip=float(seconds.mean()) if seconds.notna().any() else None,
+        frames=int(len(frames)),
+        labels_file=str(labels_path) if labels_path else None,
+        label_issues=issues.to_dict() if issues else None,
+        detector=cfg.faces.detector,
+        extract_hash=cfg.extract_hash(),
+        report_options=cfg.to_dict()["report"],
+        classifier=None if classifier is None else {
             "path": str(classifier.path), "classifier": classifier.name,
             "features": "+".join(classifier.features)},
-        "observer_agreement": observers.metrics() if observers else None,
-    }
-    if not metrics["complete"]:
+        observer_agreement=observers.metrics() if observers else None,
+    )
+    if not metrics.complete:
         log.warning("%s", unfinished_message(overall))
     report = Report(out_dir, table, groups, metrics, issues, observers, run.read_meta(),
                     run.path)
@@ -344,8 +261,8 @@ def write_report(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(report.study_table(), out / "clips.csv")
     write_csv_atomic(report.groups, out / "groups.csv")
-    write_text_atomic(out / "metrics.json", json.dumps(report.metrics, indent=2, default=str)
-                      + "\n")
+    write_text_atomic(out / "metrics.json",
+                      json.dumps(report.metrics.to_dict(), indent=2, default=str) + "\n")
     write_text_atomic(out / "report_config.yaml", dump(cfg))
     write_text_atomic(out / "summary.txt", report.summary() + "\n")
     if report.observers is not None and report.observers.error is None:
@@ -379,10 +296,10 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
         n_clips = int((table[schema.GROUP] == g).sum())
         report.figures.groups[str(g)] = figures.group_distribution(
             str(g), top7[mask], labels3[mask], n_clips, fig_dir / f"group_{safe_name(str(g))}.png")
-    if report.metrics["overall"]["labelled"]:
-        m = report.metrics["overall"]
+    if report.metrics.overall["labelled"]:
+        m = report.metrics.overall
         oracle = "\nbalance: golden (an oracle: shares from the test labels)" \
-            if report.metrics["balance_oracle"] else ""
+            if report.metrics.balance_oracle else ""
         report.figures.confusion = figures.confusion(
             m["confusion"], f"accuracy {fmt(m['accuracy'], '.1%')}, macro-F1 "
                             f"{fmt(m['macro_f1'], '.2f')} ({m['labelled']} labelled clips){oracle}",

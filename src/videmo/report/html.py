@@ -35,7 +35,7 @@ from videmo.store import now, safe_name, write_text_atomic
 
 if TYPE_CHECKING:
     from videmo.config import Config
-    from videmo.report.build import Report
+    from videmo.report.model import Report, ReportMetrics
 
 REPORT_HTML = "report.html"
 COMPARISON_HTML = "comparison.html"
@@ -204,7 +204,7 @@ def _reason(row: pd.Series, failed: dict[str, str]) -> str:
 def clip_table(report: Report, linked: set[str], events: dict[str, int]) -> Table:
     """The per-clip table: every clip of the corpus, each linked to its timeline when it has
     one; rows carry data-status / data-predict / data-correct for the filter."""
-    failed = report.metrics["failed_clips"]
+    failed = report.metrics.failed_clips
     columns = [Column("clip", "clip id; a link opens its timeline"), Column("group"),
                Column("golden", "golden label (report.labels)"),
                Column("predicted", "the clip's vote, or why it has none"),
@@ -276,14 +276,14 @@ def confusion_table(overall: dict[str, Any]) -> Table:
                                               *((p, p, count) for p in cols)], False)
 
 
-def counts_items(m: dict[str, Any]) -> list[tuple[str, str, str]]:
+def counts_items(m: ReportMetrics) -> list[tuple[str, str, str]]:
     """Corpus counts as (label, value, tooltip) tiles."""
-    o = m["overall"]
+    o = m.overall
     no_face = o["predicted_counts"][schema.NO_FACE]
     return [("clips", str(o["clips"]), "every clip of the corpus (and any the run recorded)"),
             ("done", str(o["done"]), "extracted with this config"),
             ("failed", str(o["failed"]), "extraction failed: see the reasons below"),
-            ("truncated", str(m["truncated"]), "done, but decoded fewer frames than expected"),
+            ("truncated", str(m.truncated), "done, but decoded fewer frames than expected"),
             ("not extracted", str(o["not_extracted"]), "pending, interrupted or another config"),
             ("no face", str(no_face), "done, without a face in any sampled frame"),
             ("labelled", str(o["labelled"]), "clips with a golden label"),
@@ -343,29 +343,9 @@ class Timeline:
     blendshapes: str | None = None  # data: URI of the blendshape timeline (features: mesh)
 
 
-def notes(report: Report) -> list[str]:
-    """What a reader must know before trusting the numbers (shown as warnings)."""
-    from videmo.report.build import ORACLE_NOTE, unfinished_message
-
-    m = report.metrics
-    out = []
-    if not m["complete"]:
-        out.append(unfinished_message(m["overall"]))
-    if m["balance_oracle"]:
-        out.append(ORACLE_NOTE)
-    if not m["corpus_listed"]:
-        out.append("the corpus could not be listed: clips never recorded by the run are not "
-                   "counted")
-    if report.label_issues is not None and report.label_issues.any():
-        out.extend("labels: " + s for s in report.label_issues.lines())
-    if report.observers is not None and report.observers.error:
-        out.extend(report.observers.summary_lines())
-    return out
-
-
 def report_context(report: Report, cfg: Config) -> dict[str, Any]:
     m = report.metrics
-    o = m["overall"]
+    o = m.overall
     obs = report.observers if report.observers is not None and not report.observers.error \
         else None
     events = obs.counts() if obs else {}
@@ -392,14 +372,14 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
                  ("report written", now()),
                  *((k, meta[k]) for k in ("extract_hash", "created", "updated", "command",
                                           "host") if k in meta),
-                 ("labels", m["labels_file"] or "none (no evaluation)"),
-                 ("frame rows", m["frames"]),
-                 ("seconds per clip", dec(m["seconds_per_clip"], 2))]
+                 ("labels", m.labels_file or "none (no evaluation)"),
+                 ("frame rows", m.frames),
+                 ("seconds per clip", dec(m.seconds_per_clip, 2))]
     figures = report.figures
     return {
         "title": f"videmo report: {run_dir.resolve().name}",
         "csp": CSP,
-        "notes": notes(report),
+        "notes": report.notes(),
         "counts": counts_items(m),
         "metrics": metric_items(o),
         "labelled": bool(o["labelled"]),
@@ -414,7 +394,7 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
         "statuses": [s for s in (schema.DONE, schema.FAILED, schema.NOT_EXTRACTED)
                      if (report.clips[schema.STATUS] == s).any()],
         "no_face": bool((report.clips[schema.PREDICT] == schema.NO_FACE).any()),
-        "failed": m["failed_clips"],
+        "failed": m.failed_clips,
         "timelines": timelines,
         "timeline_limit": cfg.report.timeline_clips,
         "figures_on": cfg.report.figures,

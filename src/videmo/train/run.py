@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from videmo import __version__, schema
 from videmo.config import Config, dump
 from videmo.extract.features.frame_model import features as model_features
 from videmo.models import FACE_LANDMARKER, model_hashes
-from videmo.runtime import import_tensorflow, quiet_native_logs
+from videmo.runtime import git_commit, import_tensorflow, package_version, quiet_native_logs
 from videmo.store import write_text_atomic
 from videmo.train import data, features, models, pixels
 
@@ -50,22 +49,13 @@ def _limit(items: list[data.Item], limit: int | None) -> list[data.Item]:
     return [items[i] for i in idx]
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _versions() -> dict[str, str]:
-    from videmo.config import _package_version
 
     return {"videmo": __version__, "python": platform.python_version(),
-            "tensorflow": _package_version("tensorflow"), "keras": _package_version("keras"),
-            "scikit-learn": _package_version("scikit-learn"),
-            "ai-edge-litert": _package_version("ai-edge-litert"),
-            "opencv": _package_version("opencv-python-headless", "opencv-python")}
+            "tensorflow": package_version("tensorflow"), "keras": package_version("keras"),
+            "scikit-learn": package_version("scikit-learn"),
+            "ai-edge-litert": package_version("ai-edge-litert"),
+            "opencv": package_version("opencv-python-headless", "opencv-python")}
 
 
 def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
@@ -86,7 +76,7 @@ def train(cfg: Config, out_dir: Path | None = None, progress: bool = True,
         "patience": t.patience, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()}, "
                    f"{len(__import__('os').sched_getaffinity(0))} CPUs",
-        "versions": _versions(), "commit": _commit(), "command": command, "models": {},
+        "versions": _versions(), "commit": git_commit(), "command": command, "models": {},
     }
     out.mkdir(parents=True, exist_ok=True)
     if any(n != "blend_gboost" for n in t.models):  # the Keras networks

@@ -1,0 +1,143 @@
+"""The report model: what a report holds (:class:`Report`), its typed metrics record
+(:class:`ReportMetrics`, written to metrics.json with the same keys) and the cautions a reader
+must see before trusting the numbers. :mod:`.build` makes a Report; :mod:`.html` and the text
+summary render it; neither renderer rebuilds what build decided."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from videmo import schema
+from videmo.evaluate.metrics import summary_lines
+
+if TYPE_CHECKING:
+    from videmo.evaluate.labels import LabelIssues
+    from videmo.report.annotations import ObserverEvents
+
+ORACLE_NOTE = ("report.balance: golden is an ORACLE: predicted class shares were set from the "
+               "test labels themselves, so accuracy and F1 are not an estimate of how videmo "
+               "does on unseen clips (use none, uniform or shares for that)")
+CORPUS_NOT_LISTED = ("the corpus could not be listed: clips never recorded by the run are not "
+                     "counted")
+
+
+def short(label: str | None) -> str:
+    """The study's spelling of a class (Pos, Neg, Neut); other labels as they are."""
+    if label is None or (isinstance(label, float) and pd.isna(label)):
+        return ""
+    return schema.CLASS_SHORT.get(label, label)
+
+
+def unfinished_message(overall: dict[str, Any]) -> str:
+    missing = overall["failed"] + overall["not_extracted"]
+    return (f"not complete: {missing} of {overall['clips']} clips are not done "
+            f"({overall['failed']} failed, {overall['not_extracted']} not extracted) and count "
+            f"as wrong; finish the run (rerun `videmo run`, or `videmo submit --resume RUN` for "
+            f"SLURM runs) after fixing or excluding the failed clips")
+
+
+@dataclass(frozen=True)
+class ReportMetrics:
+    """metrics.json: :meth:`to_dict` gives its keys in this order. ``overall`` and each of
+    ``groups`` are :func:`videmo.evaluate.metrics.evaluate`'s record of a set of clips."""
+
+    overall: dict[str, Any]
+    groups: dict[str, dict[str, Any]]
+    complete: bool  # every clip of the corpus is done
+    corpus_listed: bool  # False: only the clips the run recorded are known
+    failed_clips: dict[str, str]  # clip id -> reason
+    not_extracted_clips: list[str]
+    truncated: int
+    truncated_clips: list[str]
+    balance: str
+    balance_oracle: bool
+    balance_note: str | None
+    seconds_per_clip: float | None
+    frames: int
+    labels_file: str | None
+    label_issues: dict[str, Any] | None
+    detector: str
+    extract_hash: str
+    report_options: dict[str, Any]
+    classifier: dict[str, str] | None  # path, classifier, features of report.classifier
+    observer_agreement: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ReportFigures:
+    """The PNG files :func:`build.write_figures` wrote (none with ``report.figures: false``)."""
+    confusion: Path | None = None
+    groups: dict[str, Path] = field(default_factory=dict)  # group -> figure
+    timelines: dict[str, Path] = field(default_factory=dict)  # clip id -> figure
+    blendshapes: dict[str, Path] = field(default_factory=dict)  # clip id -> figure (mesh)
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    clips: pd.DataFrame  # schema.CLIP_TABLE_COLUMNS, labels spelled in full (positive, ...)
+    groups: pd.DataFrame
+    metrics: ReportMetrics
+    label_issues: LabelIssues | None
+    observers: ObserverEvents | None = None  # RUN/annotations.csv merged by time
+    run_meta: dict[str, Any] | None = None  # run.json: provenance (versions, model hashes)
+    run_dir: Path | None = None  # the run directory read (it may have moved since run.json)
+    figures: ReportFigures = field(default_factory=ReportFigures)
+
+    def notes(self) -> list[str]:
+        """What a reader must know before trusting the numbers (the page's warnings)."""
+        m = self.metrics
+        out = []
+        if not m.complete:
+            out.append(unfinished_message(m.overall))
+        if m.balance_oracle:
+            out.append(ORACLE_NOTE)
+        if not m.corpus_listed:
+            out.append(CORPUS_NOT_LISTED)
+        if self.label_issues is not None and self.label_issues.any():
+            out.extend("labels: " + s for s in self.label_issues.lines())
+        if self.observers is not None and self.observers.error:
+            out.extend(self.observers.summary_lines())
+        return out
+
+    def summary(self) -> str:
+        """summary.txt."""
+        m = self.metrics
+        lines = summary_lines(m.overall, f"report -> {self.out_dir}")
+        if m.balance_oracle:
+            lines.append(ORACLE_NOTE)
+        if not m.corpus_listed:
+            lines.append(CORPUS_NOT_LISTED)
+        if not m.complete:
+            lines.append(unfinished_message(m.overall))
+        failed = m.failed_clips
+        for cid, reason in list(failed.items())[:10]:
+            lines.append(f"  failed: {cid}: {reason}")
+        if len(failed) > 10:
+            lines.append(f"  ... and {len(failed) - 10} more failed clips (metrics.json)")
+        if m.truncated:
+            shown = ", ".join(m.truncated_clips[:10])
+            more = " ..." if m.truncated > 10 else ""
+            lines.append(f"truncated clips (decoded more than {schema.TRUNCATED_SHORTFALL:.0%} "
+                         f"fewer frames than expected; kept, as done): {m.truncated}: "
+                         f"{shown}{more}")
+        if self.label_issues is not None and self.label_issues.any():
+            lines.extend("labels: " + s for s in self.label_issues.lines())
+        if self.observers is not None:
+            lines.extend(self.observers.summary_lines())
+        return "\n".join(lines)
+
+    def study_table(self) -> pd.DataFrame:
+        """The per-clip table as written to clips.csv: classes as the study spelled them."""
+        out = self.clips.copy()
+        for col in (schema.PREDICT, schema.GOLDEN, schema.PREDICT_UNBALANCED):
+            out[col] = out[col].map(short)
+        return out
