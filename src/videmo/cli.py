@@ -425,7 +425,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())
-    if args.fail_incomplete and not report.metrics["complete"]:
+    if args.fail_incomplete and not report.metrics.complete:
         return EXIT_FAILED
     return EXIT_OK
 
