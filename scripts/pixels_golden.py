@@ -27,8 +27,6 @@ OUT = REPO / "tests" / "data" / "pixels_golden.npz"
 
 
 def main() -> None:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     detector = BlazeFaceDetector(1)
     framing = pm.framing_for("mediapipe")
     boxes, angles, crops, clips = [], [], [], []
@@ -48,12 +46,7 @@ def main() -> None:
     crops_a = np.stack(crops)
     default = pm.PixelModel.load().predict(crops_a)
     path = model_path(PIXEL_MODEL)
-    ref = pm.PixelModel(path, {}, 1)
-    ref.interpreter = Interpreter(model_path=str(path), num_threads=1,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    ref.input = ref.interpreter.get_input_details()[0]["index"]
-    ref.output = ref.interpreter.get_output_details()[0]["index"]
-    reference = ref.predict(crops_a)
+    reference = pm.PixelModel(path, {}, 1, reference_kernels=True).predict(crops_a)
     spread = float(np.abs(default - reference).max())
     np.savez_compressed(OUT, crops=crops_a, boxes=np.array(boxes, np.float64),
                         angles=np.array(angles, np.float64), clips=np.array(clips),

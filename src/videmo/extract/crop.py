@@ -3,16 +3,16 @@
 FER2013's faces are tight, roughly frontal, grey 48x48 images. A network trained on them reads
 a face well only when the face fills its input the way FER2013's do, so the crop a detector's
 box gives at run time must match: :func:`face_crop` squares the box around its centre, widens
-it by the detector's calibrated ``scale`` and moves it by ``shift`` (fractions of the box side,
-measured by ``videmo train`` when it runs each detector on FER2013 images: see
-:data:`FRAMING`), optionally rotates the face so its eyes are level, converts to grey the way
-OpenCV does (``COLOR_BGR2GRAY``) and resizes to ``size`` (area interpolation when shrinking,
-cubic when growing). In training the box of a FER2013 image is the whole image with scale 1:
-the crop is then the image itself, pixel for pixel (a test holds it to that).
+it by the detector's ``scale`` and moves it by (``dx``, ``dy``) box sides (a :class:`Framing`,
+measured per detector on FER2013 by scripts/calibrate_framing.py into
+``models/face_framing.json``), optionally rotates the face so its eyes are level, converts to
+grey the way OpenCV does (``COLOR_BGR2GRAY``) and resizes to ``size`` (area interpolation when
+shrinking, cubic when growing). In training the box of a FER2013 image is the whole image with
+:data:`WHOLE` framing: the crop is then the image itself, pixel for pixel (a test holds it).
 
 Use::
 
-    crops = face_crops(frame, faces, framing=FRAMING["blazeface"], align=True)  # (k, 48, 48)
+    crop = face_crop(frame, (x, y, w, h), framing, angle=eye_angle(left_eye, right_eye))
 """
 
 from __future__ import annotations
@@ -37,13 +37,7 @@ class Framing:
     dy: float = 0.0
 
 
-# Measured by running each detector on FER2013 Training images (upscaled 4x, bicubic) and
-# taking the median of (image side / box side) and of the image centre's offset from the box
-# centre, in box sides (scripts/calibrate_framing.py; numbers in MODELS.md). Detectors differ:
-# Haar's box is larger than BlazeFace's, so each gets its own framing.
-FRAMING: dict[str, Framing] = {
-    "whole": Framing(1.0, 0.0, 0.0),
-}
+WHOLE = Framing()  # a FER2013 image: its own box, as it is
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -101,13 +95,3 @@ def _is_whole(grey: np.ndarray, cx: float, cy: float, side: float) -> bool:
     h, w = grey.shape[:2]
     return h == w and abs(side - w) < 1e-6 and abs(cx - w / 2) < 1e-6 and abs(cy - h / 2) < 1e-6
 
-
-def face_crops(frame: np.ndarray, boxes: Sequence[tuple[float, float, float, float]],
-               framing: Framing, angles: Sequence[float] | None = None,
-               size: int = SIZE) -> np.ndarray:
-    """(k, size, size) uint8 crops of ``boxes`` in ``frame`` (see :func:`face_crop`)."""
-    if not len(boxes):
-        return np.zeros((0, size, size), np.uint8)
-    angles = angles if angles is not None else [0.0] * len(boxes)
-    return np.stack([face_crop(frame, b, framing, size, a)
-                     for b, a in zip(boxes, angles, strict=True)])

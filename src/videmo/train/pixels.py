@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from videmo import schema
-from videmo.extract.crop import FRAMING, SIZE, face_crop
+from videmo.extract.crop import SIZE, WHOLE, face_crop
 from videmo.train import data
 
 PIXEL_MODELS: tuple[str, ...] = ("pixel_vgg",)
@@ -80,7 +80,7 @@ def read_crops(images: data.ImageSet, cache: Path, progress: bool = True) -> dic
         for n, item in enumerate(tqdm(items, desc=f"read {split}", unit="img",
                                       disable=not progress)):
             img = item.read()
-            x[n] = face_crop(img, (0, 0, img.shape[1], img.shape[0]), FRAMING["whole"])
+            x[n] = face_crop(img, (0, 0, img.shape[1], img.shape[0]), WHOLE)
         y = np.array([i.label for i in items], np.int64)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

@@ -27,7 +27,7 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
-from videmo.models import FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
+from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
 
 MAX_ALIGN_DEG = 30.0  # a larger eye angle is more likely a wrong eye pair than a tilted head
 EYE_SEARCH_WIDTH = 80  # px: the box width the eye cascade searches (see EyeFinder)
@@ -37,13 +37,18 @@ class PixelModel:
     """A TFLite pixel model with a resizable batch; ``flip`` adds the mirrored crops' mean
     (test-time augmentation, measured as its own row in MODELS.md)."""
 
-    def __init__(self, path: Path, card: dict[str, Any], threads: int = 1, flip: bool = False):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: Path, card: dict[str, Any], threads: int = 1, flip: bool = False,
+                 reference_kernels: bool = False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         from videmo.runtime import quiet_native_logs
 
+        # reference_kernels: LiteRT's portable kernels instead of XNNPACK (golden tolerances)
+        resolver = (OpResolverType.BUILTIN_REF if reference_kernels
+                    else OpResolverType.AUTO)
         with quiet_native_logs():
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver)
         self.card = card
         self.flip = flip
         detail = self.interpreter.get_input_details()[0]
@@ -160,5 +165,3 @@ def crops_for(frame: np.ndarray, faces: list, framing: Framing, align: bool,
         out.append(face_crop(grey, box, framing, SIZE, angle))
     return np.stack(out)
 
-
-EYE_CASCADE = "haarcascade_eye.xml"
