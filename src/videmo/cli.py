@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videmo",
         description="Emotion in video, per clip: sample frames, find faces (Haar, MTCNN or "
-                    "BlazeFace), score seven emotions with the FER model or a frame model on "
-                    "MediaPipe's face mesh (emotions.model; features: mesh keeps the mesh), "
+                    "BlazeFace), score seven emotions with the FER model, videmo's pixel "
+                    "model or a frame model on MediaPipe's face mesh (emotions.model; "
+                    "features: mesh keeps the mesh), "
                     "label each clip by a vote, a rule or a learned classifier and compare it "
                     "with golden labels.")
     parser.add_argument("--version", action="version", version=f"videmo {__version__}")
@@ -118,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train", help="train frame classifiers on still faces (FER2013)",
-                       description="Face mesh blendshapes and landmarks of a still-image set "
-                                   "(train.data), cached; the blendshape LSTM, MLP and gradient "
-                                   "boosting and the landmark 1D-CNNs, early-stopped on the "
-                                   "selection split, evaluated once on PrivateTest. Writes "
-                                   "train.out/results.json, results.md and models/.")
+                       description="Frame classifiers of a still-image set (train.data): "
+                                   "on its face mesh (blendshape LSTM, MLP and gradient "
+                                   "boosting, landmark 1D-CNNs) or on its 48x48 face crops "
+                                   "(pixel_vgg, checkpointed every epoch: run again to resume), "
+                                   "chosen on the selection split, evaluated once on "
+                                   "PrivateTest. Writes train.out/results.json, results.md and "
+                                   "models/.")
     p.add_argument("config", help="YAML config file with a train: section")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.epochs=5")
