@@ -150,7 +150,7 @@ def test_train_pixels_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
         p = res["models"][row]["private_test"]
         assert np.array(p["confusion_7"]).sum() == 12 and p["no_face"] == 0
     card = json.loads((tmp_path / "out" / "models" / "pixel_vgg.json").read_text())
-    assert card["emotions"] == list(schema.EMOTIONS) and card["seed"] == 0
+    assert card["emotions"] == list(schema.EMOTIONS) and card["seeds"] == [0]
     assert card["private_test"]["accuracy_7"] == res["models"]["pixel_vgg"]["private_test"][
         "accuracy_7"]
     assert "int8" in card["quantization"]
@@ -163,6 +163,102 @@ def test_train_pixels_end_to_end_on_the_fixture(fer_like, tmp_path, capsys):
     one, many = model.predict(crops[:1]), model.predict(crops)
     assert many.shape == (12, 7) and np.allclose(many.sum(1), 1, atol=1e-4)
     np.testing.assert_allclose(one[0], many[0], atol=1e-5)
+
+
+def _decisive(net, head, x):
+    """Make a freshly initialised ``net`` give outputs that differ from image to image (at
+    initialisation every image gets nearly the same probabilities, and a check of the
+    weights' mapping could not fail): the last batch norm standardises this image set's
+    features, and the softmax layer spreads them; returns the head's (kernel, bias)."""
+    import keras
+
+    conv, bn = net.get_layer("conv3_1"), net.get_layer("bn3_1")
+    h = keras.Model(net.inputs, conv.output).predict(x[..., None], verbose=0)
+    g, b, _, _ = bn.get_weights()
+    bn.set_weights([np.ones_like(g), np.zeros_like(b), h.mean((0, 1, 2)), h.var((0, 1, 2))])
+    pooled = next(ly for ly in net.layers if "global_average" in ly.name)
+    f = keras.Model(net.inputs, pooled.output).predict(x[..., None], verbose=0)
+    k, _ = head.get_weights()
+    k = k * (3.0 / ((f - f.mean(0)) @ k).std())
+    head.set_weights([k, -(f.mean(0) @ k)])
+    return head.get_weights()
+
+
+def _weights_file(folder, seed, x_check, n_train, n_sel):
+    """What scripts/train_pixels_gpu.py writes for pixel_vgg with ``seed`` (Keras names, check
+    crops and their probabilities, the summary), from a randomly initialised Keras network
+    whose batch-norm statistics are made non-trivial so that every array's mapping counts."""
+    net = pixels.build_network("pixel_vgg", pixels.Recipe(epochs=1), 1, seed + 10)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for layer in net.layers:
+        if layer.name.startswith("bn"):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([g * rng.uniform(0.5, 1.5, g.shape), b + rng.normal(0, .1, b.shape),
+                               m + rng.normal(0, .1, m.shape), v * rng.uniform(.5, 2, v.shape)])
+    _decisive(net, net.get_layer("emotions"), x_check)
+    for layer in net.layers:
+        if layer.name.startswith("bn"):
+            for k, w in zip(("gamma", "beta", "moving_mean", "moving_variance"),
+                            layer.get_weights(), strict=True):
+                arrays[f"{layer.name}/{k}"] = w
+        elif layer.name.startswith("conv"):
+            arrays[f"{layer.name}/kernel"] = layer.get_weights()[0]
+        elif layer.name == "emotions":
+            arrays["emotions/kernel"], arrays["emotions/bias"] = layer.get_weights()
+    np.savez(folder / f"pixel_vgg-s{seed}.npz", check_x=x_check,
+             check_p=pixels.predict(net, x_check), **arrays)
+    meta = {"widths": list(pixels.WIDTHS["pixel_vgg"]), "seed": seed, "epochs": 7,
+            "best_epoch": 5, "train_seconds": 12.5, "recipe": {"batch_size": 128},
+            "device": "NVIDIA H200", "torch": "2.11.0", "history": {"loss": [1.0]},
+            "n_train": n_train, "n_selection": n_sel}
+    summary = folder / "summary-1.json"
+    old = json.loads(summary.read_text()) if summary.is_file() else {}
+    summary.write_text(json.dumps(old | {f"pixel_vgg-s{seed}": meta}))
+    return net
+
+
+def test_weights_trained_elsewhere_are_checked_then_shipped_as_one_mean(fer_like, tmp_path):
+    crops = pixels.read_crops(data.read(fer_like, "folders"), tmp_path / "cache",
+                              progress=False)
+    n_train = len(crops[data.TRAINING][1])
+    n_sel = len(crops[data.PUBLIC][1]) if data.PUBLIC in crops else None
+    if n_sel is None:
+        n_sel = int(data.holdout(crops[data.TRAINING][1], 0).sum())
+        n_train -= n_sel
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    x_check = crops[data.PRIVATE][0]
+    nets = [_weights_file(weights, seed, x_check, n_train, n_sel) for seed in (0, 1)]
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"train:\n  data: {fer_like}\n  cache: {tmp_path / 'cache'}\n"
+                   f"  out: {tmp_path / 'out'}\n  import_weights: {weights}\n"
+                   "  seeds: [0, 1]\n  models: [pixel_vgg]\n")
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {"pixel_vgg seed 0", "pixel_vgg seed 1", "pixel_vgg", "pixel_vgg + flip"} <= set(
+        res["models"])
+    card = json.loads((tmp_path / "out" / "models" / "pixel_vgg.json").read_text())
+    assert card["seeds"] == [0, 1] and card["epochs"] == [5, 5]
+    assert all("PyTorch 2.11.0" in m["trained_on"] for m in card["members"])
+    assert all(m["import_check_max_abs_diff"] < 1e-4 for m in card["members"])
+    # the shipped network is the mean of the two imported ones (checked before export: these
+    # random networks are too ill-conditioned for float16 or int8 files to be compared)
+    recipe = pixels.Recipe(epochs=1)
+    imported = [pixels.import_weights("pixel_vgg", recipe, weights, s)[0] for s in (0, 1)]
+    mean = (pixels.predict(nets[0], x_check) + pixels.predict(nets[1], x_check)) / 2
+    assert np.ptp(mean, 0).max() > 0.2  # outputs that differ by image: the checks can fail
+    np.testing.assert_allclose(pixels.predict(pixels.ensemble("pixel_vgg", imported), x_check),
+                               mean, atol=1e-5)
+    # a wrongly mapped array (a kernel with its filters swapped) is caught, not shipped
+    with np.load(weights / "pixel_vgg-s1.npz") as z:
+        arrays = dict(z)
+    arrays["conv1_0/kernel"] = arrays["conv1_0/kernel"][..., ::-1]
+    np.savez(weights / "pixel_vgg-s1.npz", **arrays)
+    with pytest.raises(data.DataError, match="pixel_vgg-s1: the imported network differs"):
+        pixels.import_weights("pixel_vgg", recipe, weights, 1)
+    with pytest.raises(data.DataError, match="no pixel_vgg-s2.npz"):
+        pixels.import_weights("pixel_vgg", recipe, weights, 2)
 
 
 _NO_TF_RUN = textwrap.dedent("""

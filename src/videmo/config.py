@@ -390,7 +390,7 @@ class LearnConfig:
 # the frame models that read the face mesh (emotions.model turns the mesh on for them)
 MESH_FRAME_MODELS = ("blendshapes", "landmarks")
 TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                "land_cnn_minmax", "pixel_vgg")
+                "land_cnn_minmax", "pixel_vgg", "pixel_vgg_48", "pixel_vgg_64")
 
 
 @dataclass(frozen=True)
@@ -413,12 +413,22 @@ class TrainConfig:
     upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
                             "before the face mesh.", minimum=48)
     models: list[Literal["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                         "land_cnn_minmax", "pixel_vgg"]] = opt(
-        list(TRAIN_MODELS[:-1]), "Models to train side by side: the blendshape LSTM, MLP and "
+                         "land_cnn_minmax", "pixel_vgg", "pixel_vgg_48", "pixel_vgg_64"]] = opt(
+        list(TRAIN_MODELS[:5]), "Models to train side by side: the blendshape LSTM, MLP and "
                                  "gradient boosting, the landmark 1D-CNN with pose "
                                  "normalisation or min-max only, and pixel_vgg (a "
                                  "convolutional network on the 48x48 face crops, "
-                                 "resumable per epoch; see configs/train-pixels.yaml).")
+                                 "resumable per epoch; see configs/train-pixels.yaml; "
+                                 "pixel_vgg_48 and pixel_vgg_64: the same with 1.5x and 2x "
+                                 "the filters).")
+    seeds: list[int] | None = opt(None, "Pixel models: one network per seed, their averaged "
+                                        "probabilities are the model (one TFLite file); null: "
+                                        "one network, seed train.seed.")
+    import_weights: str | None = opt(
+        None, "Pixel models: a folder of networks trained elsewhere by "
+              "scripts/train_pixels_gpu.py (<model>-s<seed>.npz, summary*.json; e.g. on a GPU "
+              "with PyTorch): they are imported (checked against the probabilities recorded "
+              "there), exported and scored as if trained here; null: train here.")
     min_score: float = opt(0.4, "Blendshape selection: a score counts above this.", minimum=0)
     min_images: int = opt(100, "Blendshape selection: kept when above min_score in more than "
                                "this many fitted images.", minimum=0)

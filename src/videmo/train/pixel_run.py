@@ -112,23 +112,57 @@ def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str,
         "kind": "pixels 64x64 (fer)", "epochs": None, "train_seconds": None,
         "selection": models.evaluate(fer_sel, ok_sel, y_sel),
         "private_test": models.evaluate(fer_test, ok_test, y_test)}
+    seeds = t.seeds or [t.seed]
     for name in [m for m in t.models if m in pixels.PIXEL_MODELS]:
         recipe = pixels.Recipe(epochs=t.epochs, batch_size=t.batch_size)
-        fitted = pixels.fit(name, x_fit, y_fit, x_sel, y_sel, recipe, t.seed, out, progress)
+        networks, members = [], []
+        for seed in seeds:
+            if t.import_weights:
+                network, meta = pixels.import_weights(name, recipe,
+                                                      cfg.resolve(t.import_weights), seed)
+                if (meta["n_train"], meta["n_selection"]) != (len(y_fit), len(y_sel)):
+                    raise data.DataError(
+                        f"{name}-s{seed} was trained on {meta['n_train']} images (selection "
+                        f"{meta['n_selection']}), this data has {len(y_fit)} ({len(y_sel)})")
+                members.append({
+                    "seed": seed, "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
+                    "train_seconds": meta["train_seconds"], "recipe": meta["recipe"],
+                    "trained_on": f"{meta['device']}, PyTorch {meta['torch']} "
+                                  f"(scripts/train_pixels_gpu.py), bf16 autocast",
+                    "import_check_max_abs_diff": meta["import_check_max_abs_diff"],
+                    "history": meta["history"]})
+            else:
+                fitted = pixels.fit(name, x_fit, y_fit, x_sel, y_sel, recipe, seed, out,
+                                    progress, tag=name if len(seeds) == 1 else
+                                    f"{name}-s{seed}")
+                network = fitted.network
+                members.append({
+                    "seed": seed, "epochs": recipe.epochs, "best_epoch": fitted.epochs,
+                    "train_seconds": round(fitted.seconds, 1), "recipe": recipe.__dict__,
+                    "trained_on": f"{results['machine']}, TensorFlow (videmo train)",
+                    "history": fitted.history})
+            networks.append(network)
+        network = pixels.ensemble(name, networks)
+        seconds = round(sum(m["train_seconds"] for m in members), 1)
+        best_epochs = [m["best_epoch"] for m in members]
         tflite = out / "models" / f"{name}.tflite"
         f16 = out / "models" / f"{name}.float16.tflite"
         calib = x_fit[np.random.default_rng(t.seed).choice(len(x_fit), min(
             CALIBRATION_IMAGES, len(x_fit)), replace=False)]
-        export_tflite(fitted.network, tflite, calib)
-        export_tflite(fitted.network, f16)
+        export_tflite(network, tflite, calib)
+        export_tflite(network, f16)
+        what = (f"the mean of {len(seeds)} networks (seeds {seeds}) in one file" if
+                len(seeds) > 1 else f"one network (seed {seeds[0]})")
         card = {"name": name, "kind": "pixels", "emotions": list(schema.EMOTIONS),
                 "input": "uint8-range grey face crop (n, 48, 48, 1), 0-255",
                 "crop": "videmo.extract.crop.face_crop: FER2013 images whole (scale 1); at run "
                         "time the detector's box framed by models/face_framing.json",
-                "network": f"{name}: {pixels.WIDTHS[name]} filters; {RECIPE_NOTE}",
-                "recipe": recipe.__dict__, "seed": t.seed, "epochs": fitted.epochs,
-                "train_seconds": round(fitted.seconds, 1), "date": results["date"],
+                "network": f"{name}: {pixels.WIDTHS[name]} filters, {what}; {RECIPE_NOTE}",
+                "recipe": members[0]["recipe"], "seeds": seeds,
+                "epochs": best_epochs[0] if len(seeds) == 1 else best_epochs,
+                "train_seconds": seconds, "date": results["date"],
                 "commit": results["commit"], "command": results["command"],
+                "trained_on": sorted({m["trained_on"] for m in members}),
                 "data": f"FER2013 (Training fitted: {len(y_fit)}, selection: {selection} "
                         f"({len(y_sel)}), PrivateTest reported ({len(y_test)}))",
                 "quantization": f"full integer (int8), calibrated on {len(calib)} Training "
@@ -137,7 +171,14 @@ def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str,
         shipped = PixelModel(tflite, card, threads=1)
         flipped = PixelModel(tflite, card, threads=1, flip=True)
         half = PixelModel(f16, card, threads=1)
-        rows = {name: (shipped.predict(x_test), shipped.predict(x_sel)),
+        rows = {}
+        if len(networks) > 1:  # each member alone, exported and run as the shipped file is
+            for seed, member in zip(seeds, networks, strict=True):
+                path = out / "models" / "members" / f"{name}-s{seed}.tflite"
+                export_tflite(member, path, calib)
+                alone = PixelModel(path, card, threads=1)
+                rows[f"{name} seed {seed}"] = (alone.predict(x_test), alone.predict(x_sel))
+        rows |= {name: (shipped.predict(x_test), shipped.predict(x_sel)),
                 f"{name} (float16)": (half.predict(x_test), half.predict(x_sel)),
                 f"{name} + flip": (flipped.predict(x_test), flipped.predict(x_sel))}
         p_test, p_sel = rows[name]
@@ -146,10 +187,12 @@ def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str,
         stack = _stacker([p_sel, fer_sel], y_sel, t.seed)
         rows[f"{name} + fer (stacker)"] = (_stack_predict(stack, [p_test, fer_test]),
                                            _stack_predict(stack, [p_sel, fer_sel]))
+        alone = {f"{name} seed {m['seed']}": m for m in members}
         for row, (pt, ps) in rows.items():
+            m = alone.get(row)
             results["models"][row] = {
-                "kind": "pixels 48x48", "epochs": fitted.epochs,
-                "train_seconds": round(fitted.seconds, 1),
+                "kind": "pixels 48x48", "epochs": m["best_epoch"] if m else card["epochs"],
+                "train_seconds": m["train_seconds"] if m else seconds,
                 "selection": models.evaluate(ps, ok_sel, y_sel),
                 "private_test": models.evaluate(pt, ok_test, y_test)}
         pt = results["models"][name]["private_test"]
@@ -158,6 +201,6 @@ def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str,
         card["private_test_flip"] = {
             k: results["models"][f"{name} + flip"]["private_test"][k]
             for k in ("accuracy_7", "macro_f1_7", "accuracy_3", "macro_f1_3")}
-        card["history"] = fitted.history
+        card["members"] = members
         write_text_atomic(out / "models" / f"{name}.json", json.dumps(card, indent=1))
         write_text_atomic(out / "results.json", json.dumps(results, indent=1))

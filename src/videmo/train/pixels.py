@@ -35,8 +35,16 @@ from videmo import schema
 from videmo.extract.crop import SIZE, WHOLE, face_crop
 from videmo.train import data
 
-PIXEL_MODELS: tuple[str, ...] = ("pixel_vgg",)
-WIDTHS = {"pixel_vgg": (32, 64, 128, 256)}
+# filters per stage; pixel_vgg is the one shipped, the wider two are measured beside it
+WIDTHS = {"pixel_vgg": (32, 64, 128, 256), "pixel_vgg_48": (48, 96, 192, 384),
+          "pixel_vgg_64": (64, 128, 256, 512)}
+PIXEL_MODELS: tuple[str, ...] = tuple(WIDTHS)
+# largest difference allowed between the imported network's probabilities here and where it
+# was trained: the check probabilities of the session-6 GPU runs were computed with cuDNN's
+# TF32 convolutions (torch's default then), 7.8e-3 at most from float32 here (median 4e-5;
+# the same weights in torch on this CPU: 1.4e-6). A wrong mapping is off by far more.
+IMPORT_ATOL = 0.02
+IMPORT_MEDIAN_ATOL = 1e-3
 CACHE_VERSION = 1
 
 
@@ -93,8 +101,10 @@ def read_crops(images: data.ImageSet, cache: Path, progress: bool = True) -> dic
 # --------------------------------------------------------------------------------- network
 
 
-def build_network(name: str, recipe: Recipe, steps_per_epoch: int, seed: int):
-    """The compiled Keras network ``name``: uint8-range grey (48, 48, 1) in, 7 softmax out."""
+def build_network(name: str, recipe: Recipe, steps_per_epoch: int, seed: int,
+                  tag: str | None = None):
+    """The compiled Keras network ``name`` (called ``tag``, default ``name``): uint8-range grey
+    (48, 48, 1) in, 7 softmax out."""
     import keras
     from keras import layers
 
@@ -111,7 +121,7 @@ def build_network(name: str, recipe: Recipe, steps_per_epoch: int, seed: int):
     h = layers.GlobalAveragePooling2D()(h)
     h = layers.Dropout(recipe.dropout)(h)
     outputs = layers.Dense(len(schema.EMOTIONS), activation="softmax", name="emotions")(h)
-    model = keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=tag or name)
     total = recipe.epochs * steps_per_epoch
     warm = min(recipe.warmup_epochs * steps_per_epoch, max(1, total - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -214,6 +224,65 @@ def _load_state(ckpt: Path, fingerprint: str):
     return network, state
 
 
+# -------------------------------------------------------------------------------- import
+
+
+def import_weights(name: str, recipe: Recipe, folder: Path, seed: int):
+    """(network, meta): the Keras network ``name`` with the weights that
+    ``scripts/train_pixels_gpu.py`` wrote to ``folder/<name>-s<seed>.npz`` (and ``.part2.npz``),
+    and that training's record from ``folder/summary*.json``. The file's ``check_x`` crops are
+    run through the network here and must give its ``check_p`` (to :data:`IMPORT_ATOL`): a
+    mapping of weights that is wrong anywhere (a transposed kernel, a batch-norm epsilon) fails
+    here instead of shipping."""
+    tag = f"{name}-s{seed}"
+    paths = sorted(folder.glob(f"{tag}.npz")) + sorted(folder.glob(f"{tag}.part*.npz"))
+    if not paths:
+        raise data.DataError(f"train.import_weights: no {tag}.npz in {folder} (made by "
+                             f"scripts/train_pixels_gpu.py --models {name}:{seed})")
+    arrays: dict[str, np.ndarray] = {}
+    for path in paths:
+        with np.load(path) as z:
+            arrays.update({k: z[k] for k in z.files})
+    meta = None
+    for path in sorted(folder.glob("summary*.json")):
+        meta = json.loads(path.read_text()).get(tag, meta)
+    if meta is None:
+        raise data.DataError(f"train.import_weights: {tag} is in no summary*.json of {folder}")
+    if tuple(meta["widths"]) != WIDTHS[name]:
+        raise data.DataError(f"{tag}: trained with filters {meta['widths']}, {name} has "
+                             f"{WIDTHS[name]}")
+    network = build_network(name, recipe, 1, seed, tag=f"{name}_s{seed}")
+    for layer in network.layers:
+        if layer.name.startswith("conv"):
+            layer.set_weights([arrays[f"{layer.name}/kernel"]])
+        elif layer.name.startswith("bn"):
+            layer.set_weights([arrays[f"{layer.name}/{k}"] for k in
+                               ("gamma", "beta", "moving_mean", "moving_variance")])
+        elif layer.name == "emotions":
+            layer.set_weights([arrays["emotions/kernel"], arrays["emotions/bias"]])
+    gap = np.abs(predict(network, arrays["check_x"]) - arrays["check_p"])
+    diff = float(gap.max())
+    if diff > IMPORT_ATOL or float(np.median(gap)) > IMPORT_MEDIAN_ATOL:
+        raise data.DataError(f"{tag}: the imported network differs from the trained one by "
+                             f"{diff:.2g} at most, {float(np.median(gap)):.2g} median, on its "
+                             f"check crops (allowed {IMPORT_ATOL:g}, {IMPORT_MEDIAN_ATOL:g})")
+    meta = dict(meta, import_check_max_abs_diff=diff, files=[p.name for p in paths])
+    return network, meta
+
+
+def ensemble(name: str, members: list):
+    """One Keras model averaging the softmax outputs of ``members`` (networks with the same
+    input): the form in which several seeds ship as one TFLite file."""
+    import keras
+    from keras import layers
+
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input((SIZE, SIZE, 1), name="face")
+    outputs = layers.Average(name="emotions_mean")([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
 # ------------------------------------------------------------------------------- training
 
 
@@ -228,16 +297,17 @@ class PixelFitted:
 
 def fit(name: str, x_fit: np.ndarray, y_fit: np.ndarray, x_sel: np.ndarray,
         y_sel: np.ndarray, recipe: Recipe, seed: int, out: Path,
-        progress: bool = True) -> PixelFitted:
-    """Train ``name`` for ``recipe.epochs`` epochs (resuming from ``out/checkpoints/name``);
-    the returned network has the weights of the epoch with the best selection accuracy."""
+        progress: bool = True, tag: str | None = None) -> PixelFitted:
+    """Train ``name`` for ``recipe.epochs`` epochs (resuming from ``out/checkpoints/<tag>``,
+    ``tag`` default ``name``); the returned network has the weights of the epoch with the best
+    selection accuracy."""
     from tqdm import tqdm
 
     steps = math.ceil(len(x_fit) / recipe.batch_size)
     fingerprint = hashlib.sha256(json.dumps(
         [name, WIDTHS[name], recipe.__dict__, seed, len(x_fit), int(x_fit[:64].sum()),
          len(x_sel)], default=str).encode()).hexdigest()[:16]
-    ckpt = out / "checkpoints" / name
+    ckpt = out / "checkpoints" / (tag or name)
     network, state = _load_state(ckpt, fingerprint)
     if network is None:
         network = build_network(name, recipe, steps, seed)
@@ -284,7 +354,7 @@ def fit(name: str, x_fit: np.ndarray, y_fit: np.ndarray, x_sel: np.ndarray,
                       f"{state['history']['accuracy'][-1]:.1%}, selection {sel:.1%} "
                       f"({time.time() - t0:.0f} s)")
     bar.close()
-    best = build_network(name, recipe, steps, seed)
+    best = build_network(name, recipe, steps, seed, tag=f"{name}_s{seed}")
     with warnings.catch_warnings():  # the file also holds the optimizer's state: not needed
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         best.load_weights(ckpt / "best.weights.h5")

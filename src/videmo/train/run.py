@@ -171,9 +171,11 @@ def render(results: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for name, e in results["models"].items():
         p, s = e["private_test"], e["selection"]
+        epochs = e["epochs"]  # the epoch kept; one per seed for a mean of several networks
+        epochs = "/".join(map(str, epochs)) if isinstance(epochs, list) else epochs
         lines.append(f"| {name} | {e['kind']} | {p['accuracy_7']:.1%} | {p['macro_f1_7']:.1%} | "
                      f"{p['accuracy_3']:.1%} | {p['macro_f1_3']:.1%} | {s['accuracy_7']:.1%} | "
-                     f"{e['epochs']} |")
+                     f"{epochs} |")
     recall = ["", "PrivateTest recall per class (7):", "",
               "| model | " + " | ".join(schema.EMOTIONS) + " |",
               "|---|" + "---|" * len(schema.EMOTIONS)]
