@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 from videmo import __version__, schema
 from videmo import config as config_mod
 from videmo.config import Config
+from videmo.config import keys as config_keys
 from videmo.models import model_hashes
 from videmo.runtime import versions
 from videmo.schema import Clip
@@ -475,7 +476,7 @@ class RunDir:
                 "created": old.get("created") or now(),
                 "updated": entry["time"],
                 "extract_hash": cfg.extract_hash(),
-                "extract_version": config_mod.EXTRACT_VERSION,
+                "extract_version": config_keys.EXTRACT_VERSION,
                 "extract_key": cfg.extract_key(),
                 "config_file_dir": cfg.base_dir,
                 "versions": entry["versions"],

@@ -1,0 +1,71 @@
+"""One YAML file -> one typed, frozen, validated :class:`Config`.
+
+Every option is a dataclass field with a type, a default and a one-line ``doc``
+(:mod:`videmo.config.options`). The loader (:mod:`videmo.config.load`) is strict: an unknown key
+fails with a "did you mean" hint, a wrong type or value names the key and what is allowed, and
+``--set key=value`` overrides a key for one run (:func:`apply_overrides`). The cache keys that
+guard a run directory live in :mod:`videmo.config.keys`; ``videmo config --template`` and the
+reference in docs/config.md come from :mod:`videmo.config.reference`.
+
+Everything a caller needs is importable from here (``from videmo.config import Config, load``).
+"""
+
+from __future__ import annotations
+
+from videmo.config.keys import (
+    CORPUS_SELECTION_KEYS,
+    EXTRACT_SECTIONS,
+    EXTRACT_VERSION,
+    OPENCV_DISTRIBUTIONS,
+    extract_key,
+    key_hash,
+    mesh_key,
+)
+from videmo.config.load import (
+    apply_overrides,
+    dump,
+    from_dict,
+    load,
+    option_type,
+    type_name,
+    yaml_problem,
+)
+from videmo.config.options import (
+    ANNOTATE_SHORTCUTS,
+    IMAGE_EXTENSIONS,
+    LEARNERS,
+    MESH_FRAME_MODELS,
+    TRAIN_MODELS,
+    VIDEO_EXTENSIONS,
+    AnnotateConfig,
+    Config,
+    ConfigError,
+    CorpusConfig,
+    EmotionsConfig,
+    FacesConfig,
+    HaarConfig,
+    LearnConfig,
+    MediapipeConfig,
+    MeshConfig,
+    MtcnnConfig,
+    ReportConfig,
+    RulesConfig,
+    RunConfig,
+    SamplingConfig,
+    SlurmConfig,
+    TracksConfig,
+    TrainConfig,
+    opt,
+)
+from videmo.config.reference import iter_options, reference_markdown, template
+
+__all__ = [
+    "ANNOTATE_SHORTCUTS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS", "EXTRACT_VERSION",
+    "IMAGE_EXTENSIONS", "LEARNERS", "MESH_FRAME_MODELS", "OPENCV_DISTRIBUTIONS", "TRAIN_MODELS",
+    "VIDEO_EXTENSIONS", "AnnotateConfig", "Config", "ConfigError", "CorpusConfig",
+    "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",
+    "MtcnnConfig", "ReportConfig", "RulesConfig", "RunConfig", "SamplingConfig", "SlurmConfig",
+    "TracksConfig", "TrainConfig", "apply_overrides", "dump", "extract_key", "from_dict",
+    "iter_options", "key_hash", "load", "mesh_key", "opt", "option_type", "reference_markdown",
+    "template", "type_name", "yaml_problem",
+]
