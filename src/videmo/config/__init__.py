@@ -33,8 +33,6 @@ from videmo.config.load import (
 from videmo.config.options import (
     ANNOTATE_SHORTCUTS,
     IMAGE_EXTENSIONS,
-    LEARNERS,
-    MESH_FRAME_MODELS,
     TRAIN_MODELS,
     VIDEO_EXTENSIONS,
     AnnotateConfig,
@@ -56,16 +54,18 @@ from videmo.config.options import (
     TracksConfig,
     TrainConfig,
     opt,
+    option_types,
+    registry_names,
 )
 from videmo.config.reference import iter_options, reference_markdown, template
 
 __all__ = [
     "ANNOTATE_SHORTCUTS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS", "EXTRACT_VERSION",
-    "IMAGE_EXTENSIONS", "LEARNERS", "MESH_FRAME_MODELS", "OPENCV_DISTRIBUTIONS", "TRAIN_MODELS",
+    "IMAGE_EXTENSIONS", "OPENCV_DISTRIBUTIONS", "TRAIN_MODELS",
     "VIDEO_EXTENSIONS", "AnnotateConfig", "Config", "ConfigError", "CorpusConfig",
     "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",
     "MtcnnConfig", "ReportConfig", "RulesConfig", "RunConfig", "SamplingConfig", "SlurmConfig",
     "TracksConfig", "TrainConfig", "apply_overrides", "dump", "extract_key", "from_dict",
-    "iter_options", "key_hash", "load", "mesh_key", "opt", "option_type", "reference_markdown",
-    "template", "type_name", "yaml_problem",
+    "iter_options", "key_hash", "load", "mesh_key", "opt", "option_type", "option_types",
+    "reference_markdown", "registry_names", "template", "type_name", "yaml_problem",
 ]

@@ -12,7 +12,6 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from videmo.config.options import MESH_FRAME_MODELS
 from videmo.runtime import package_version as _package_version
 
 if TYPE_CHECKING:
@@ -51,6 +50,7 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     run with the tflite engine never imports it). With
     ``emotions.model`` blendshapes or landmarks the key holds that model (its network, its
     card and the mesh bundle it reads) instead of fer's options."""
+    from videmo.extract.features.frame_models import FRAME_MODELS
     from videmo.models import (
         EMOTION_KERAS,
         EMOTION_TFLITE,
@@ -82,7 +82,7 @@ def extract_key(cfg: Config) -> dict[str, Any]:
                      if k not in CORPUS_SELECTION_KEYS}
     fer = cfg.emotions.model == "fer"
     pixels = cfg.emotions.model == "pixels"
-    mesh_model = cfg.emotions.model in MESH_FRAME_MODELS
+    mesh_model = FRAME_MODELS.get(cfg.emotions.model).reads_mesh
     if fer:  # as before emotions.model existed, so the runs made then stay done
         key["emotions"] = {k: v for k, v in key["emotions"].items()
                            if k not in ("model", "align", "flip")}

@@ -25,10 +25,10 @@ import yaml
 
 from videmo import schema
 from videmo.config.options import (
-    MESH_FRAME_MODELS,
     Config,
     ConfigError,
     ReportConfig,
+    option_types,
 )
 
 
@@ -174,7 +174,7 @@ def _section(cls: type, data: dict[str, Any], prefix: str = "", *,
             shown = f"'{name}'" if name.isprintable() else repr(name)  # one line: '\n' as \n
             raise ConfigError(f"unknown config key {shown}{extra}; allowed here: "
                               f"{', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
+    hints = option_types(cls)
     kwargs = {}
     for name, f in fields.items():
         if name in data:
@@ -268,7 +268,9 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     cfg = Config(**_section(Config, data))
     cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
     _validate(cfg)
-    if cfg.emotions.model in MESH_FRAME_MODELS and "mesh" not in cfg.features:
+    from videmo.extract.features.frame_models import FRAME_MODELS
+
+    if FRAME_MODELS.get(cfg.emotions.model).reads_mesh and "mesh" not in cfg.features:
         # the mesh frame models read the mesh: it is computed anyway, so it is also kept (and
         # the recorded config says so)
         cfg = dataclasses.replace(cfg, features=[*cfg.features, "mesh"])
@@ -331,7 +333,7 @@ def option_type(parts: list[str]) -> Any:
             fields = {f.name for f in dataclasses.fields(tp) if f.metadata.get("doc") is not None}
             if part not in fields:
                 return None
-            tp = typing.get_type_hints(tp)[part]
+            tp = option_types(tp)[part]
         elif typing.get_origin(tp) is dict:
             tp = typing.get_args(tp)[1]
         else:

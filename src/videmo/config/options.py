@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import re
 import typing
 from dataclasses import dataclass, field
@@ -23,12 +24,35 @@ class ConfigError(ValueError):
     """A config file, key or value is wrong; the message names it and says what is allowed."""
 
 
-def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool = False, **kw):
-    """A config option: its default, its one-line doc and an optional lower bound."""
-    meta = {"doc": doc, "minimum": minimum, "exclusive": exclusive}
+def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool = False,
+        choices: str | None = None, **kw):
+    """A config option: its default, its one-line doc, an optional lower bound and, for a
+    name (or a list of names), ``choices``: the :class:`videmo.registry.Registry` that holds
+    the allowed names, as ``"module:attr"`` (read when a config is checked, so importing the
+    config imports no stage; see :func:`option_types`)."""
+    meta = {"doc": doc, "minimum": minimum, "exclusive": exclusive, "choices": choices}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: typing.cast(Any, default).copy(), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
+
+
+def registry_names(ref: str) -> tuple[str, ...]:
+    """The names a registry (``"module:attr"``) holds now."""
+    module, attr = ref.split(":")
+    return tuple(getattr(importlib.import_module(module), attr))
+
+
+def option_types(cls: type) -> dict[str, Any]:
+    """The declared type of each option of section ``cls``, with a registry's names as a
+    ``Literal`` where the option has ``choices`` (a list option: a list of them), so the
+    loader, ``--set``, the template and the reference see one kind of choice."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        ref = f.metadata.get("choices")
+        if ref:
+            names = typing.cast(Any, Literal).__getitem__(registry_names(ref))
+            hints[f.name] = list[names] if typing.get_origin(hints[f.name]) is list else names
+    return hints
 
 
 VIDEO_EXTENSIONS = [".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg",
@@ -105,9 +129,10 @@ class TracksConfig:
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: Literal["haar", "mtcnn", "mediapipe"] = opt(
+    detector: str = opt(
         "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
-                "(BlazeFace short range, fast; misses faces further than about 2 m).")
+                "(BlazeFace short range, fast; misses faces further than about 2 m).",
+        choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
                    "study), or all (one row per face).")
@@ -135,14 +160,15 @@ class MeshConfig:
 
 @dataclass(frozen=True)
 class EmotionsConfig:
-    model: Literal["fer", "pixels", "blendshapes", "landmarks"] = opt(
+    model: str = opt(
         "fer", "Frame model that scores the seven emotions of a face: fer (mini-Xception on "
                "the face's pixels), pixels (videmo's convolutional network on a 48x48 grey "
                "face crop framed for the detector; LiteRT, no TensorFlow), blendshapes (a "
                "network on MediaPipe blendshapes) or landmarks (a 1D-CNN on pose-normalised "
                "landmarks); the last three were trained by videmo train on FER2013 (MODELS.md); "
                "blendshapes and landmarks turn the face mesh on by themselves and give no "
-               "scores to a face the mesh cannot read.")
+               "scores to a face the mesh cannot read.",
+        choices="videmo.extract.features.frame_models:FRAME_MODELS")
     align: bool = opt(False, "emotions.model pixels: rotate each face crop so the eyes are "
                              "level (BlazeFace's eye keypoints; OpenCV's eye cascade in a box "
                              "without keypoints; no rotation when no eye pair is found). Off by "
@@ -214,11 +240,12 @@ class ReportConfig:
     frame_label: Literal["top", "sum"] = opt(
         "top", "Frame label: top of the seven emotions, then mapped (the study), or top of the "
                "three summed probabilities.")
-    aggregate: Literal["majority", "mean", "interval", "expressive", "confident", "peak"] = opt(
+    aggregate: str = opt(
         "majority", "Clip label: majority of frame labels, label of the mean probabilities, "
                     "majority over intervals of `interval_frames` frames, or an expressive-frame "
                     "rule (`report.rules`: the top frames by rise over the person's baseline, "
-                    "the most confident non-neutral frames, or the peak segment).")
+                    "the most confident non-neutral frames, or the peak segment).",
+        choices="videmo.evaluate.vote:AGGREGATES")
     interval_frames: int = opt(1000, "Decoded frames per interval for aggregate: interval (the "
                                      "study used 1,000).", minimum=1)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata={
@@ -343,9 +370,6 @@ class AnnotateConfig:
         return {b: k for b, k in self.shortcuts.items() if b in self.buttons}
 
 
-LEARNERS = ("logistic", "gboost", "lstm")
-
-
 @dataclass(frozen=True)
 class LearnConfig:
     features: list[str] = opt(["fer"], "Feature sets to learn from: a family name (fer; "
@@ -353,9 +377,11 @@ class LearnConfig:
                                        "or names joined by + (fer+blendshapes); each set is a "
                                        "row per classifier, and with several sets the inner CV "
                                        "also chooses one (features: selected).")
-    classifiers: list[Literal["logistic", "gboost", "lstm"]] = opt(
-        list(LEARNERS), "Learned clip classifiers: logistic regression and gradient boosting "
-                        "on pooled statistics per clip, an LSTM over the frame sequence.")
+    classifiers: list[str] = opt(
+        ["logistic", "gboost", "lstm"], "Learned clip classifiers: logistic regression and "
+                                        "gradient boosting on pooled statistics per clip, an "
+                                        "LSTM over the frame sequence.",
+        choices="videmo.evaluate.learn.base:LEARNERS")
     folds: int = opt(5, "Outer cross-validation: GroupKFold splits by person "
                         "(report.group_pattern) when there are more than `logo_max_groups` "
                         "groups.", minimum=2)
@@ -381,8 +407,6 @@ class LearnConfig:
     out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
 
 
-# the frame models that read the face mesh (emotions.model turns the mesh on for them)
-MESH_FRAME_MODELS = ("blendshapes", "landmarks")
 TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
                 "land_cnn_minmax", "pixel_vgg")
 
@@ -406,13 +430,13 @@ class TrainConfig:
     batch_size: int = opt(128, "Images per training step.", minimum=1)
     upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
                             "before the face mesh.", minimum=48)
-    models: list[Literal["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                         "land_cnn_minmax", "pixel_vgg"]] = opt(
+    models: list[str] = opt(
         list(TRAIN_MODELS[:-1]), "Models to train side by side: the blendshape LSTM, MLP and "
                                  "gradient boosting, the landmark 1D-CNN with pose "
                                  "normalisation or min-max only, and pixel_vgg (a "
                                  "convolutional network on the 48x48 face crops, "
-                                 "resumable per epoch; see configs/train-pixels.yaml).")
+                                 "resumable per epoch; see configs/train-pixels.yaml).",
+        choices="videmo.config.options:TRAIN_MODELS")
     min_score: float = opt(0.4, "Blendshape selection: a score counts above this.", minimum=0)
     min_images: int = opt(100, "Blendshape selection: kept when above min_score in more than "
                                "this many fitted images.", minimum=0)
@@ -432,13 +456,12 @@ class Config:
                                      metadata={"doc": "Which frames of a clip to analyse."})
     faces: FacesConfig = field(default_factory=FacesConfig,
                                metadata={"doc": "How faces are found and chosen."})
-    features: list[Literal["emotions", "mesh"]] = field(
-        default_factory=lambda: ["emotions"], metadata={
-            "doc": "Per-face feature extractors: emotions (the seven scores of "
-                   "emotions.model; the per-frame table, always on) and mesh (MediaPipe face "
-                   "mesh: 478 landmarks, 52 blendshapes, head pose; "
-                   "RUN/features/mesh.parquet).",
-            "minimum": None, "exclusive": False})
+    features: list[str] = opt(
+        ["emotions"], "Per-face feature extractors: emotions (the seven scores of "
+                      "emotions.model; the per-frame table, always on) and mesh (MediaPipe face "
+                      "mesh: 478 landmarks, 52 blendshapes, head pose; "
+                      "RUN/features/mesh.parquet).",
+        choices="videmo.extract.features:EXTRACTORS")
     mesh: MeshConfig = field(default_factory=MeshConfig,
                              metadata={"doc": "The face mesh extractor (features: mesh)."})
     emotions: EmotionsConfig = field(default_factory=EmotionsConfig,

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 
 import yaml
 
 from videmo.config.load import type_name
-from videmo.config.options import Config
+from videmo.config.options import Config, option_types
 
 
 def iter_options(cls: type = Config, prefix: str = ""):
     """Yield (key, type, default, doc) for every option, depth first, in declaration order."""
-    hints = typing.get_type_hints(cls)
+    hints = option_types(cls)
     for f in dataclasses.fields(cls):
         doc = f.metadata.get("doc")
         if doc is None:

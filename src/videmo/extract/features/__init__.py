@@ -8,28 +8,25 @@ table. An extractor's module (and its models) is imported only when a config tur
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from videmo.extract.features.base import FaceBatch, FeatureExtractor
+from videmo.registry import Registry
 
 if TYPE_CHECKING:
     from videmo.config import Config
 
 __all__ = ["EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered"]
 
-# name -> "module:class", imported on first use (the mesh module loads LiteRT models)
-EXTRACTORS: dict[str, str] = {
+# features: name -> "module:class", imported on first use (the mesh module loads LiteRT models)
+EXTRACTORS = Registry("feature extractor (features)", {
     "emotions": "videmo.extract.features.emotions:EmotionsExtractor",
     "mesh": "videmo.extract.features.mesh:MeshExtractor",
-}
+})
 
 
 def extractor_class(name: str) -> type[FeatureExtractor]:
-    if name not in EXTRACTORS:
-        raise KeyError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
-    module, cls = EXTRACTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return EXTRACTORS.get(name)
 
 
 def ordered(names: list[str] | tuple[str, ...], cfg: Config) -> list[str]:
