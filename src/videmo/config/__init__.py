@@ -19,7 +19,6 @@ from videmo.config.keys import (
     OPENCV_DISTRIBUTIONS,
     extract_key,
     key_hash,
-    mesh_key,
 )
 from videmo.config.load import (
     apply_overrides,
@@ -66,6 +65,6 @@ __all__ = [
     "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",
     "MtcnnConfig", "ReportConfig", "RulesConfig", "RunConfig", "SamplingConfig", "SlurmConfig",
     "TracksConfig", "TrainConfig", "apply_overrides", "dump", "extract_key", "from_dict",
-    "iter_options", "key_hash", "load", "mesh_key", "opt", "option_type", "option_types",
+    "iter_options", "key_hash", "load", "opt", "option_type", "option_types",
     "reference_markdown", "registry_names", "template", "type_name", "yaml_problem",
 ]

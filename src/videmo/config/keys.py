@@ -120,12 +120,3 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     key["packages"] = packages
     return key
 
-
-def mesh_key(cfg: Config) -> dict[str, Any]:
-    """What changes the mesh table: the per-frame table's key (the same sampled frames and
-    faces), the mesh options, the bundle's sha256 and the LiteRT version."""
-    from videmo.models import FACE_LANDMARKER, model_hashes
-
-    return {"extract_hash": cfg.extract_hash(), "mesh": cfg.to_dict()["mesh"],
-            "model_sha256": {FACE_LANDMARKER: model_hashes()[FACE_LANDMARKER]},
-            "packages": {"ai-edge-litert": _package_version("ai-edge-litert")}}

@@ -19,6 +19,9 @@ from typing import Any, Literal
 
 from videmo import schema
 
+if typing.TYPE_CHECKING:
+    from videmo.schema import FeatureTable
+
 
 class ConfigError(ValueError):
     """A config file, key or value is wrong; the message names it and says what is allowed."""
@@ -497,19 +500,17 @@ class Config:
 
         return keys.extract_key(self)
 
-    def mesh_key(self) -> dict[str, Any]:
-        """What changes the mesh table; see :func:`videmo.config.keys.mesh_key`."""
-        from videmo.config import keys
+    def feature_tables(self) -> list[FeatureTable]:
+        """The side tables this config computes (every extractor of ``features`` but the
+        per-frame one), each with its cache hash; read from the extractors' declarations
+        (:func:`videmo.extract.features.side_tables`)."""
+        from videmo.extract.features import side_tables
 
-        return keys.mesh_key(self)
+        return side_tables(self)
 
     def mesh_hash(self) -> str | None:
-        """Hash of :meth:`mesh_key`; None when the mesh is not among ``features``."""
-        if "mesh" not in self.features:
-            return None
-        from videmo.config import keys
-
-        return keys.key_hash(self.mesh_key())
+        """The mesh table's cache hash; None when the mesh is not among ``features``."""
+        return next((t.cache_hash for t in self.feature_tables() if t.name == "mesh"), None)
 
     def extract_hash(self) -> str:
         """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or

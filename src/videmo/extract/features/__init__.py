@@ -15,8 +15,10 @@ from videmo.registry import Registry
 
 if TYPE_CHECKING:
     from videmo.config import Config
+    from videmo.schema import FeatureTable
 
-__all__ = ["EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered"]
+__all__ = ["BASE", "EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered",
+           "side_tables"]
 
 # features: name -> "module:class", imported on first use (the mesh module loads LiteRT models)
 EXTRACTORS = Registry("feature extractor (features)", {
@@ -25,8 +27,19 @@ EXTRACTORS = Registry("feature extractor (features)", {
 })
 
 
+# the base extractor: its rows are the per-frame table, its cache key the run's extract hash
+BASE = "emotions"
+
+
 def extractor_class(name: str) -> type[FeatureExtractor]:
     return EXTRACTORS.get(name)
+
+
+def side_tables(cfg: Config) -> list[FeatureTable]:
+    """The side tables ``cfg`` computes (its ``features`` and what they need, but the base),
+    each with its path, write options and cache hash, in the order they run."""
+    return [extractor_class(n).feature_table(cfg) for n in ordered(cfg.features, cfg)
+            if n != BASE]
 
 
 def ordered(names: list[str] | tuple[str, ...], cfg: Config) -> list[str]:

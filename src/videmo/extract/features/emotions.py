@@ -82,6 +82,24 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
     return (batch / 255.0 - 0.5) * 2.0, kept
 
 
+def croppable(image: np.ndarray, faces: list[Face]) -> list[int]:
+    """Indices of the faces :func:`crop_faces` keeps, from the boxes alone (no pixel is
+    touched): a face whose widened square box gives an empty slice of the padded frame is
+    skipped, as fer skips it. Every emotions.model keeps the same faces, so a run's rows do not
+    depend on whether fer's crops are cut."""
+    rows, cols = image.shape[:2]
+    padded_rows, padded_cols = range(rows + 2 * PADDING), range(cols + 2 * PADDING)
+    kept = []
+    for i, face in enumerate(faces):
+        x, y, w, h = to_square(face)
+        x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
+        y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
+        # the slice crop_faces takes (a negative end counts from the far side, as in numpy)
+        if len(padded_rows[max(0, y1): y2]) and len(padded_cols[max(0, x1): x2]):
+            kept.append(i)
+    return kept
+
+
 def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
@@ -194,7 +212,11 @@ class FerScorer:
         return self
 
     def score(self, batch: FaceBatch) -> list[np.ndarray]:
-        return list(self.model.predict(batch.crops))
+        crops, kept = crop_faces(batch.image, batch.faces)  # all of them, after keep()
+        out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in batch.faces]
+        for i, p in zip(kept, self.model.predict(crops), strict=True):
+            out[i] = p
+        return out
 
 
 class EmotionsExtractor(FeatureExtractor):
@@ -224,6 +246,11 @@ class EmotionsExtractor(FeatureExtractor):
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:
         return cfg.extract_key()
+
+    @classmethod
+    def keep(cls, image: np.ndarray, faces: list[Face]) -> list[int]:
+        """fer's rule for every frame model: a face it cannot crop gets no row."""
+        return croppable(image, faces)
 
     def __init__(self, cfg: Config, threads: int) -> None:
         from videmo.extract.features.frame_models import FRAME_MODELS
