@@ -270,10 +270,11 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     _validate(cfg)
     from videmo.extract.features.frame_models import FRAME_MODELS
 
-    if FRAME_MODELS.get(cfg.emotions.model).reads_mesh and "mesh" not in cfg.features:
-        # the mesh frame models read the mesh: it is computed anyway, so it is also kept (and
-        # the recorded config says so)
-        cfg = dataclasses.replace(cfg, features=[*cfg.features, "mesh"])
+    # a frame model that reads another extractor's outputs (the mesh frame models: the mesh)
+    # turns it on: it is computed anyway, so it is also kept (and the recorded config says so)
+    reads = [n for n in FRAME_MODELS.get(cfg.emotions.model).reads if n not in cfg.features]
+    if reads:
+        cfg = dataclasses.replace(cfg, features=[*cfg.features, *reads])
     return cfg
 
 

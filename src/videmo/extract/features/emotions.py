@@ -241,7 +241,7 @@ class EmotionsExtractor(FeatureExtractor):
     def needs(cls, cfg: Config) -> tuple[str, ...]:
         from videmo.extract.features.frame_models import FRAME_MODELS
 
-        return ("mesh",) if FRAME_MODELS.get(cfg.emotions.model).reads_mesh else ()
+        return FRAME_MODELS.get(cfg.emotions.model).reads
 
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:

@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FrameModelSpec:
-    """``scorer``: "module:class" of the scorer; ``reads_mesh``: it scores the face mesh, so
-    ``emotions.model`` turns the ``mesh`` extractor on (a face without a mesh gets no scores)."""
+    """``scorer``: "module:class" of the scorer; ``reads``: the feature extractors whose
+    outputs it scores (``emotions.model`` turns them on; the mesh frame models read ``mesh``,
+    and a face without a mesh gets no scores)."""
 
     scorer: str
-    reads_mesh: bool = False
+    reads: tuple[str, ...] = ()
+
+    @property
+    def reads_mesh(self) -> bool:
+        return "mesh" in self.reads
 
     def make(self, cfg: Config, threads: int) -> Any:
         module, attr = self.scorer.split(":")
@@ -36,9 +41,9 @@ FRAME_MODELS = Registry("frame model (emotions.model)", {
     "fer": FrameModelSpec("videmo.extract.features.emotions:FerScorer"),
     "pixels": FrameModelSpec("videmo.extract.features.pixel_model:PixelScorer"),
     "blendshapes": FrameModelSpec("videmo.extract.features.frame_model:MeshScorer",
-                                  reads_mesh=True),
+                                  reads=("mesh",)),
     "landmarks": FrameModelSpec("videmo.extract.features.frame_model:MeshScorer",
-                                reads_mesh=True),
+                                reads=("mesh",)),
 })
 
 
