@@ -16,6 +16,7 @@ from videmo.extract.detectors import DETECTORS
 from videmo.extract.features import EXTRACTORS
 from videmo.extract.features.frame_models import FRAME_MODELS, mesh_frame_models
 from videmo.registry import Registry
+from videmo.train import TRAIN_MODELS
 
 # (config key, registry, the shipped names in their order)
 SHIPPED = [
@@ -25,6 +26,8 @@ SHIPPED = [
      ("majority", "mean", "interval", "expressive", "confident", "peak")),
     ("learn.classifiers", LEARNERS, ("logistic", "gboost", "lstm")),
     ("features", EXTRACTORS, ("emotions", "mesh")),
+    ("train.models", TRAIN_MODELS, ("blend_lstm", "blend_mlp", "blend_gboost",
+                                    "land_cnn_procrustes", "land_cnn_minmax", "pixel_vgg")),
 ]
 
 
@@ -67,6 +70,13 @@ def test_learners_are_listed_cheapest_first_and_resolve_to_their_names():
         assert LEARNERS.get(name).name == name
 
 
+def test_the_trainers_take_their_models_from_the_registry():
+    from videmo.train import models, pixels
+
+    assert models.MODELS + pixels.PIXEL_MODELS == TRAIN_MODELS.names()
+    assert set(models.KIND.values()) == {"blendshapes", "landmarks"}
+
+
 def test_the_mesh_frame_models_turn_the_mesh_on():
     assert mesh_frame_models() == ("blendshapes", "landmarks")
     for model in FRAME_MODELS:
@@ -85,7 +95,8 @@ def test_an_unknown_name_is_named_with_a_hint():
 def test_checking_a_config_imports_no_model_library():
     code = ("import sys; from videmo import config; "
             "c = config.from_dict({'faces': {'detector': 'mtcnn'}, "
-            "'emotions': {'model': 'landmarks'}, 'learn': {'classifiers': ['lstm']}}); "
+            "'emotions': {'model': 'landmarks'}, 'learn': {'classifiers': ['lstm']}, "
+            "'train': {'models': ['pixel_vgg', 'blend_gboost']}}); "
             "config.reference_markdown(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras', 'ai_edge_litert', 'mtcnn', 'sklearn')))")

@@ -32,7 +32,6 @@ from videmo.config.load import (
 from videmo.config.options import (
     ANNOTATE_SHORTCUTS,
     IMAGE_EXTENSIONS,
-    TRAIN_MODELS,
     VIDEO_EXTENSIONS,
     AnnotateConfig,
     Config,
@@ -60,7 +59,7 @@ from videmo.config.reference import iter_options, reference_markdown, template
 
 __all__ = [
     "ANNOTATE_SHORTCUTS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS", "EXTRACT_VERSION",
-    "IMAGE_EXTENSIONS", "OPENCV_DISTRIBUTIONS", "TRAIN_MODELS",
+    "IMAGE_EXTENSIONS", "OPENCV_DISTRIBUTIONS",
     "VIDEO_EXTENSIONS", "AnnotateConfig", "Config", "ConfigError", "CorpusConfig",
     "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",
     "MtcnnConfig", "ReportConfig", "RulesConfig", "RunConfig", "SamplingConfig", "SlurmConfig",

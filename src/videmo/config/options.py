@@ -410,8 +410,6 @@ class LearnConfig:
     out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
 
 
-TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                "land_cnn_minmax", "pixel_vgg")
 
 
 @dataclass(frozen=True)
@@ -434,12 +432,12 @@ class TrainConfig:
     upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
                             "before the face mesh.", minimum=48)
     models: list[str] = opt(
-        list(TRAIN_MODELS[:-1]), "Models to train side by side: the blendshape LSTM, MLP and "
-                                 "gradient boosting, the landmark 1D-CNN with pose "
-                                 "normalisation or min-max only, and pixel_vgg (a "
-                                 "convolutional network on the 48x48 face crops, "
-                                 "resumable per epoch; see configs/train-pixels.yaml).",
-        choices="videmo.config.options:TRAIN_MODELS")
+        ["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes", "land_cnn_minmax"],
+        "Models to train side by side: the blendshape LSTM, MLP and gradient boosting, the "
+        "landmark 1D-CNN with pose normalisation or min-max only, and pixel_vgg (a "
+        "convolutional network on the 48x48 face crops, resumable per epoch; see "
+        "configs/train-pixels.yaml).",
+        choices="videmo.train:TRAIN_MODELS")
     min_score: float = opt(0.4, "Blendshape selection: a score counts above this.", minimum=0)
     min_images: int = opt(100, "Blendshape selection: kept when above min_score in more than "
                                "this many fitted images.", minimum=0)

@@ -33,9 +33,9 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, WHOLE, face_crop
-from videmo.train import data
+from videmo.train import data, models_reading
 
-PIXEL_MODELS: tuple[str, ...] = ("pixel_vgg",)
+PIXEL_MODELS: tuple[str, ...] = models_reading("pixels")
 WIDTHS = {"pixel_vgg": (32, 64, 128, 256)}
 CACHE_VERSION = 1
 
