@@ -67,7 +67,7 @@ def test_frame_model_scores_are_the_model_on_each_face_mesh(tmp_path, model):
     result = analyze_clip(Clip("hap", HAPPY), cfg, load_models(cfg, 1))
     assert result.status == schema.DONE
     rows = result.rows[result.rows[schema.FACE_INDEX] >= 0]
-    mesh = result.mesh.to_pandas()
+    mesh = result.tables["mesh"].to_pandas()
     assert len(rows) == len(mesh) > 0
     probs = rows[list(schema.EMOTIONS)].to_numpy(float)
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-4)
@@ -105,7 +105,7 @@ def test_videmo_run_with_a_frame_model_writes_both_tables_and_records_the_model(
     recorded = run.config()
     assert recorded.emotions.model == "blendshapes" and "mesh" in recorded.features
     frames = pd.read_parquet(run.frames_path)
-    assert run.mesh_path.exists() and len(face_rows(frames)) > 0
+    assert (run.path / schema.MESH_TABLE).exists() and len(face_rows(frames)) > 0
     assert "no_face 0, failed 0, not_extracted 0" in capsys.readouterr().out
     # the same run directory under fer: refused, naming the model; with --force redone by fer
     assert main(["extract", str(job), "--no-progress"]) == 2
@@ -143,9 +143,9 @@ def test_sharded_extraction_with_a_frame_model_merges_both_tables(tmp_path):
     for shard in ("0/2", "1/2"):
         assert main(["extract", str(job), "--shard", shard, "--no-progress"]) == 0
     run = RunDir(tmp_path / "run")
-    assert not run.mesh_path.exists()  # a shard leaves the merge to the merge job
+    assert not (run.path / schema.MESH_TABLE).exists()  # a shard leaves the merge to the merge job
     assert main(["report", str(run.path)]) == 0
-    frames, mesh = pd.read_parquet(run.frames_path), pd.read_parquet(run.mesh_path)
+    frames, mesh = pd.read_parquet(run.frames_path), pd.read_parquet(run.path / schema.MESH_TABLE)
     assert sorted(set(mesh[schema.CLIP_ID])) == sorted(set(frames[schema.CLIP_ID])) == [
         "1001_DFA_HAP_XX", "1001_DFA_NEU_XX"]
     assert len(mesh) == int((frames[schema.FACE_INDEX] >= 0).sum())

@@ -21,6 +21,11 @@ RULES = [
     ("videmo.report", "videmo.execute", "a report only reads finished runs"),
     ("videmo.report.html", "videmo.report.build", "renderers read the report model"),
     ("videmo.report.model", "videmo.report.build", "the model is below its builder"),
+    ("videmo.registry", "videmo", "a registry names parts: it imports none of them"),
+    ("videmo.config", "videmo.execute", "the config reads registries, it runs nothing"),
+    ("videmo.config", "videmo.store", "the config is below the run directory"),
+    ("videmo.config", "videmo.report", "the config is below the report"),
+    ("videmo.store.files", "videmo.store.locks", "atomic files are below the locks"),
 ]
 
 

@@ -356,7 +356,7 @@ def mesh_run(tmp_path: Path, seed: int, n_clips: int, persons: int, lengths=(8, 
     resting face throughout) and whose mesh rows carry it in the peak at the end of each clip
     (the last 40% of frames); 15% of face rows have no mesh."""
     from videmo.extract.features.mesh import mesh_table
-    from videmo.store import MESH_PARQUET
+    from videmo.schema import MESH_PARQUET
 
     rng = np.random.default_rng(seed)
     clips, golden, mesh = {}, {}, {}
@@ -372,7 +372,7 @@ def mesh_run(tmp_path: Path, seed: int, n_clips: int, persons: int, lengths=(8, 
                      for i in range(n)]
     run, cfg = fake_run(tmp_path, clips, golden, extract_features=["emotions", "mesh"], **learn)
     for cid, rows in mesh.items():
-        write_parquet_atomic(mesh_table(rows), run.mesh_part_path(cid), **MESH_PARQUET)
+        write_parquet_atomic(mesh_table(rows), run.table_part_path("mesh", cid), **MESH_PARQUET)
         rec = json.loads(run.record_path(cid).read_text())
         rec[schema.MESH_HASH] = cfg.mesh_hash()
         write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
@@ -405,8 +405,9 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
     frames = families.with_mesh(run.frames(cfg.extract_hash()), run, cfg, {"blendshapes",
                                                                      "landmarks"}, "test")
     assert len(frames) == len(run.frames(cfg.extract_hash()))
-    mesh = pd.read_parquet(run.mesh_path) if run.mesh_path.exists() else \
-        run.mesh(cfg.extract_hash(), cfg.mesh_hash()).to_pandas()
+    merged = run.path / schema.MESH_TABLE
+    mesh = pd.read_parquet(merged) if merged.exists() else \
+        run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash()).to_pandas()
     keys = list(schema.MESH_KEYS)
     both = frames.merge(mesh, on=keys, suffixes=("", "_mesh"))
     for col in ("mouthSmileLeft", "browDownRight"):
@@ -415,7 +416,7 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
     assert 0 < blank.sum() < len(both)
     from videmo.extract.features.mesh import landmarks_array
 
-    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    table = run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash())
     # NaN rows too
     np.testing.assert_array_equal(families._landmarks(table), landmarks_array(table))
     lm = np.stack(both[schema.LANDMARKS_POSE])
@@ -514,7 +515,7 @@ def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     cfg = run.config()
     frames = families.with_mesh(run.frames(cfg.extract_hash()), run, cfg,
                          {"blendshapes", "landmarks"}, "sample")
-    mesh = pd.read_parquet(run.mesh_path)
+    mesh = pd.read_parquet(run.path / schema.MESH_TABLE)
     faces = frames[frames[schema.FACE_INDEX] >= 0]
     assert len(faces) == len(mesh) == 12
     both = faces.merge(mesh, on=list(schema.MESH_KEYS), suffixes=("", "_mesh"))
@@ -527,7 +528,7 @@ def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     expected = np.stack([normalize_landmarks(lm)[idx].reshape(-1)
                          for lm in landmarks_array(both)])
     np.testing.assert_array_equal(np.stack(both[schema.LANDMARKS_POSE]), expected)
-    table = run.mesh(cfg.extract_hash(), cfg.mesh_hash())
+    table = run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash())
     np.testing.assert_array_equal(families._landmarks(table.slice(3, 5)),  # an offset into a buffer
                                   landmarks_array(table)[3:8])
     xyz = expected.reshape(len(both), -1, 3)

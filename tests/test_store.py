@@ -19,6 +19,7 @@ import videmo
 from videmo import config as config_mod
 from videmo import models, schema, store
 from videmo.cli import main
+from videmo.config import keys as config_keys
 from videmo.extract.corpus import Clip
 from videmo.store import RunDir, RunDirError
 
@@ -245,13 +246,13 @@ def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypat
                            corpus=corpus).extract_hash() == before[0]
     assert make_config(tmp_path, tmp_path, corpus={"image_fps": 25.0}).extract_hash() \
         != before[0]
-    monkeypatch.setattr(config_mod, "EXTRACT_VERSION", config_mod.EXTRACT_VERSION + 1)
+    monkeypatch.setattr(config_keys, "EXTRACT_VERSION", config_keys.EXTRACT_VERSION + 1)
     assert (haar.extract_hash(), mtcnn.extract_hash()) != before
     monkeypatch.undo()
     monkeypatch.setattr(models, "SHA256", {**models.SHA256, models.HAAR_CASCADE: "0" * 64})
     assert haar.extract_hash() != before[0] and mtcnn.extract_hash() == before[1]
     monkeypatch.undo()
-    real = config_mod._package_version
+    real = config_keys._package_version
 
     def bumped(package):
         def version(*names):
@@ -261,10 +262,10 @@ def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypat
     for package, changes in [("opencv-python-headless", (True, True)),
                              ("ai-edge-litert", (True, True)),
                              ("tensorflow", (False, True)), ("mtcnn", (False, True))]:
-        monkeypatch.setattr(config_mod, "_package_version", bumped(package))
+        monkeypatch.setattr(config_keys, "_package_version", bumped(package))
         after = haar.extract_hash(), mtcnn.extract_hash()
         assert (after[0] != before[0], after[1] != before[1]) == changes, package
-    monkeypatch.setattr(config_mod, "_package_version", real)
+    monkeypatch.setattr(config_keys, "_package_version", real)
     assert (haar.extract_hash(), mtcnn.extract_hash()) == before
 
 
@@ -272,12 +273,12 @@ def test_a_refused_run_directory_names_what_differs(tmp_path, small_corpus, caps
                                                     monkeypatch):
     job = _job(tmp_path, small_corpus)
     assert main(["extract", str(job), "--no-progress"]) == 0
-    monkeypatch.setattr(config_mod, "EXTRACT_VERSION", config_mod.EXTRACT_VERSION + 1)
+    monkeypatch.setattr(config_keys, "EXTRACT_VERSION", config_keys.EXTRACT_VERSION + 1)
     capsys.readouterr()
     assert main(["extract", str(job), "--no-progress", "--set", "sampling.every_n=15"]) == 2
     err = capsys.readouterr().err
     assert "sampling.every_n: 20 -> 15" in err
-    assert f"extract_version: {config_mod.EXTRACT_VERSION - 1} -> " in err
+    assert f"extract_version: {config_keys.EXTRACT_VERSION - 1} -> " in err
 
 
 def test_run_directories_of_other_videmo_versions_get_a_message_not_a_traceback(

@@ -91,7 +91,7 @@ def test_mesh_run_writes_a_joinable_compact_table_and_the_figures(tmp_path):
     assert main(["run", str(_job(tmp_path)), "--no-progress"]) == 0
     run = RunDir(tmp_path / "run")
     frames = pd.read_parquet(run.frames_path)
-    mesh = pd.read_parquet(run.mesh_path)
+    mesh = pd.read_parquet(run.path / schema.MESH_TABLE)
     assert list(mesh.columns) == list(schema.MESH_COLUMNS)
     faces = frames[frames[schema.FACE_INDEX] >= 0]
     keys = list(schema.MESH_KEYS)
@@ -112,7 +112,7 @@ def test_mesh_run_writes_a_joinable_compact_table_and_the_figures(tmp_path):
     # compact: float32 landmarks in one fixed-size list column, well under a CSV of the numbers
     csv_bytes = len(mesh.drop(columns=schema.LANDMARKS).to_csv(index=False)) + sum(
         len(",".join(f"{v:.6g}" for v in row)) + 1 for row in lm.reshape(len(lm), -1))
-    assert os.path.getsize(run.mesh_path) < 0.6 * csv_bytes
+    assert os.path.getsize(run.path / schema.MESH_TABLE) < 0.6 * csv_bytes
     figures = list((tmp_path / "run" / "report" / "figures" / "timelines").glob("*-blendshapes*"))
     assert len(figures) == 1  # timeline_clips: 1
     assert "blendshapes over time of" in (tmp_path / "run" / "report" / "report.html").read_text()
@@ -139,10 +139,10 @@ def test_turning_the_mesh_on_for_a_finished_run_extracts_only_the_mesh(tmp_path,
                                            "features: [emotions, mesh]"))
     assert main(["extract", str(job), "--no-progress"]) == 0
     assert sorted(c for c, _ in calls) == ["1001_DFA_HAP_XX", "1001_DFA_NEU_XX"]
-    assert all(kw == {"emotions": False, "mesh": True} for _, kw in calls)
+    assert all(kw == {"emotions": False, "tables": ["mesh"]} for _, kw in calls)
     assert {p: p.stat().st_mtime_ns for p in run.parts.glob("*.parquet")} == parts
     pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), table)
-    assert run.mesh_path.exists()
+    assert (run.path / schema.MESH_TABLE).exists()
     rec = json.loads(run.record_path("1001_DFA_HAP_XX").read_text())
     assert rec[schema.MESH_HASH] and rec[schema.STATUS] == schema.DONE
     calls.clear()

@@ -424,7 +424,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
         frames, _ = run.consolidate(cfg.extract_hash(), current_clips(cfg, run.corpus_json),
-                                    mesh_hash=cfg.mesh_hash())
+                                    tables=cfg.feature_tables())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())

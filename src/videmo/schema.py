@@ -7,9 +7,9 @@ anywhere else is a bug waiting to happen.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, order=True)
@@ -258,7 +258,35 @@ MESH_KEYS: tuple[str, ...] = (CLIP_ID, FRAME_INDEX, FACE_INDEX)
 MESH_COLUMNS: tuple[str, ...] = (
     *MESH_KEYS, PRESENCE, YAW, PITCH, ROLL, TX, TY, TZ, *BLENDSHAPES, LANDMARKS,
 )
+MESH_TABLE = "features/mesh.parquet"  # the merged mesh table, in the run directory
 MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.mesh_hash)
+# How mesh tables are written: float32 landmarks do not repeat, so no dictionaries (they only
+# grow the file); byte-stream-split floats compress well with zstd: about 4.9 kB a face, less
+# than the 6 kB of the raw float32 values, against 15 kB as CSV text of the same numbers.
+MESH_PARQUET: dict[str, Any] = {
+    "use_dictionary": [CLIP_ID],
+    "compression": "zstd",
+    "use_byte_stream_split": [*(c for c in MESH_COLUMNS[3:-1]), f"{LANDMARKS}.list.element"],
+}
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A side table of a feature extractor as the run directory stores it: one part per clip
+    (RUN/parts/NAME/CLIP.parquet) counted under ``cache_hash`` (the clip record's
+    ``NAME_hash``), merged into RUN/``path`` and written with the pyarrow options ``parquet``.
+    Built from the extractor's declarations
+    (:meth:`videmo.extract.features.base.FeatureExtractor.feature_table`)."""
+
+    name: str
+    path: str
+    cache_hash: str
+    parquet: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def hash_key(self) -> str:
+        """The clip record's key of this table's cache hash (the mesh's: MESH_HASH)."""
+        return f"{self.name}_hash"
 
 
 

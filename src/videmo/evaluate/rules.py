@@ -34,6 +34,7 @@ non-neutral class must beat neutral at the peak.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,6 @@ import pandas as pd
 
 from videmo import schema
 
-RULES = ("expressive", "confident", "peak")
 NON_NEUTRAL: tuple[str, ...] = tuple(c for c in schema.CLASSES if c != schema.NEUTRAL)
 
 
@@ -126,7 +126,7 @@ def peak(p: np.ndarray, frames: np.ndarray, baseline: np.ndarray, *, window_fram
     return _judge(p, rise, np.arange(start, start + w), frames, min_rise)
 
 
-def rule_labels(rows: pd.DataFrame, p3: pd.DataFrame, rule: str, params,
+def rule_labels(rows: pd.DataFrame, p3: pd.DataFrame, rule: str | ClipRule, params,
                 groups: dict[str, str] | None = None) -> dict[str, Verdict]:
     """A verdict per clip with face rows.
 
@@ -134,7 +134,8 @@ def rule_labels(rows: pd.DataFrame, p3: pd.DataFrame, rule: str, params,
     (same index); ``params`` is ``report.rules`` (:class:`videmo.config.RulesConfig`);
     ``groups`` maps clip id -> group, needed for ``baseline: group``.
     """
-    if rule not in RULES:
+    judge = RULES.get(rule) if isinstance(rule, str) else rule
+    if judge is None:
         raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
     if rows.empty:
         return {}
@@ -149,21 +150,35 @@ def rule_labels(rows: pd.DataFrame, p3: pd.DataFrame, rule: str, params,
         units = np.asarray([groups.get(c, c) for c in clip], dtype=object)
     else:
         units = clip
-    base = baselines(p, units, params.baseline_fraction) if rule != "confident" else {}
+    base = baselines(p, units, params.baseline_fraction) if judge.uses_baseline else {}
     ids, starts = np.unique(clip, return_index=True)
     ends = np.append(starts[1:], len(clip))
-    out: dict[str, Verdict] = {}
-    for cid, a, b in zip(ids, starts, ends, strict=True):
-        part, frames = p[a:b], frame[a:b]
-        if rule == "confident":
-            out[str(cid)] = confident(part, frames, top_fraction=params.top_fraction,
-                                      min_frames=params.min_frames,
-                                      min_confidence=params.min_confidence)
-        elif rule == "expressive":
-            out[str(cid)] = expressive(part, frames, base[units[a]],
-                                       top_fraction=params.top_fraction,
-                                       min_frames=params.min_frames, min_rise=params.min_rise)
-        else:
-            out[str(cid)] = peak(part, frames, base[units[a]],
-                                 window_frames=params.window_frames, min_rise=params.min_rise)
-    return out
+    return {str(cid): judge(p[a:b], frame[a:b], base.get(units[a]), params)
+            for cid, a, b in zip(ids, starts, ends, strict=True)}
+
+
+@dataclass(frozen=True)
+class ClipRule:
+    """An expressive-frame rule as ``report.aggregate`` names it: ``judge(p, frames,
+    baseline, params)`` gives one clip's :class:`Verdict` (``baseline``: the person's resting
+    three-class probabilities, None when ``uses_baseline`` is false)."""
+
+    name: str
+    judge: Callable[..., Verdict]
+    uses_baseline: bool = True
+
+    def __call__(self, p: np.ndarray, frames: np.ndarray, baseline: np.ndarray | None,
+                 params) -> Verdict:
+        return self.judge(p, frames, baseline, params)
+
+
+# the rules by name; videmo.evaluate.vote.AGGREGATES (report.aggregate) holds them beside the votes
+RULES: dict[str, ClipRule] = {r.name: r for r in (
+    ClipRule("expressive", lambda p, f, b, r: expressive(
+        p, f, b, top_fraction=r.top_fraction, min_frames=r.min_frames, min_rise=r.min_rise)),
+    ClipRule("confident", lambda p, f, b, r: confident(
+        p, f, top_fraction=r.top_fraction, min_frames=r.min_frames,
+        min_confidence=r.min_confidence), uses_baseline=False),
+    ClipRule("peak", lambda p, f, b, r: peak(
+        p, f, b, window_frames=r.window_frames, min_rise=r.min_rise)),
+)}

@@ -21,12 +21,15 @@ Rules, as documented in the README ("How a clip gets its label"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from videmo import schema
 from videmo.config import ConfigError
 from videmo.evaluate import rules as rule_mod
+from videmo.registry import Registry
 
 COUNTS = schema.CLASS_COUNTS
 
@@ -130,6 +133,49 @@ def _label_of_mean(mean7: pd.Series, mapping: dict[str, str], rule: str, tie: st
     return break_tie([c for c, v in sums.items() if v == best], sums, tie)
 
 
+@dataclass(frozen=True)
+class _ClipVote:
+    """One clip's face rows as a vote aggregate reads them: its frame-label counts, summed and
+    mean probabilities, and (for ``interval``) its rows, their three-class probabilities and
+    interval numbers."""
+
+    counts: dict[str, int]
+    sums: dict[str, float]
+    mean7: pd.Series
+    rows: pd.DataFrame | None
+    probs3: pd.DataFrame | None
+    interval_of: pd.Series | None
+    mapping: dict[str, str]
+    frame_rule: str
+    tie: str
+
+
+def by_majority(c: _ClipVote) -> str:
+    """``majority``: the commonest frame label."""
+    return majority(c.counts, c.sums, c.tie)
+
+
+def by_mean(c: _ClipVote) -> str:
+    """``mean``: the label of the mean seven probabilities, as of a frame."""
+    return _label_of_mean(c.mean7, c.mapping, c.frame_rule, c.tie)
+
+
+def by_intervals(c: _ClipVote) -> str:
+    """``interval``: the majority in each interval, then the majority over intervals."""
+    assert c.rows is not None and c.probs3 is not None and c.interval_of is not None
+    votes = {k: 0 for k in schema.CLASSES}
+    for _, part in c.rows.groupby(c.interval_of):
+        pc = {k: int((part["_label"] == k).sum()) for k in schema.CLASSES}
+        ps = {k: float(c.probs3.loc[part.index, k].sum()) for k in schema.CLASSES}
+        votes[majority(pc, ps, c.tie)] += 1
+    return majority(votes, c.sums, c.tie)
+
+
+# report.aggregate: the votes above and the expressive-frame rules of videmo.evaluate.rules
+AGGREGATES = Registry("clip aggregate (report.aggregate)", {
+    "majority": by_majority, "mean": by_mean, "interval": by_intervals, **rule_mod.RULES})
+
+
 def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str], *,
                frame_rule: str = "top", aggregate: str = "majority", tie: str = "probability",
                interval_frames: int = 1000, rules=None,
@@ -143,11 +189,12 @@ def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str
     labels = frame_labels(frames, mapping, frame_rule)
     rows = face_rows(frames).assign(_label=labels)
     probs3 = class_probabilities(rows, mapping)
+    agg = AGGREGATES.get(aggregate)
     verdicts = {}
-    if aggregate in rule_mod.RULES:
+    if isinstance(agg, rule_mod.ClipRule):
         if rules is None:
             raise ValueError(f"aggregate {aggregate!r} needs report.rules")
-        verdicts = rule_mod.rule_labels(rows, probs3, aggregate, rules, groups)
+        verdicts = rule_mod.rule_labels(rows, probs3, agg, rules, groups)
     # per-clip statistics in one pass each (a loop of .loc lookups took seconds per 1,000 clips)
     cid_col = rows[schema.CLIP_ID].astype(str)
     counts_by = rows.groupby([cid_col, "_label"]).size().unstack(fill_value=0) \
@@ -171,30 +218,21 @@ def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str
         sums = {c: float(v) for c, v in sums_by.loc[cid].items()}
         mean7 = mean_by.loc[cid]
         decided_by, peak_frames = aggregate, ""
-        if aggregate in rule_mod.RULES:
+        if isinstance(agg, rule_mod.ClipRule):
             verdict = verdicts[cid]
             peak_frames = " ".join(map(str, verdict.peak_frames))
             if verdict.label is not None:
                 predict = verdict.label
             else:
                 decided_by = rules.fallback
-                predict = majority(counts, sums, tie) if rules.fallback == "majority" else \
-                    _label_of_mean(mean7, mapping, frame_rule, tie)
-        elif aggregate == "majority":
-            predict = majority(counts, sums, tie)
-        elif aggregate == "mean":
-            predict = _label_of_mean(mean7, mapping, frame_rule, tie)
-        elif aggregate == "interval":
-            mine = cid_col == cid
-            g, g3 = rows[mine], probs3[mine]
-            votes = {c: 0 for c in schema.CLASSES}
-            for _, part in g.groupby(interval_of[mine]):
-                pc = {c: int((part["_label"] == c).sum()) for c in schema.CLASSES}
-                ps = {c: float(g3.loc[part.index, c].sum()) for c in schema.CLASSES}
-                votes[majority(pc, ps, tie)] += 1
-            predict = majority(votes, sums, tie)
+                predict = AGGREGATES.get(rules.fallback)(
+                    _ClipVote(counts, sums, mean7, None, None, None, mapping, frame_rule, tie))
         else:
-            raise ValueError(f"unknown aggregate {aggregate!r}")
+            mine = cid_col == cid if agg is by_intervals else None
+            predict = agg(_ClipVote(counts, sums, mean7, None if mine is None else rows[mine],
+                                    None if mine is None else probs3[mine],
+                                    None if mine is None else interval_of[mine], mapping,
+                                    frame_rule, tie))
         rec.update({schema.PREDICT: predict, **{COUNTS[c]: n for c, n in counts.items()},
                     schema.FACE_ROWS: int(face_rows_by[cid]),
                     schema.INTERVALS: int(n_intervals_by[cid]),

@@ -65,9 +65,10 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
     run = RunDir(run_path)
     models = load_models(cfg, threads)
     table_done = not force and run.table_done(clip, cfg)
-    mesh = "mesh" in models.extractors and (force or not run.mesh_done(clip, cfg))
-    result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, mesh=mesh)
-    return run.save(result, cfg.extract_hash(), stamp, cfg.mesh_hash())
+    tables = cfg.feature_tables()
+    todo = [t.name for t in tables if force or not run.table_part_done(clip, t)]
+    result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, tables=todo)
+    return run.save(result, cfg.extract_hash(), stamp, tables)
 
 
 # errors that mean "the run directory cannot take more", not "this clip is bad"
@@ -187,7 +188,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
         summary.seconds = time.perf_counter() - t0
         summary.cpu_seconds = cpu_seconds() - cpu0
         if shard is None and summary.write_error is None:
-            summary.table, _ = run.consolidate(config_hash, mesh_hash=cfg.mesh_hash())
+            summary.table, _ = run.consolidate(config_hash, tables=cfg.feature_tables())
     return summary
 
 

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,13 @@ from videmo import schema
 from videmo.config import Config, TracksConfig
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import Face, FaceDetector, detect_faces, make_detector, select_faces
-from videmo.extract.features import FaceBatch, FeatureExtractor, extractor_class, ordered
-from videmo.extract.features.emotions import crop_faces
+from videmo.extract.features import (
+    BASE,
+    FaceBatch,
+    FeatureExtractor,
+    extractor_class,
+    ordered,
+)
 from videmo.extract.frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
 from videmo.extract.tracks import assign_tracks
 from videmo.runtime import configure_threads, current_threads, quiet_native_logs
@@ -50,13 +55,15 @@ def load_models(cfg: Config, threads: int | None = None) -> Models:
     """The detector and the feature extractors for ``cfg``, loaded once per process."""
     if threads is not None:
         configure_threads(threads)
-    key = (repr(cfg.faces), repr(cfg.emotions), tuple(cfg.features), repr(cfg.mesh))
+    names = ordered(cfg.features, cfg)
+    # what the models depend on: the detector's options and each extractor's config section
+    key = (repr(cfg.faces), tuple(names),
+           *(repr(getattr(cfg, extractor_class(n).section, None)) for n in names))
     if key not in _MODELS:
         t0 = time.perf_counter()
         with quiet_native_logs():  # TensorFlow / LiteRT start-up chatter, written natively
             detector = make_detector(cfg.faces, current_threads())
-            extractors = {name: extractor_class(name)(cfg, current_threads())
-                          for name in ordered(cfg.features, cfg)}
+            extractors = {name: extractor_class(name)(cfg, current_threads()) for name in names}
             _MODELS[key] = Models(detector, extractors)
         log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, ", ".join(extractors),
                   time.perf_counter() - t0)
@@ -73,7 +80,8 @@ class ClipResult:
     frames_with_face: int = 0
     seconds: float = 0.0
     info: SourceInfo = field(default_factory=SourceInfo)
-    mesh: pa.Table | None = None  # the mesh table's rows (when computed), else None
+    # the side tables computed (extractor name -> its rows of this clip, e.g. "mesh")
+    tables: dict[str, pa.Table] = field(default_factory=dict)
 
     def record(self, config_hash: str) -> dict[str, Any]:
         """This result as one manifest row (see schema.MANIFEST_COLUMNS). ``truncated`` is
@@ -114,15 +122,14 @@ def _batches(frames, size: int):
         yield batch
 
 
-def _rows_for_frame(frame: Frame, faces: list[Face], how: str,
+def _rows_for_frame(frame: Frame, faces: list[Face], how: str, base: type[FeatureExtractor],
                     extractors: dict[str, FeatureExtractor], clip_id: str
                     ) -> tuple[list[tuple], FaceBatch]:
-    """The frame's rows (SCORED_COLUMNS) and its :class:`FaceBatch` (the chosen faces in
-    face_index order, with every extractor's outputs). Without the ``emotions`` extractor (the
-    per-frame table is done already) the scores are left empty."""
+    """The frame's rows (SCORED_COLUMNS) and its :class:`FaceBatch` (the chosen faces the base
+    extractor keeps, in face_index order, with every extractor's outputs). Without the base
+    extractor (the per-frame table is done already) the scores are left empty."""
     chosen = select_faces(faces, how)
-    crops, kept = crop_faces(frame.image, chosen)
-    batch = FaceBatch(frame.image, [chosen[i] for i in kept], crops)
+    batch = FaceBatch(frame.image, [chosen[i] for i in base.keep(frame.image, chosen)])
     for name, extractor in extractors.items():
         batch.outputs[name] = extractor.extract(batch) if batch.faces else []
     n = len(faces)
@@ -130,7 +137,7 @@ def _rows_for_frame(frame: Frame, faces: list[Face], how: str,
     if not batch.faces:
         return [(clip_id, frame.index, frame.time_s, n, -1, None, None, None, None, math.nan,
                  *nan)], batch
-    probs = batch.outputs.get("emotions") or [nan] * len(batch.faces)
+    probs = batch.outputs.get(BASE) or [nan] * len(batch.faces)
     return [
         (clip_id, frame.index, frame.time_s, n, i, f.x, f.y, f.w, f.h, f.confidence,
          *map(float, p))
@@ -158,33 +165,32 @@ FRAME_DTYPES = schema.FRAME_DTYPES
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
                  on_frames: Callable[[int], None] | None = None, *,
-                 emotions: bool = True, mesh: bool | None = None) -> ClipResult:
+                 emotions: bool = True, tables: Iterable[str] | None = None) -> ClipResult:
     """Sample, detect, select and run the feature extractors on one clip. Never raises for a
     bad clip: a clip that cannot be read comes back with status ``failed`` and the reason.
 
-    ``emotions`` / ``mesh`` choose the tables to compute (``mesh`` defaults to whether the
-    mesh extractor is loaded); a finished run that turns the mesh on computes only the mesh:
-    the same frames and faces (detection is deterministic) without scoring them again. An
+    ``emotions`` (the base extractor, :data:`~videmo.extract.features.BASE`: the per-frame
+    table) and ``tables`` (the side tables, by extractor name; default: every loaded one)
+    choose what to compute; a finished run that turns the mesh on computes only the mesh: the
+    same frames and faces (detection is deterministic) without scoring them again. An
     extractor the ones asked for need runs too (the mesh under a mesh frame model), and its
     table is kept when it is loaded.
     ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
     moves within a long clip; it must not raise."""
-    from videmo.extract.features.mesh import mesh_row, mesh_table
-
-    mesh = "mesh" in models.extractors if mesh is None else mesh
-    if mesh and "mesh" not in models.extractors:
-        raise ValueError("analyze_clip(mesh=True) needs the mesh extractor (features: mesh)")
-    wanted = [n for n, on in (("emotions", emotions), ("mesh", mesh)) if on]
+    side = [n for n in models.extractors if n != BASE] if tables is None else list(tables)
+    wanted = ([BASE] if emotions else []) + side
     run_names = ordered(wanted, cfg) if wanted else []
-    missing = [n for n in run_names if n not in models.extractors]
-    if missing:
-        raise ValueError(f"analyze_clip: extractor(s) {missing} are not loaded")
+    unloaded = [n for n in run_names if n not in models.extractors]
+    if unloaded:
+        raise ValueError(f"analyze_clip: extractor(s) {unloaded} are not loaded "
+                         f"(features: {cfg.features})")
     extractors = {n: models.extractors[n] for n in run_names}
-    keep_mesh = "mesh" in extractors
+    kept = [n for n in extractors if n != BASE]  # side tables computed, so written
+    base = extractor_class(BASE)
     t0 = time.perf_counter()
     info = SourceInfo()
     rows: list[tuple] = []
-    mesh_rows: list[tuple] = []
+    side_rows: dict[str, list[tuple]] = {n: [] for n in kept}
     sampled = with_face = 0
     batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
     try:
@@ -195,13 +201,13 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
             found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
             for frame, faces in zip(batch, found, strict=True):
                 frame_rows, faces_batch = _rows_for_frame(
-                    frame, faces, cfg.faces.select, extractors, clip.clip_id)
+                    frame, faces, cfg.faces.select, base, extractors, clip.clip_id)
                 sampled += 1
                 with_face += frame_rows[0][_FACE_INDEX_POS] >= 0
                 rows.extend(frame_rows)
-                if keep_mesh:
-                    mesh_rows.extend(mesh_row(clip.clip_id, frame.index, i, m)
-                                     for i, m in enumerate(faces_batch.outputs["mesh"]))
+                for n in kept:
+                    side_rows[n].extend(extractors[n].rows(clip.clip_id, frame.index,
+                                                           faces_batch.outputs[n]))
             if on_frames is not None:
                 on_frames(len(batch))
         if sampled == 0:
@@ -216,7 +222,7 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
                           with_face, time.perf_counter() - t0, info)
     return ClipResult(clip, schema.DONE, frame_table(rows, cfg.faces.tracks) if emotions else None,
                       "; ".join(info.warnings), sampled, with_face, time.perf_counter() - t0,
-                      info, mesh_table(mesh_rows) if keep_mesh else None)
+                      info, {n: extractors[n].to_table(side_rows[n]) for n in kept})
 
 
 def empty_frame_table() -> pd.DataFrame:

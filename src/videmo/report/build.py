@@ -276,7 +276,7 @@ def _mesh_table(run_dir: Path | None) -> pd.DataFrame | None:
     """The run's mesh table without its landmarks (features: mesh), or None."""
     if run_dir is None:
         return None
-    path = RunDir(run_dir).mesh_path
+    path = RunDir(run_dir).path / schema.MESH_TABLE
     if not path.exists():
         return None
     columns = [c for c in schema.MESH_COLUMNS if c != schema.LANDMARKS]

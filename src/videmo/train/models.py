@@ -23,11 +23,10 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, recall_score
 
 from videmo import schema
+from videmo.train import TRAIN_MODELS, models_reading
 
-MODELS: tuple[str, ...] = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                           "land_cnn_minmax")
-KIND = {"blend_lstm": "blendshapes", "blend_mlp": "blendshapes", "blend_gboost": "blendshapes",
-        "land_cnn_procrustes": "landmarks", "land_cnn_minmax": "landmarks"}
+MODELS: tuple[str, ...] = models_reading("blendshapes", "landmarks")  # on the face mesh
+KIND = {name: TRAIN_MODELS.get(name) for name in MODELS}
 LSTM_UNITS = 64
 NO_FACE = schema.NO_FACE
 

@@ -33,12 +33,12 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, WHOLE, face_crop
-from videmo.train import data
+from videmo.train import data, models_reading
 
 # filters per stage; pixel_vgg is the one shipped, the wider two are measured beside it
 WIDTHS = {"pixel_vgg": (32, 64, 128, 256), "pixel_vgg_48": (48, 96, 192, 384),
           "pixel_vgg_64": (64, 128, 256, 512)}
-PIXEL_MODELS: tuple[str, ...] = tuple(WIDTHS)
+PIXEL_MODELS: tuple[str, ...] = models_reading("pixels")
 # largest difference allowed between the imported network's probabilities here and where it
 # was trained: the check probabilities of the session-6 GPU runs were computed with cuDNN's
 # TF32 convolutions (torch's default then), 7.8e-3 at most from float32 here (median 4e-5;

@@ -9,8 +9,8 @@ estimator for one setting (:meth:`~ClipLearner.estimator`) with ``fit(X, y) -> s
 and read back by :meth:`~ClipLearner.load`, both without pickle. The CV loop
 (:mod:`videmo.evaluate.learn.cv`) never asks which learner it holds.
 
-Register a learner with :func:`register_learner`; ``learn.classifiers`` accepts every
-registered name (config validation reads :func:`learner_names`).
+The shipped learners are entries of :data:`LEARNERS`; add one with :func:`register_learner`.
+``learn.classifiers`` accepts every registered name (config validation reads :data:`LEARNERS`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from videmo import schema
 from videmo.config import ConfigError
+from videmo.registry import Registry
 
 if TYPE_CHECKING:
     from videmo.config import Config, LearnConfig
@@ -94,38 +95,33 @@ class ClipLearner:
         raise NotImplementedError
 
 
-LEARNERS: dict[str, ClipLearner] = {}
+# learn.classifiers: the shipped learners, cheapest first (their modules import their
+# libraries lazily); a learner made elsewhere joins with register_learner
+LEARNERS = Registry("learner (learn.classifiers)", {
+    "logistic": "videmo.evaluate.learn.pooled:LOGISTIC",
+    "gboost": "videmo.evaluate.learn.pooled:GBOOST",
+    "lstm": "videmo.evaluate.learn.lstm:LSTM",
+})
 
 
 def register_learner(learner: ClipLearner) -> ClipLearner:
     """Add (or replace) a learner under its name; ``learn.classifiers`` then accepts it."""
     if not learner.name:
         raise ValueError(f"{type(learner).__name__}: a learner needs a name")
-    LEARNERS[learner.name] = learner
-    return learner
+    return LEARNERS.register(learner.name, learner)
 
 
 def learner_names() -> tuple[str, ...]:
-    """Every registered learner's name, the built-in ones first."""
-    _builtin()
-    return tuple(LEARNERS)
+    """Every registered learner's name, the shipped ones first."""
+    return LEARNERS.names()
 
 
 def get_learner(name: str) -> ClipLearner:
-    _builtin()
     try:
-        return LEARNERS[name]
-    except KeyError:
-        raise LearnError(f"unknown classifier {name!r}; known: {', '.join(LEARNERS)}") \
+        return LEARNERS.get(name)
+    except KeyError as e:
+        raise LearnError(str(e.args[0]).replace("learner (learn.classifiers)", "classifier")) \
             from None
-
-
-def _builtin() -> None:
-    """Register the shipped learners (their modules import their libraries lazily)."""
-    from videmo.evaluate.learn import (
-        lstm,  # noqa: F401
-        pooled,  # noqa: F401  (registration, in this order)
-    )
 
 
 def take(x: Any, idx: Sequence[int] | np.ndarray) -> Any:

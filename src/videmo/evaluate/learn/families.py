@@ -185,7 +185,7 @@ def with_mesh(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str]
     if not need:
         return frames
     mesh_hash = cfg.mesh_hash()
-    table = run.mesh(cfg.extract_hash(), mesh_hash) if mesh_hash is not None else None
+    table = run.side_table("mesh", cfg.extract_hash(), mesh_hash) if mesh_hash is not None else None
     if table is None:
         why = ("its config has no mesh among `features`" if mesh_hash is None else
                "no clip has a mesh made under its config")

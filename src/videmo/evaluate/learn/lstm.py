@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from videmo.evaluate.learn.base import CLASSES, ClipLearner, register_learner
+from videmo.evaluate.learn.base import CLASSES, ClipLearner
 from videmo.evaluate.learn.clips import Clips, sequence
 
 if TYPE_CHECKING:
@@ -190,4 +190,4 @@ class Lstm(ClipLearner):
                           int(spec["max_frames"])), int(spec["max_frames"]))
 
 
-register_learner(Lstm())
+LSTM = Lstm()  # an entry of base.LEARNERS

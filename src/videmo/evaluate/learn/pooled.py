@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from videmo.evaluate.learn.base import ClipLearner, register_learner
+from videmo.evaluate.learn.base import ClipLearner
 from videmo.evaluate.learn.clips import STATS, Clips, pooled
 
 # Logistic regression reads at most this many pooled features: the ones with the largest
@@ -153,8 +153,8 @@ class GBoost(PooledLearner):
                              learning_rate=0.2, random_state=seed))])
 
 
-register_learner(Logistic())
-register_learner(GBoost())
+LOGISTIC = Logistic()  # entries of base.LEARNERS
+GBOOST = GBoost()
 
 
 # ---------------------------------------------------------------- plain-number form

@@ -8,7 +8,8 @@ and is imported only when chosen, so only ``mtcnn_engine: tensorflow`` imports T
 
 from __future__ import annotations
 
-from videmo.config import FacesConfig
+from typing import TYPE_CHECKING
+
 from videmo.extract.detectors.base import (
     Face,
     FaceDetector,
@@ -16,30 +17,22 @@ from videmo.extract.detectors.base import (
     downscale,
     select_faces,
 )
+from videmo.registry import Registry
+
+if TYPE_CHECKING:
+    from videmo.config import FacesConfig
 
 __all__ = ["DETECTORS", "Face", "FaceDetector", "detect_faces", "downscale", "make_detector",
            "select_faces"]
 
-DETECTORS = ("haar", "mtcnn", "mediapipe")
+# faces.detector: name -> "module:function(cfg: FacesConfig, threads) -> FaceDetector"
+DETECTORS = Registry("face detector (faces.detector)", {
+    "haar": "videmo.extract.detectors.haar:from_config",
+    "mtcnn": "videmo.extract.detectors.mtcnn_litert:from_config",
+    "mediapipe": "videmo.extract.detectors.blazeface:from_config",
+})
 
 
 def make_detector(cfg: FacesConfig, threads: int = 1) -> FaceDetector:
     """The detector ``cfg.detector`` names, with its options (``threads``: LiteRT's)."""
-    if cfg.detector == "haar":
-        from videmo.extract.detectors.haar import HaarDetector
-
-        return HaarDetector(cfg.haar.scale_factor, cfg.haar.min_neighbors, cfg.haar.min_size)
-    if cfg.detector == "mtcnn" and cfg.mtcnn_engine == "tensorflow":
-        from videmo.extract.detectors.mtcnn import MtcnnDetector
-
-        return MtcnnDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet)
-    if cfg.detector == "mtcnn":
-        from videmo.extract.detectors.mtcnn_litert import MtcnnLiteDetector
-
-        return MtcnnLiteDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet,
-                                 threads)
-    if cfg.detector == "mediapipe":
-        from videmo.extract.detectors.blazeface import BlazeFaceDetector
-
-        return BlazeFaceDetector(threads, min_score=cfg.mediapipe.min_score)
-    raise ValueError(f"unknown detector {cfg.detector!r}; known: {', '.join(DETECTORS)}")
+    return DETECTORS.get(cfg.detector)(cfg, threads)

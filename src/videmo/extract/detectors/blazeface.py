@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from videmo.extract import bundle
 from videmo.extract.detectors.base import Face
+
+if TYPE_CHECKING:
+    from videmo.config import FacesConfig
 
 INPUT_SIZE = 128
 NUM_ANCHORS = 896
@@ -206,3 +210,8 @@ class BlazeFaceDetector:
             faces.append(KeypointFace.from_box(bx, by, bw, bh, score,
                                                kp * side + np.array([x0, y0])))
         return faces
+
+
+def from_config(cfg: FacesConfig, threads: int = 1) -> BlazeFaceDetector:
+    """``faces.detector: mediapipe`` (an entry of :data:`videmo.extract.detectors.DETECTORS`)."""
+    return BlazeFaceDetector(threads, min_score=cfg.mediapipe.min_score)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from videmo import models
 from videmo.extract.detectors.base import Face
+
+if TYPE_CHECKING:
+    from videmo.config import FacesConfig
 
 
 class HaarDetector:
@@ -38,3 +43,8 @@ class HaarDetector:
             )
             out.append([Face(int(x), int(y), int(w), int(h)) for (x, y, w, h) in boxes])
         return out
+
+
+def from_config(cfg: FacesConfig, threads: int = 1) -> HaarDetector:
+    """``faces.detector: haar`` (an entry of :data:`videmo.extract.detectors.DETECTORS`)."""
+    return HaarDetector(cfg.haar.scale_factor, cfg.haar.min_neighbors, cfg.haar.min_size)

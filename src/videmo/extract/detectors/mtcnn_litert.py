@@ -28,11 +28,16 @@ Parity with the package on golden frames: ``tests/test_mtcnn.py`` (``scripts/mtc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from videmo import models
 from videmo.extract.detectors.base import Face
+
+if TYPE_CHECKING:
+    from videmo.config import FacesConfig
 
 MIN_FACE_SIZE = 20  # the package's default min_face_size, which videmo always runs with
 CELL, STRIDE, PNET_MIN_INPUT = 12, 2, 12
@@ -334,3 +339,13 @@ def level_shapes(height: int, width: int) -> list[tuple[int, int]]:
     return [(int(height * s), int(width * s)) for s in pyramid(height, width)
             if min(int(height * s), int(width * s)) >= PNET_MIN_INPUT - 1]
 
+
+def from_config(cfg: FacesConfig, threads: int = 1):
+    """``faces.detector: mtcnn`` (an entry of :data:`videmo.extract.detectors.DETECTORS`): on
+    LiteRT, or on TensorFlow via the mtcnn package with ``faces.mtcnn_engine: tensorflow``."""
+    if cfg.mtcnn_engine == "tensorflow":
+        from videmo.extract.detectors.mtcnn import MtcnnDetector
+
+        return MtcnnDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet)
+    return MtcnnLiteDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet,
+                             threads)

@@ -8,28 +8,38 @@ table. An extractor's module (and its models) is imported only when a config tur
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from videmo.extract.features.base import FaceBatch, FeatureExtractor
+from videmo.registry import Registry
 
 if TYPE_CHECKING:
     from videmo.config import Config
+    from videmo.schema import FeatureTable
 
-__all__ = ["EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered"]
+__all__ = ["BASE", "EXTRACTORS", "FaceBatch", "FeatureExtractor", "extractor_class", "ordered",
+           "side_tables"]
 
-# name -> "module:class", imported on first use (the mesh module loads LiteRT models)
-EXTRACTORS: dict[str, str] = {
+# features: name -> "module:class", imported on first use (the mesh module loads LiteRT models)
+EXTRACTORS = Registry("feature extractor (features)", {
     "emotions": "videmo.extract.features.emotions:EmotionsExtractor",
     "mesh": "videmo.extract.features.mesh:MeshExtractor",
-}
+})
+
+
+# the base extractor: its rows are the per-frame table, its cache key the run's extract hash
+BASE = "emotions"
 
 
 def extractor_class(name: str) -> type[FeatureExtractor]:
-    if name not in EXTRACTORS:
-        raise KeyError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
-    module, cls = EXTRACTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return EXTRACTORS.get(name)
+
+
+def side_tables(cfg: Config) -> list[FeatureTable]:
+    """The side tables ``cfg`` computes (its ``features`` and what they need, but the base),
+    each with its path, write options and cache hash, in the order they run."""
+    return [extractor_class(n).feature_table(cfg) for n in ordered(cfg.features, cfg)
+            if n != BASE]
 
 
 def ordered(names: list[str] | tuple[str, ...], cfg: Config) -> list[str]:

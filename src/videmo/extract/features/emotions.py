@@ -82,6 +82,24 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
     return (batch / 255.0 - 0.5) * 2.0, kept
 
 
+def croppable(image: np.ndarray, faces: list[Face]) -> list[int]:
+    """Indices of the faces :func:`crop_faces` keeps, from the boxes alone (no pixel is
+    touched): a face whose widened square box gives an empty slice of the padded frame is
+    skipped, as fer skips it. Every emotions.model keeps the same faces, so a run's rows do not
+    depend on whether fer's crops are cut."""
+    rows, cols = image.shape[:2]
+    padded_rows, padded_cols = range(rows + 2 * PADDING), range(cols + 2 * PADDING)
+    kept = []
+    for i, face in enumerate(faces):
+        x, y, w, h = to_square(face)
+        x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
+        y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
+        # the slice crop_faces takes (a negative end counts from the far side, as in numpy)
+        if len(padded_rows[max(0, y1): y2]) and len(padded_cols[max(0, x1): x2]):
+            kept.append(i)
+    return kept
+
+
 def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
@@ -180,16 +198,39 @@ def make_model(engine: str, threads: int = 1, batch_size: int = 64) -> EmotionMo
     raise ValueError(f"unknown emotion engine {engine!r}")
 
 
-class EmotionsExtractor(FeatureExtractor):
-    """The seven emotion probabilities of each face: the per-frame table (frames.parquet).
+class FerScorer:
+    """``emotions.model: fer``: fer's mini-Xception on the face's FER crop
+    (``emotions.engine``)."""
 
-    ``emotions.model: fer`` scores the face's FER crop with fer's mini-Xception
-    (``emotions.engine``); ``pixels`` scores a 48x48 crop of the face framed for the run's
-    detector with videmo's pixel model (:mod:`videmo.extract.features.pixel_model`, LiteRT);
-    ``blendshapes`` and ``landmarks`` score its face mesh with a frame
-    model of :mod:`videmo.extract.features.frame_model` (so they need the ``mesh`` extractor).
-    A face without a mesh then has no scores (NaN): :func:`videmo.evaluate.vote.face_rows`
-    leaves it out of the votes, as a frame without a scored face."""
+    def __init__(self, cfg: Config, threads: int) -> None:
+        self.model = make_model(cfg.emotions.engine, threads, cfg.emotions.batch_size)
+
+    @classmethod
+    def of(cls, model: EmotionModel) -> FerScorer:
+        self = cls.__new__(cls)
+        self.model = model
+        return self
+
+    def score(self, batch: FaceBatch) -> list[np.ndarray]:
+        crops, kept = crop_faces(batch.image, batch.faces)  # all of them, after keep()
+        out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in batch.faces]
+        for i, p in zip(kept, self.model.predict(crops), strict=True):
+            out[i] = p
+        return out
+
+
+class EmotionsExtractor(FeatureExtractor):
+    """The seven emotion probabilities of each face: the per-frame table (frames.parquet),
+    scored by the frame model ``emotions.model`` names
+    (:data:`videmo.extract.features.frame_models.FRAME_MODELS`).
+
+    ``fer`` scores the face's FER crop with fer's mini-Xception (``emotions.engine``);
+    ``pixels`` scores a 48x48 crop of the face framed for the run's detector with videmo's
+    pixel model (:mod:`videmo.extract.features.pixel_model`, LiteRT); ``blendshapes`` and
+    ``landmarks`` score its face mesh with a frame model of
+    :mod:`videmo.extract.features.frame_model` (so they need the ``mesh`` extractor). A face
+    without a mesh then has no scores (NaN): :func:`videmo.evaluate.vote.face_rows` leaves it
+    out of the votes, as a frame without a scored face."""
 
     name = "emotions"
     section = "emotions"
@@ -198,55 +239,33 @@ class EmotionsExtractor(FeatureExtractor):
 
     @classmethod
     def needs(cls, cfg: Config) -> tuple[str, ...]:
-        from videmo.config import MESH_FRAME_MODELS
+        from videmo.extract.features.frame_models import FRAME_MODELS
 
-        return ("mesh",) if cfg.emotions.model in MESH_FRAME_MODELS else ()
+        return FRAME_MODELS.get(cfg.emotions.model).reads
 
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:
         return cfg.extract_key()
 
+    @classmethod
+    def keep(cls, image: np.ndarray, faces: list[Face]) -> list[int]:
+        """fer's rule for every frame model: a face it cannot crop gets no row."""
+        return croppable(image, faces)
+
     def __init__(self, cfg: Config, threads: int) -> None:
+        from videmo.extract.features.frame_models import FRAME_MODELS
+
         self.model_name = cfg.emotions.model
-        if self.model_name == "fer":
-            self.fer = make_model(cfg.emotions.engine, threads, cfg.emotions.batch_size)
-        elif self.model_name == "pixels":
-            from videmo.extract.features.pixel_model import EyeFinder, PixelModel, framing_for
-
-            self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
-            self.framing = framing_for(cfg.faces.detector)
-            self.align = cfg.emotions.align
-            self.eye_finder = EyeFinder() if cfg.emotions.align else None
-        else:
-            from videmo.extract.features.frame_model import load_frame_model
-            from videmo.runtime import import_tensorflow
-
-            import_tensorflow()  # quietly, with this process's thread budget, before Keras
-            self.frame_model = load_frame_model(self.model_name)
+        self.scorer = FRAME_MODELS.get(self.model_name).make(cfg, threads)
 
     @classmethod
     def of(cls, model: EmotionModel) -> EmotionsExtractor:
         """An extractor around an already loaded fer-like model (tests, benchmarks)."""
         self = cls.__new__(cls)
-        self.model_name, self.fer = "fer", model
+        self.model_name, self.scorer = "fer", FerScorer.of(model)
         return self
 
     def extract(self, batch: FaceBatch) -> list[np.ndarray]:
         if not batch.faces:
             return []
-        if self.model_name == "fer":
-            return list(self.fer.predict(batch.crops))
-        if self.model_name == "pixels":
-            from videmo.extract.features.pixel_model import crops_for
-
-            crops = crops_for(batch.image, batch.faces, self.framing, self.align,
-                              self.eye_finder)
-            return list(self.pixels.predict(crops))
-        meshes = batch.outputs["mesh"]
-        out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in meshes]
-        have = [i for i, m in enumerate(meshes) if m is not None]
-        if have:
-            probs = self.frame_model.predict([meshes[i] for i in have])
-            for i, p in zip(have, probs, strict=True):
-                out[i] = p
-        return out
+        return self.scorer.score(batch)

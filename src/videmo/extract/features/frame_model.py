@@ -20,13 +20,17 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from videmo import schema
 from videmo.extract.features.pose import normalize_landmarks
 from videmo.models import FRAME_MODEL_FILES, model_path
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.extract.features.base import FaceBatch
 
 FRAME_MODELS: tuple[str, ...] = tuple(FRAME_MODEL_FILES)  # the shipped ones, by name
 KINDS = ("blendshapes", "landmarks")
@@ -109,3 +113,25 @@ def load_frame_model(name: str) -> FrameModel:
         raise KeyError(f"unknown frame model {name!r}; known: {', '.join(FRAME_MODEL_FILES)}")
     network, card = FRAME_MODEL_FILES[name]
     return load(model_path(network), model_path(card), name)
+
+
+class MeshScorer:
+    """``emotions.model: blendshapes | landmarks``: a frame model on each face's mesh (the
+    ``mesh`` extractor's outputs); a face without a mesh gets NaN scores."""
+
+    def __init__(self, cfg: Config, threads: int) -> None:
+        from videmo.runtime import import_tensorflow
+
+        import_tensorflow()  # quietly, with this process's thread budget, before Keras
+        self.frame_model = load_frame_model(cfg.emotions.model)
+
+    def score(self, batch: FaceBatch) -> list[np.ndarray]:
+        meshes = batch.outputs["mesh"]
+        out = [np.full(len(schema.EMOTIONS), np.nan, np.float32) for _ in meshes]
+        have = [i for i, m in enumerate(meshes) if m is not None]
+        if have:
+            probs = self.frame_model.predict([meshes[i] for i in have])
+            for i, p in zip(have, probs, strict=True):
+                out[i] = p
+        return out
+

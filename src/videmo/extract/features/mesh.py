@@ -313,12 +313,28 @@ class MeshExtractor(FeatureExtractor):
 
     name = "mesh"
     section = "mesh"
-    table = "features/mesh.parquet"
+    table = schema.MESH_TABLE
     columns = schema.MESH_COLUMNS[3:]
+    parquet = schema.MESH_PARQUET
 
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:
-        return cfg.mesh_key()
+        """The per-frame table's key (the same sampled frames and faces), the mesh options,
+        the bundle's sha256 and the LiteRT version."""
+        from videmo.models import FACE_LANDMARKER, model_hashes
+        from videmo.runtime import package_version
+
+        return {"extract_hash": cfg.extract_hash(), "mesh": cfg.to_dict()["mesh"],
+                "model_sha256": {FACE_LANDMARKER: model_hashes()[FACE_LANDMARKER]},
+                "packages": {"ai-edge-litert": package_version("ai-edge-litert")}}
+
+    @classmethod
+    def rows(cls, clip_id: str, frame_index: int, outputs: list) -> list[tuple]:
+        return [mesh_row(clip_id, frame_index, i, m) for i, m in enumerate(outputs)]
+
+    @classmethod
+    def to_table(cls, rows: list[tuple]):
+        return mesh_table(rows)
 
     def __init__(self, cfg: Config, threads: int) -> None:
         self.mesh = FaceMesh(threads, min_presence=cfg.mesh.min_presence)

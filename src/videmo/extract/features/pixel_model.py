@@ -20,7 +20,7 @@ import json
 import math
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -28,6 +28,10 @@ import numpy as np
 from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
 from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.extract.features.base import FaceBatch
 
 MAX_ALIGN_DEG = 30.0  # a larger eye angle is more likely a wrong eye pair than a tilted head
 EYE_SEARCH_WIDTH = 80  # px: the box width the eye cascade searches (see EyeFinder)
@@ -164,4 +168,19 @@ def crops_for(frame: np.ndarray, faces: list, framing: Framing, align: bool,
         box = getattr(face, "box", None) or (face.x, face.y, face.w, face.h)
         out.append(face_crop(grey, box, framing, SIZE, angle))
     return np.stack(out)
+
+
+class PixelScorer:
+    """``emotions.model: pixels``: the pixel model on a 48x48 crop of each face, framed for the
+    run's detector (``emotions.align``, ``emotions.flip``)."""
+
+    def __init__(self, cfg: Config, threads: int) -> None:
+        self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
+        self.framing = framing_for(cfg.faces.detector)
+        self.align = cfg.emotions.align
+        self.eye_finder = EyeFinder() if cfg.emotions.align else None
+
+    def score(self, batch: FaceBatch) -> list[np.ndarray]:
+        crops = crops_for(batch.image, batch.faces, self.framing, self.align, self.eye_finder)
+        return list(self.pixels.predict(crops))
 

@@ -1,40 +1,61 @@
-"""One YAML file -> one typed, frozen, validated :class:`Config`.
+"""The options: one frozen dataclass per config section, each field with a type, a default
+and a one-line ``doc`` (:func:`opt`).
 
-Every option is a dataclass field with a type, a default and a one-line ``doc``. The loader is
-strict: an unknown key fails with a "did you mean" hint, a wrong type or value names the key and
-what is allowed. ``videmo config --template`` prints every option with its doc (see
-:func:`template`), and ``--set key=value`` overrides a key for one run (:func:`apply_overrides`).
+This module only declares; reading YAML, coercing values and ``--set`` overrides live in
+:mod:`videmo.config.load`, the cache keys in :mod:`videmo.config.keys`, the template and the
+reference in :mod:`videmo.config.reference`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
+import importlib
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from videmo import schema
-from videmo.runtime import package_version as _package_version
+
+if typing.TYPE_CHECKING:
+    from videmo.schema import FeatureTable
 
 
 class ConfigError(ValueError):
     """A config file, key or value is wrong; the message names it and says what is allowed."""
 
 
-def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool = False, **kw):
-    """A config option: its default, its one-line doc and an optional lower bound."""
-    meta = {"doc": doc, "minimum": minimum, "exclusive": exclusive}
+def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool = False,
+        choices: str | None = None, **kw):
+    """A config option: its default, its one-line doc, an optional lower bound and, for a
+    name (or a list of names), ``choices``: the :class:`videmo.registry.Registry` that holds
+    the allowed names, as ``"module:attr"`` (read when a config is checked, so importing the
+    config imports no stage; see :func:`option_types`)."""
+    meta = {"doc": doc, "minimum": minimum, "exclusive": exclusive, "choices": choices}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: typing.cast(Any, default).copy(), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
+
+
+def registry_names(ref: str) -> tuple[str, ...]:
+    """The names a registry (``"module:attr"``) holds now."""
+    module, attr = ref.split(":")
+    return tuple(getattr(importlib.import_module(module), attr))
+
+
+def option_types(cls: type) -> dict[str, Any]:
+    """The declared type of each option of section ``cls``, with a registry's names as a
+    ``Literal`` where the option has ``choices`` (a list option: a list of them), so the
+    loader, ``--set``, the template and the reference see one kind of choice."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        ref = f.metadata.get("choices")
+        if ref:
+            names = typing.cast(Any, Literal).__getitem__(registry_names(ref))
+            hints[f.name] = list[names] if typing.get_origin(hints[f.name]) is list else names
+    return hints
 
 
 VIDEO_EXTENSIONS = [".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg",
@@ -111,9 +132,10 @@ class TracksConfig:
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: Literal["haar", "mtcnn", "mediapipe"] = opt(
+    detector: str = opt(
         "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
-                "(BlazeFace short range, fast; misses faces further than about 2 m).")
+                "(BlazeFace short range, fast; misses faces further than about 2 m).",
+        choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
                    "study), or all (one row per face).")
@@ -141,14 +163,15 @@ class MeshConfig:
 
 @dataclass(frozen=True)
 class EmotionsConfig:
-    model: Literal["fer", "pixels", "blendshapes", "landmarks"] = opt(
+    model: str = opt(
         "fer", "Frame model that scores the seven emotions of a face: fer (mini-Xception on "
                "the face's pixels), pixels (videmo's convolutional network on a 48x48 grey "
                "face crop framed for the detector; LiteRT, no TensorFlow), blendshapes (a "
                "network on MediaPipe blendshapes) or landmarks (a 1D-CNN on pose-normalised "
                "landmarks); the last three were trained by videmo train on FER2013 (MODELS.md); "
                "blendshapes and landmarks turn the face mesh on by themselves and give no "
-               "scores to a face the mesh cannot read.")
+               "scores to a face the mesh cannot read.",
+        choices="videmo.extract.features.frame_models:FRAME_MODELS")
     align: bool = opt(False, "emotions.model pixels: rotate each face crop so the eyes are "
                              "level (BlazeFace's eye keypoints; OpenCV's eye cascade in a box "
                              "without keypoints; no rotation when no eye pair is found). Off by "
@@ -220,11 +243,12 @@ class ReportConfig:
     frame_label: Literal["top", "sum"] = opt(
         "top", "Frame label: top of the seven emotions, then mapped (the study), or top of the "
                "three summed probabilities.")
-    aggregate: Literal["majority", "mean", "interval", "expressive", "confident", "peak"] = opt(
+    aggregate: str = opt(
         "majority", "Clip label: majority of frame labels, label of the mean probabilities, "
                     "majority over intervals of `interval_frames` frames, or an expressive-frame "
                     "rule (`report.rules`: the top frames by rise over the person's baseline, "
-                    "the most confident non-neutral frames, or the peak segment).")
+                    "the most confident non-neutral frames, or the peak segment).",
+        choices="videmo.evaluate.vote:AGGREGATES")
     interval_frames: int = opt(1000, "Decoded frames per interval for aggregate: interval (the "
                                      "study used 1,000).", minimum=1)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata={
@@ -349,9 +373,6 @@ class AnnotateConfig:
         return {b: k for b, k in self.shortcuts.items() if b in self.buttons}
 
 
-LEARNERS = ("logistic", "gboost", "lstm")
-
-
 @dataclass(frozen=True)
 class LearnConfig:
     features: list[str] = opt(["fer"], "Feature sets to learn from: a family name (fer; "
@@ -359,9 +380,11 @@ class LearnConfig:
                                        "or names joined by + (fer+blendshapes); each set is a "
                                        "row per classifier, and with several sets the inner CV "
                                        "also chooses one (features: selected).")
-    classifiers: list[Literal["logistic", "gboost", "lstm"]] = opt(
-        list(LEARNERS), "Learned clip classifiers: logistic regression and gradient boosting "
-                        "on pooled statistics per clip, an LSTM over the frame sequence.")
+    classifiers: list[str] = opt(
+        ["logistic", "gboost", "lstm"], "Learned clip classifiers: logistic regression and "
+                                        "gradient boosting on pooled statistics per clip, an "
+                                        "LSTM over the frame sequence.",
+        choices="videmo.evaluate.learn.base:LEARNERS")
     folds: int = opt(5, "Outer cross-validation: GroupKFold splits by person "
                         "(report.group_pattern) when there are more than `logo_max_groups` "
                         "groups.", minimum=2)
@@ -387,10 +410,6 @@ class LearnConfig:
     out: str | None = opt(None, "Folder of the results and the saved model; null: RUN/learn.")
 
 
-# the frame models that read the face mesh (emotions.model turns the mesh on for them)
-MESH_FRAME_MODELS = ("blendshapes", "landmarks")
-TRAIN_MODELS = ("blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                "land_cnn_minmax", "pixel_vgg", "pixel_vgg_48", "pixel_vgg_64")
 
 
 @dataclass(frozen=True)
@@ -412,15 +431,14 @@ class TrainConfig:
     batch_size: int = opt(128, "Images per training step.", minimum=1)
     upscale: int = opt(192, "Side in pixels the 48x48 faces are upscaled to (bicubic) "
                             "before the face mesh.", minimum=48)
-    models: list[Literal["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes",
-                         "land_cnn_minmax", "pixel_vgg", "pixel_vgg_48", "pixel_vgg_64"]] = opt(
-        list(TRAIN_MODELS[:5]), "Models to train side by side: the blendshape LSTM, MLP and "
-                                 "gradient boosting, the landmark 1D-CNN with pose "
-                                 "normalisation or min-max only, and pixel_vgg (a "
-                                 "convolutional network on the 48x48 face crops, "
-                                 "resumable per epoch; see configs/train-pixels.yaml; "
-                                 "pixel_vgg_48 and pixel_vgg_64: the same with 1.5x and 2x "
-                                 "the filters).")
+    models: list[str] = opt(
+        ["blend_lstm", "blend_mlp", "blend_gboost", "land_cnn_procrustes", "land_cnn_minmax"],
+        "Models to train side by side: the blendshape LSTM, MLP and gradient boosting, the "
+        "landmark 1D-CNN with pose normalisation or min-max only, and pixel_vgg (a "
+        "convolutional network on the 48x48 face crops, resumable per epoch; see "
+        "configs/train-pixels.yaml; pixel_vgg_48 and pixel_vgg_64: the same with 1.5x and 2x "
+        "the filters).",
+        choices="videmo.train:TRAIN_MODELS")
     seeds: list[int] | None = opt(None, "Pixel models: one network per seed, their averaged "
                                         "probabilities are the model (one TFLite file); null: "
                                         "one network, seed train.seed.")
@@ -438,28 +456,6 @@ class TrainConfig:
                               minimum=1)
 
 
-# Sections whose values change what `extract` computes; their hash guards a run directory.
-EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
-# corpus keys that only choose which clips are in the run: they change no clip's numbers, so
-# excluding a broken file (or adding a folder) resumes the same run instead of refusing it
-CORPUS_SELECTION_KEYS = ("paths", "include", "exclude", "video_extensions")
-
-# The version of what extraction computes from a clip (frames, boxes, scores). Bump it in the
-# commit that changes the per-frame numbers for the same config and models (sampling, decoding,
-# detection or scoring code), not at every release: it is part of the extract hash, so a run
-# directory made by older code is then refused (or redone with --force) instead of mixing rows.
-EXTRACT_VERSION = 2  # 2: the per-frame table gained `track` (face tracks)
-
-# packages whose code computes the numbers, by what the config uses (distribution names; the
-# first one installed counts for OpenCV, which ships under several names)
-OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-python", "opencv-contrib-python",
-                        "opencv-contrib-python-headless")
-
-
-def key_hash(key: dict[str, Any]) -> str:
-    """The 16-hex-digit hash of a cache key (plain data), as records store it."""
-    blob = json.dumps(key, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -470,13 +466,12 @@ class Config:
                                      metadata={"doc": "Which frames of a clip to analyse."})
     faces: FacesConfig = field(default_factory=FacesConfig,
                                metadata={"doc": "How faces are found and chosen."})
-    features: list[Literal["emotions", "mesh"]] = field(
-        default_factory=lambda: ["emotions"], metadata={
-            "doc": "Per-face feature extractors: emotions (the seven scores of "
-                   "emotions.model; the per-frame table, always on) and mesh (MediaPipe face "
-                   "mesh: 478 landmarks, 52 blendshapes, head pose; "
-                   "RUN/features/mesh.parquet).",
-            "minimum": None, "exclusive": False})
+    features: list[str] = opt(
+        ["emotions"], "Per-face feature extractors: emotions (the seven scores of "
+                      "emotions.model; the per-frame table, always on) and mesh (MediaPipe face "
+                      "mesh: 478 landmarks, 52 blendshapes, head pose; "
+                      "RUN/features/mesh.parquet).",
+        choices="videmo.extract.features:EXTRACTORS")
     mesh: MeshConfig = field(default_factory=MeshConfig,
                              metadata={"doc": "The face mesh extractor (features: mesh)."})
     emotions: EmotionsConfig = field(default_factory=EmotionsConfig,
@@ -507,101 +502,29 @@ class Config:
 
     def extract_key(self) -> dict[str, Any]:
         """Everything that changes the per-frame numbers, as plain data (kept in run.json so a
-        refusal can name what differs): the extract sections without the keys that only choose
-        clips, :data:`EXTRACT_VERSION`, the sha256 of the model files this config loads and the
-        versions of the packages that run them (TensorFlow counts only where MTCNN's TensorFlow
-        engine, the Keras engine or a mesh frame model use it; a Haar, mediapipe or LiteRT-MTCNN
-        run with the tflite engine never imports it). With
-        ``emotions.model`` blendshapes or landmarks the key holds that model (its network, its
-        card and the mesh bundle it reads) instead of fer's options."""
-        from videmo.models import (
-            EMOTION_KERAS,
-            EMOTION_TFLITE,
-            EYE_CASCADE,
-            FACE_FRAMING,
-            FACE_LANDMARKER,
-            FRAME_MODEL_FILES,
-            HAAR_CASCADE,
-            MTCNN_ONET,
-            MTCNN_PNET,
-            MTCNN_RNET,
-            PIXEL_MODEL,
-            PIXEL_MODEL_CARD,
-            model_hashes,
-        )
+        refusal can name what differs); see :func:`videmo.config.keys.extract_key`."""
+        from videmo.config import keys
 
-        d = self.to_dict()
-        key: dict[str, Any] = {k: d[k] for k in EXTRACT_SECTIONS}
-        mtcnn = self.faces.detector == "mtcnn"
-        litert_mtcnn = mtcnn and self.faces.mtcnn_engine == "litert"
-        # keys added later are left out where they hold the behaviour of before they existed, so
-        # Haar, mediapipe and TensorFlow-MTCNN runs made then stay done
-        if not litert_mtcnn:
-            key["faces"] = {k: v for k, v in key["faces"].items() if k != "mtcnn_engine"}
-        if not self.faces.mtcnn.onet:
-            key["faces"]["mtcnn"] = {k: v for k, v in key["faces"]["mtcnn"].items()
-                                     if k != "onet"}
-        key["corpus"] = {k: v for k, v in key["corpus"].items()
-                         if k not in CORPUS_SELECTION_KEYS}
-        fer = self.emotions.model == "fer"
-        pixels = self.emotions.model == "pixels"
-        mesh_model = self.emotions.model in MESH_FRAME_MODELS
-        if fer:  # as before emotions.model existed, so the runs made then stay done
-            key["emotions"] = {k: v for k, v in key["emotions"].items()
-                               if k not in ("model", "align", "flip")}
-        elif pixels:  # its crop options; engine and batch_size apply to fer only
-            key["emotions"] = {k: key["emotions"][k] for k in ("model", "align", "flip")}
-        else:
-            key["emotions"] = {"model": self.emotions.model}
-        tensorflow = ((mtcnn and not litert_mtcnn) or mesh_model
-                      or (fer and self.emotions.engine == "keras"))
-        files = [HAAR_CASCADE] if self.faces.detector == "haar" else []
-        if litert_mtcnn:
-            files.extend([MTCNN_PNET, MTCNN_RNET] + ([MTCNN_ONET] if self.faces.mtcnn.onet else []))
-        if self.faces.detector == "mediapipe" or mesh_model:
-            files.append(FACE_LANDMARKER)
-        if fer:
-            files.append(EMOTION_TFLITE if self.emotions.engine == "tflite" else EMOTION_KERAS)
-        elif pixels:
-            files.extend([PIXEL_MODEL, PIXEL_MODEL_CARD, FACE_FRAMING])
-            if self.emotions.align:
-                files.append(EYE_CASCADE)
-        else:
-            files.extend(FRAME_MODEL_FILES[self.emotions.model])
-        packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
-        if (fer and self.emotions.engine == "tflite") or self.faces.detector == "mediapipe" \
-                or not fer or litert_mtcnn:
-            packages["ai-edge-litert"] = _package_version("ai-edge-litert")
-        if tensorflow:
-            packages["tensorflow"] = _package_version("tensorflow")
-            packages["keras"] = _package_version("keras")
-        if mtcnn and not litert_mtcnn:
-            packages["mtcnn"] = _package_version("mtcnn")
-        hashes = model_hashes()
-        key["extract_version"] = EXTRACT_VERSION
-        key["model_sha256"] = {f: hashes[f] for f in files}
-        key["packages"] = packages
-        return key
+        return keys.extract_key(self)
 
-    def mesh_key(self) -> dict[str, Any]:
-        """What changes the mesh table: the per-frame table's key (the same sampled frames and
-        faces), the mesh options, the bundle's sha256 and the LiteRT version."""
-        from videmo.models import FACE_LANDMARKER, model_hashes
+    def feature_tables(self) -> list[FeatureTable]:
+        """The side tables this config computes (every extractor of ``features`` but the
+        per-frame one), each with its cache hash; read from the extractors' declarations
+        (:func:`videmo.extract.features.side_tables`)."""
+        from videmo.extract.features import side_tables
 
-        return {"extract_hash": self.extract_hash(), "mesh": self.to_dict()["mesh"],
-                "model_sha256": {FACE_LANDMARKER: model_hashes()[FACE_LANDMARKER]},
-                "packages": {"ai-edge-litert": _package_version("ai-edge-litert")}}
+        return side_tables(self)
 
     def mesh_hash(self) -> str | None:
-        """Hash of :meth:`mesh_key`; None when the mesh is not among ``features``."""
-        if "mesh" not in self.features:
-            return None
-        return key_hash(self.mesh_key())
+        """The mesh table's cache hash; None when the mesh is not among ``features``."""
+        return next((t.cache_hash for t in self.feature_tables() if t.name == "mesh"), None)
 
     def extract_hash(self) -> str:
         """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or
         run options, nor the corpus keys that only choose clips)."""
-        return key_hash(self.extract_key())
+        from videmo.config import keys
+
+        return keys.key_hash(self.extract_key())
 
     def resolve(self, path: str | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""
@@ -634,420 +557,3 @@ class Config:
     def out_dir(self) -> Path:
         return Path(self.run.out).expanduser()
 
-
-# ---------------------------------------------------------------- building from data
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        item = _type_name(typing.get_args(tp)[0])
-        return f"list of {item.removeprefix('a ').removeprefix('an ')}"
-    if origin is dict:
-        k, v = typing.get_args(tp)
-        return f"a mapping of {_type_name(k)} to {_type_name(v)}"
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
-        tp, getattr(tp, "__name__", str(tp)))
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, key)
-            except ConfigError:
-                continue
-        raise bad
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        hint = difflib.get_close_matches(str(value), [str(a) for a in typing.get_args(tp)], n=1)
-        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(f"config key '{key}': {value!r} is not one of "
-                          f"{_type_name(tp)}{extra}")
-    if origin is list:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        (item,) = typing.get_args(tp)
-        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        kt, vt = typing.get_args(tp)
-        # a YAML number as a key (label_aliases: {1: positive}) is its text, as in run.json
-        value = {str(k) if kt is str and type(k) is int else k: v for k, v in value.items()}
-        return {_coerce(kt, k, key): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise bad
-        return _build(tp, value, key + ".")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
-
-
-def _check_bounds(f: dataclasses.Field, value: Any, key: str) -> None:
-    minimum = f.metadata.get("minimum")
-    if minimum is None or value is None or not isinstance(value, (int, float)):
-        return
-    if f.metadata.get("exclusive") and value <= minimum:
-        raise ConfigError(f"config key '{key}': must be greater than {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"config key '{key}': must be at least {minimum}, got {value!r}")
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("doc") is not None}
-    for key in data:
-        if key not in fields:
-            hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
-            extra = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
-            name = f"{prefix}{key}"
-            shown = f"'{name}'" if name.isprintable() else repr(name)  # one line: '\n' as \n
-            raise ConfigError(f"unknown config key {shown}{extra}; allowed here: "
-                              f"{', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            value = _coerce(hints[name], data[name], prefix + name)
-            _check_bounds(f, value, prefix + name)
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
-def _validate(cfg: Config) -> None:
-    """Checks across keys, after types and bounds."""
-    if "emotions" not in cfg.features:
-        raise ConfigError(f"config key 'features': {cfg.features} must include emotions (the "
-                          f"per-frame table every other feature joins), e.g. [emotions, mesh]")
-    if len(set(cfg.features)) != len(cfg.features):
-        raise ConfigError(f"config key 'features': {cfg.features} names an extractor twice")
-    mapping = cfg.report.mapping
-    for emotion, cls in mapping.items():
-        if emotion not in schema.EMOTIONS:
-            hint = difflib.get_close_matches(emotion, schema.EMOTIONS, n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"config key 'report.mapping.{emotion}': not one of the seven "
-                              f"emotions {', '.join(schema.EMOTIONS)}{extra}")
-        if cls not in schema.CLASSES:
-            raise ConfigError(f"config key 'report.mapping.{emotion}': {cls!r} is not one of "
-                              f"{', '.join(schema.CLASSES)}")
-    missing = [e for e in schema.EMOTIONS if e not in mapping]
-    if missing:
-        raise ConfigError(f"config key 'report.mapping': no class for {', '.join(missing)}")
-    r = cfg.report
-    _validate_labels_options(r)
-    if r.balance == "golden" and r.labels is None:
-        raise ConfigError("config key 'report.balance': golden takes the predicted class shares "
-                          "from the golden labels (an oracle), but report.labels is not set; set "
-                          "report.labels (or pass --labels), or choose none, uniform or shares")
-    if r.classifier is not None and r.balance != "none":
-        raise ConfigError("config key 'report.classifier': a classifier labels the clips "
-                          f"itself; report.balance: {r.balance} would relabel them by vote "
-                          "shares; set report.balance: none")
-    if r.balance == "shares":
-        bad = set(r.balance_shares) - set(schema.CLASSES)
-        if bad or not r.balance_shares or any(v < 0 for v in r.balance_shares.values()) \
-                or sum(r.balance_shares.values()) <= 0:
-            raise ConfigError("config key 'report.balance_shares': give non-negative shares for "
-                              f"{', '.join(schema.CLASSES)} (got {r.balance_shares})")
-    try:
-        re.compile(r.group_pattern)
-    except re.error as e:
-        raise ConfigError(f"config key 'report.group_pattern': not a regular expression: "
-                          f"{e}") from None
-    s = cfg.sampling
-    if s.end_s is not None and s.end_s <= s.start_s:
-        raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "
-                          f"sampling.start_s ({s.start_s})")
-
-
-def _validate_labels_options(r: ReportConfig) -> None:
-    known = schema.accepted_values(r.mapping)
-    folded = [a.strip().casefold() for a in r.label_aliases]
-    twice = sorted({a for a in r.label_aliases if folded.count(a.strip().casefold()) > 1})
-    if twice:
-        raise ConfigError(f"config key 'report.label_aliases': {', '.join(map(repr, twice))} are "
-                          f"the same value (labels are compared in any case); keep one")
-    targets = ", ".join([*schema.CLASSES, *schema.CLASS_SHORT.values(), *schema.EMOTIONS])
-    for alias, target in r.label_aliases.items():
-        key = f"report.label_aliases.{alias}"
-        if not alias.strip():
-            raise ConfigError(f"config key 'report.label_aliases': an empty value cannot be an "
-                              f"alias (maps to {target!r})")
-        if alias.strip().casefold() in known:
-            raise ConfigError(f"config key '{key}': {alias!r} is already a label value (it means "
-                              f"{known[alias.strip().casefold()]}); label_aliases adds other "
-                              f"values: remove it")
-        if target.strip().casefold() not in known:
-            hint = difflib.get_close_matches(target.strip().casefold(), list(known), n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"config key '{key}': {target!r} is not a class or emotion; use "
-                              f"one of {targets}{extra}")
-    for key in ("labels_clip_column", "labels_label_column"):
-        value = getattr(r, key)
-        if value is not None and not value.strip():
-            raise ConfigError(f"config key 'report.{key}': empty; give the column's header name "
-                              f"or null to auto-detect")
-
-
-def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config:
-    """Build and validate a Config from plain data (as loaded from YAML)."""
-    data = data or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    cfg = _build(Config, data)
-    cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
-    _validate(cfg)
-    if cfg.emotions.model in MESH_FRAME_MODELS and "mesh" not in cfg.features:
-        # the mesh frame models read the mesh: it is computed anyway, so it is also kept (and
-        # the recorded config says so)
-        cfg = dataclasses.replace(cfg, features=[*cfg.features, "mesh"])
-    return cfg
-
-
-def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config file (safe loader), apply ``key=value`` overrides, validate."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config file {path}: {e}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(e)}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of sections at top level")
-    data = apply_overrides(data, overrides or [])
-    return from_dict(data, base_dir=path.resolve().parent)
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings to plain config data, reading each value by its type.
-
-    A string key takes the value as it is (``run.out=2019`` is the folder "2019", ``run.out=a#1``
-    keeps its "#"); one quoted YAML scalar is unquoted (``run.out="'a b'"``). ``null``, ``~`` or
-    nothing unsets a key that may be null. Lists and mappings are YAML whose strings stay strings
-    (``corpus.paths=[2019, 2020]``); numbers and booleans are YAML. The type comes from the Config
-    dataclasses, so a new option needs no special case here.
-    """
-    data = json.loads(json.dumps(data, default=str))  # deep copy of plain data
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. faces.detector=mtcnn")
-        parts = key.strip().split(".")
-        value = _override_value(option_type(parts), raw, item)
-        node = data
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: '{part}' is not a section")
-            node = child
-        node[parts[-1]] = value
-    return data
-
-
-_NULLS = ("", "null", "Null", "NULL", "~")
-
-
-def option_type(parts: list[str]) -> Any:
-    """The declared type at a dotted key (a field, or a value of a mapping option); None if the
-    key is unknown (the loader then names it with a "did you mean")."""
-    tp: Any = Config
-    for part in parts:
-        if dataclasses.is_dataclass(tp):
-            fields = {f.name for f in dataclasses.fields(tp) if f.metadata.get("doc") is not None}
-            if part not in fields:
-                return None
-            tp = typing.get_type_hints(tp)[part]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return None
-    return tp
-
-
-def _is_text(tp: Any) -> bool:
-    """A string, or a choice among strings (faces.detector)."""
-    if tp is str:
-        return True
-    return typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in typing.get_args(tp))
-
-
-_YAML_BREAKS = "\n\r\x85\u2028\u2029"  # what YAML reads as a line break
-
-
-def _override_value(tp: Any, raw: str, item: str) -> Any:
-    if tp is None:  # unknown key: plain YAML, so the loader can name it
-        return _yaml(raw, item)
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) < len(typing.get_args(tp)) and raw.strip() in _NULLS:
-            return None
-        if len(args) == 1:
-            return _override_value(args[0], raw, item)
-    if _is_text(tp):
-        return _unquote(raw, item)
-    if origin is list and not raw.lstrip().startswith("["):  # one item, read by its own type
-        return [_override_value(typing.get_args(tp)[0], raw, item)]
-    breaks = sorted({c for c in raw if c in _YAML_BREAKS})
-    if breaks:  # YAML folds these inside a list or mapping: the value would silently change
-        key = item.partition("=")[0].strip()
-        raise ConfigError(f"config key '{key}': the value of --set {item!r} contains a line "
-                          f"break YAML would fold ({', '.join(f'U+{ord(c):04X}' for c in breaks)}"
-                          f"); write it in the config file instead")
-    try:
-        node = yaml.load(raw, Loader=yaml.BaseLoader)  # every scalar a string: no objects
-    except yaml.YAMLError as e:
-        if raw.lstrip().startswith(("[", "{")):  # a list or mapping meant, and broken
-            key = item.partition("=")[0].strip()
-            raise ConfigError(f"config key '{key}': the value of --set {item!r} is not valid "
-                              f"YAML ({yaml_problem(e)})") from None
-        node = raw
-    return _typed(tp, node, item)
-
-
-def _unquote(raw: str, item: str) -> str:
-    text = raw.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        value = _yaml(text, item)
-        if isinstance(value, str):
-            return value
-    return raw
-
-
-def _typed(tp: Any, node: Any, item: str) -> Any:
-    """Plain data from YAML's BaseLoader (every scalar a string) -> values of type ``tp``.
-
-    Only the shape is changed here; wrong values are left for the loader to name by key."""
-    origin = typing.get_origin(tp)
-    if isinstance(node, str):
-        if _is_text(tp):
-            return node
-        if origin in (types.UnionType, typing.Union):
-            if type(None) in typing.get_args(tp) and node in _NULLS:
-                return None
-            if any(_is_text(a) for a in typing.get_args(tp)):
-                return node
-        if origin is list:
-            return [_typed(typing.get_args(tp)[0], node, item)]
-        return _yaml(node, item)
-    if isinstance(node, list):
-        item_tp = typing.get_args(tp)[0] if origin is list else None
-        return [_typed(item_tp, v, item) for v in node]
-    if isinstance(node, dict):
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
-            return {k: _typed(hints.get(k), v, item) for k, v in node.items()}
-        value_tp = typing.get_args(tp)[1] if origin is dict else None
-        return {k: _typed(value_tp, v, item) for k, v in node.items()}
-    return node
-
-
-def yaml_problem(e: yaml.YAMLError) -> str:
-    """A YAML error on one line: where, then what (PyYAML's own text spans several lines)."""
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None)
-    if mark is None or not problem:
-        return " ".join(str(e).split())
-    return " ".join(f"line {mark.line + 1}, column {mark.column + 1}: {problem}".split())
-
-
-def _yaml(raw: str, item: str, loader: type = yaml.SafeLoader) -> Any:
-    try:
-        return yaml.load(raw, Loader=loader)  # the safe loader, or the base one: no objects
-    except yaml.YAMLError:
-        return raw
-
-
-def dump(cfg: Config) -> str:
-    """The resolved config as YAML."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
-
-
-def iter_options(cls: type = Config, prefix: str = ""):
-    """Yield (key, type, default, doc) for every option, depth first, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        doc = f.metadata.get("doc")
-        if doc is None:
-            continue
-        tp = hints[f.name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        yield prefix + f.name, tp, default, doc
-        if dataclasses.is_dataclass(tp):
-            yield from iter_options(tp, prefix + f.name + ".")
-
-
-def template() -> str:
-    """A complete, commented YAML config with every option at its default."""
-    lines = ["# videmo config: every option with its default. Delete what you do not change.",
-             "# Docs: README.md (Configuration). Validate with: videmo config check FILE", ""]
-    for key, tp, default, doc in iter_options():
-        depth = key.count(".")
-        indent = "  " * depth
-        name = key.rsplit(".", 1)[-1]
-        if dataclasses.is_dataclass(tp):
-            if depth == 0:
-                lines.append("")
-            lines.append(f"{indent}# {doc}")
-            lines.append(f"{indent}{name}:")
-            continue
-        lines.append(f"{indent}# {doc} ({_type_name(tp)})")
-        value = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
-        rendered = yaml.safe_dump({name: value}, default_flow_style=True, sort_keys=False,
-                                  width=1000).strip()
-        lines.append(f"{indent}{rendered[1:-1]}" if rendered.startswith("{") else indent + rendered)
-    return "\n".join(lines) + "\n"
-
-
-def reference_markdown() -> str:
-    """The config reference as a markdown table (kept in docs/config.md, checked by a test)."""
-    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
-    for key, tp, default, doc in iter_options():
-        if dataclasses.is_dataclass(tp):
-            continue
-        shown = json.dumps(default) if not isinstance(default, str) else default
-        cells = [f"`{key}`", _type_name(tp), f"`{shown}`", doc]
-        # a bare | splits a Markdown table cell (choices are written 'a' | 'b')
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(rows) + "\n"

@@ -1,0 +1,61 @@
+"""The documented options as text: the YAML template (``videmo config --template``) and the
+Markdown reference kept in docs/config.md (``videmo config reference``; a test checks it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import yaml
+
+from videmo.config.load import type_name
+from videmo.config.options import Config, option_types
+
+
+def iter_options(cls: type = Config, prefix: str = ""):
+    """Yield (key, type, default, doc) for every option, depth first, in declaration order."""
+    hints = option_types(cls)
+    for f in dataclasses.fields(cls):
+        doc = f.metadata.get("doc")
+        if doc is None:
+            continue
+        tp = hints[f.name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        yield prefix + f.name, tp, default, doc
+        if dataclasses.is_dataclass(tp):
+            yield from iter_options(tp, prefix + f.name + ".")
+
+
+def template() -> str:
+    """A complete, commented YAML config with every option at its default."""
+    lines = ["# videmo config: every option with its default. Delete what you do not change.",
+             "# Docs: README.md (Configuration). Validate with: videmo config check FILE", ""]
+    for key, tp, default, doc in iter_options():
+        depth = key.count(".")
+        indent = "  " * depth
+        name = key.rsplit(".", 1)[-1]
+        if dataclasses.is_dataclass(tp):
+            if depth == 0:
+                lines.append("")
+            lines.append(f"{indent}# {doc}")
+            lines.append(f"{indent}{name}:")
+            continue
+        lines.append(f"{indent}# {doc} ({type_name(tp)})")
+        value = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
+        rendered = yaml.safe_dump({name: value}, default_flow_style=True, sort_keys=False,
+                                  width=1000).strip()
+        lines.append(f"{indent}{rendered[1:-1]}" if rendered.startswith("{") else indent + rendered)
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown() -> str:
+    """The config reference as a markdown table (kept in docs/config.md, checked by a test)."""
+    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    for key, tp, default, doc in iter_options():
+        if dataclasses.is_dataclass(tp):
+            continue
+        shown = json.dumps(default) if not isinstance(default, str) else default
+        cells = [f"`{key}`", type_name(tp), f"`{shown}`", doc]
+        # a bare | splits a Markdown table cell (choices are written 'a' | 'b')
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"

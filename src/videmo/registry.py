@@ -1,0 +1,64 @@
+"""Names of pluggable parts, each pointing at the code that makes it, imported on first use.
+
+One :class:`Registry` per kind of part (face detectors, frame models, clip aggregates, learners,
+feature extractors), declared beside the parts it names. The config reads its choices from
+them (:func:`videmo.config.options.opt`'s ``choices``), so a name is spelled once: the entry.
+An entry is ``"module:attr"`` (imported when the part is first made, so listing the names
+imports no model library) or the object itself (a part registered at run time, e.g. by a test).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+
+class Registry:
+    """An ordered mapping name -> part, resolved lazily; ``what`` names the kind in errors
+    (e.g. "face detector")."""
+
+    def __init__(self, what: str, entries: dict[str, Any] | None = None) -> None:
+        self.what = what
+        self._entries: dict[str, Any] = dict(entries or {})
+
+    def register(self, name: str, entry: Any) -> Any:
+        """Add (or replace) ``name``; ``entry`` is ``"module:attr"`` or the part itself."""
+        if not name:
+            raise ValueError(f"a {self.what} needs a name")
+        self._entries[name] = entry
+        return entry
+
+    def pop(self, name: str) -> Any:
+        return self._entries.pop(name)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, name: str) -> Any:
+        """The part ``name`` names, importing its module the first time."""
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            hint = difflib.get_close_matches(str(name), self.names(), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise KeyError(f"unknown {self.what} {name!r}{extra}; known: "
+                           f"{', '.join(self.names())}") from None
+        if isinstance(entry, str) and ":" in entry:
+            module, attr = entry.split(":", 1)
+            entry = getattr(importlib.import_module(module), attr)
+            self._entries[name] = entry
+        return entry
+
+    def __repr__(self) -> str:
+        return f"Registry({self.what!r}, {list(self._entries)})"
