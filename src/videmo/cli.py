@@ -543,8 +543,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     if action == "template":
         sys.stdout.write(config_mod.template())
         return EXIT_OK
-    if action == "reference":
-        sys.stdout.write(config_mod.reference_markdown())
+    if action == "reference":  # the config's keys, then a comparison job's
+        from videmo.execute.compare import job_reference_markdown
+        sys.stdout.write(config_mod.reference_markdown() + "\n" + job_reference_markdown())
         return EXIT_OK
     if not args.file:
         raise UsageError(f"videmo config {action} needs a config FILE")
