@@ -62,8 +62,8 @@ JOB_OPTIONS: dict[str, tuple[str, str, str]] = {
              "every variant)."),
     "executor": ("`local` \\| `slurm`", "`local`", "Where the variants run: this machine, one "
                  "after another, or a SLURM cluster (each extraction an array and a merge job "
-                 "sized by the base config's `slurm:` section, then one job that writes the "
-                 "tables); `videmo compare --slurm` for one run."),
+                 "sized by the variant's `slurm:` section, then one job that waits for every "
+                 "merge job and writes the tables); `videmo compare --slurm` for one run."),
     "reference": ("string or null", "`null`", "The variant every row is set against (accuracy "
                   "difference, its paired bootstrap interval, McNemar's p), on each row's own "
                   "dataset; null: the first variant."),
