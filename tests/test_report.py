@@ -244,6 +244,32 @@ def test_compare_sample(tmp_path, capsys):
         assert row["majority_baseline"] == pytest.approx(shares.max(), abs=1e-4)
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 10_000
     assert "| crema-d | 6 | yes |" in (tmp_path / "cmp" / "comparison.md").read_text()
+    # MTCNN against Haar (the first row) on the clips both labelled, recounted from clips.csv
+    from scipy.stats import binomtest
+
+    haar, mtcnn = (pd.read_csv(tmp_path / "cmp" / name / "report" / "clips.csv",
+                               index_col="filename") for name in table["run"])
+    right_h, right_m = (c["predict"] == c["golden"] for c in (haar, mtcnn))
+    only_m, only_h = int((right_m & ~right_h).sum()), int((right_h & ~right_m).sum())
+    first, second = table.iloc[0], table.iloc[1]
+    assert pd.isna(first["reference"]) and pd.isna(first["accuracy_diff"])
+    assert second["reference"] == first["run"] and second["paired_clips"] == 6
+    assert second["accuracy_diff"] == pytest.approx(right_m.mean() - right_h.mean(), abs=1e-4)
+    p = binomtest(only_m, only_m + only_h).pvalue if only_m + only_h else 1.0
+    assert second["mcnemar_p"] == pytest.approx(p, rel=1e-3)
+    assert second["accuracy_diff_ci_low"] <= second["accuracy_diff"] <= \
+        second["accuracy_diff_ci_high"]
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert f"| {first['run']} | {100 * second['accuracy_diff']:+.2f} pp [" in md
+    html = (tmp_path / "cmp" / "comparison.html").read_text()
+    assert "McNemar p" in html and f"{100 * second['accuracy_diff']:+.2f} pp" in html
+    # the same runs collected with the other row as the reference
+    assert main(["compare", "--runs", *(str(tmp_path / "cmp" / r) for r in table["run"]),
+                 "--out", str(tmp_path / "again"), "--reference", second["run"]]) == 0
+    again = pd.read_csv(tmp_path / "again" / "comparison.csv")
+    assert again["reference"].tolist()[0] == second["run"] and pd.isna(again["reference"][1])
+    assert again["accuracy_diff"][0] == pytest.approx(-second["accuracy_diff"], abs=1e-4)
+    assert again["mcnemar_p"][0] == pytest.approx(second["mcnemar_p"])
 
 
 # ------------------------------------------------------------------ reports of hand-made runs

@@ -231,3 +231,37 @@ def test_task_killed_mid_run_resumes(cluster, tmp_path, sample_corpus, clip_fram
     df = pd.read_parquet(run.frames_path)
     assert len(df[df[schema.CLIP_ID] == "zz_long"]) == len(frames)
     assert not df.duplicated([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX]).any()
+
+
+def test_compare_on_slurm_equals_compare_here(cluster, tmp_path, sample_corpus, capsys):
+    """`videmo compare --slurm`: Haar vs MTCNN, each with the vote and the mean (the mean rows
+    share their detector's extraction): two arrays, two merge jobs and one table job that
+    waits for both. Its table equals `videmo compare` run here (but for the seconds)."""
+    from videmo.execute import executor as ex
+
+    base = _job(tmp_path, sample_corpus)
+    base.write_text(base.read_text().replace("{every_n: 5}", "{every_n: 15}")
+                    .replace("max_concurrent: 2,", "max_concurrent: 2, shards: 2,"))
+    job = tmp_path / "cmp.yaml"
+    job.write_text(f"compare:\n  base: job.yaml\n  out: {tmp_path / 'on-slurm'}\n"
+                   f"  vary:\n    faces.detector: [haar, mtcnn]\n"
+                   f"    report.aggregate: [majority, mean]\n")
+    t0 = time.monotonic()
+    assert main(["compare", str(job), "--slurm"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("array job") == 2 and out.count("shares the extraction") == 2
+    final = ex.SlurmJob(tmp_path / "on-slurm", out.split("compare job ")[1].split(":")[0])
+    assert final.wait(timeout=1200, poll=1.0) == ex.COMPLETED, \
+        (tmp_path / "on-slurm" / "slurm" / "logs").iterdir()
+    print(f"compare --slurm: {time.monotonic() - t0:.0f} s from submission to the table")
+    for name in ("detector-haar_aggregate-majority", "detector-mtcnn_aggregate-majority"):
+        job_of_run = ex.job_of(RunDir(tmp_path / "on-slurm" / name))
+        assert job_of_run.kind == "slurm" and job_of_run.state() in (ex.COMPLETED, ex.UNKNOWN)
+        assert run_status(RunDir(tmp_path / "on-slurm" / name)).complete
+
+    assert main(["compare", str(job), "--out", str(tmp_path / "here"), "--no-progress"]) == 0
+    cluster_table, local_table = (
+        pd.read_csv(tmp_path / d / "comparison.csv").drop(columns="seconds_per_clip")
+        for d in ("on-slurm", "here"))
+    pd.testing.assert_frame_equal(cluster_table, local_table)
+    assert cluster_table["paired_clips"].dropna().tolist() == [6, 6, 6]

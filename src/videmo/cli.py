@@ -167,12 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="run or collect several runs; the study's table + chart",
                        description="With a comparison job (jobs/compare-*.yaml): extract + "
-                                   "report every combination of its `vary` values, then write "
-                                   "comparison.csv/.md/.png. With --runs: collect finished runs.")
+                                   "report every combination of its `vary` values, here or on "
+                                   "SLURM, then write comparison.csv/.md/.png/.html: each row "
+                                   "with its accuracy difference against the reference row on "
+                                   "the clips both labelled, its paired bootstrap interval and "
+                                   "McNemar's exact p. With --runs: collect finished runs.")
     p.add_argument("job", nargs="?", help="comparison job YAML (a top-level compare: section)")
     p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="collect these finished runs")
     p.add_argument("--out", help="where the comparison tables go (default: the job's out, or "
                                  "runs/comparison with --runs)")
+    p.add_argument("--reference", metavar="NAME", help="the row the others are set against "
+                   "(default: compare.reference, else the first row)")
+    p.add_argument("--slurm", action="store_true", help="on SLURM (compare.executor: slurm): "
+                   "each extraction an array + merge job (as submit), then a job that waits "
+                   "for every merge job and writes the tables; prints the job ids")
+    p.add_argument("--dry-run", action="store_true", help="with --slurm: print the sbatch "
+                   "scripts; submit and write nothing")
+    p.add_argument("--collect", action="store_true", help="only tabulate the job's finished "
+                   "runs (what the SLURM compare job runs)")
     p.add_argument("--force", action="store_true", help="redo clips already done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -327,22 +339,31 @@ def _setup_logging(args: argparse.Namespace) -> None:
                         datefmt="%H:%M:%S", stream=sys.stderr)
 
 
+def _local(args: argparse.Namespace):
+    from videmo.execute.executor import LocalExecutor
+
+    return LocalExecutor(force=args.force, progress=False if args.no_progress else None,
+                         command=shlex.join(sys.argv))
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
-    from videmo.execute.local import extract
     from videmo.execute.shard import parse_shard, shard_from_env
 
     shard = parse_shard(args.shard) if args.shard else shard_from_env()
     cfg = load_config(args)
     checked = preflight(cfg)
     warn_if_oversubscribed(cfg.run.jobs)
-    summary = extract(cfg, force=args.force, shard=shard, clips=checked.clips,
-                      progress=False if args.no_progress else None, command=shlex.join(sys.argv))
-    return print_extract_summary(summary)
+    job = _local(args).map_clips(cfg, report=False, clips=checked.clips, shard=shard)
+    print(job.summary.text(), end="")
+    return EXIT_OK if job.summary.ok else EXIT_FAILED
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from videmo.execute import slurm
+    from videmo.execute.executor import SlurmExecutor
 
+    executor = SlurmExecutor(shards=args.shards, dry_run=args.dry_run, force=args.force,
+                             command=shlex.join(sys.argv))
     if bool(args.config) == bool(args.resume):
         raise UsageError("give either a CONFIG to submit or --resume RUN_DIR")
     if args.resume:
@@ -354,8 +375,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
         preflight(slurm.job_config(RunDir(args.resume), args.overrides), out=False,
                   templates=True)
-        sub = slurm.resume(Path(args.resume), dry_run=args.dry_run, overrides=args.overrides,
-                           command=shlex.join(sys.argv))
+        job = executor.resume(Path(args.resume), args.overrides)
     else:
         if args.shards is not None and args.shards < 1:
             raise ConfigError(f"--shards must be at least 1, got {args.shards}")
@@ -363,9 +383,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         preflight(cfg, templates=True)
         warn_if_oversubscribed(cfg.run.jobs, cfg.slurm.cpus_per_task,
                                f"slurm.cpus_per_task ({cfg.slurm.cpus_per_task})")
-        sub = slurm.submit(cfg, shards=args.shards, dry_run=args.dry_run,
-                           force=args.force, command=shlex.join(sys.argv))
-    sys.stdout.write(slurm.describe(sub, args.dry_run))
+        job = executor.map_clips(cfg)
+    sys.stdout.write(slurm.describe(job.submission, args.dry_run))
     return EXIT_OK
 
 
@@ -379,23 +398,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from videmo.execute.local import extract
-    from videmo.report.build import build_report
-    from videmo.store import RunDir
-
     cfg = load_config(args)
     checked = preflight(cfg)  # a path error stops before the run directory is touched
     warn_if_oversubscribed(cfg.run.jobs)
-    with RunDir(cfg.out_dir).lock(command=shlex.join(sys.argv)):  # extract and report
-        summary = extract(cfg, force=args.force, clips=checked.clips,
-                          progress=False if args.no_progress else None,
-                          command=shlex.join(sys.argv))
-        code = print_extract_summary(summary)
-        if summary.interrupted or summary.write_error:
-            return code
-        report = build_report(summary.run_dir, cfg, frames=summary.table)
-    print(report.summary())
-    return code
+    job = _local(args).map_clips(cfg, report=True, clips=checked.clips)
+    print(job.summary.text(), end="")
+    if job.report is not None:
+        print(job.report.summary())
+    return EXIT_OK if job.summary.ok else EXIT_FAILED
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -475,45 +485,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from videmo.execute import compare as runner
+    from videmo.execute.executor import LocalExecutor, SlurmExecutor
     from videmo.report import compare
 
     if bool(args.job) == bool(args.runs):
         raise UsageError("give either a comparison JOB file or --runs RUN_DIR...")
     if args.runs:
+        if args.slurm or args.collect or args.dry_run:
+            raise UsageError("--runs collects finished runs: drop --slurm, --collect, --dry-run")
         out = Path(args.out or "runs/comparison")
-        table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out)
+        table = compare.collect([(Path(r), None, Path(r).name) for r in args.runs], out,
+                                args.reference)
     else:
         job = runner.load_job(args.job)
-        if args.out:
-            job = dataclasses.replace(job, out=Path(args.out))
-        out = job.out
-        jobs = 1
-        for v in job.variants:  # every run's paths, before the first extraction
-            cfg = config_mod.load(job.base, list(v.overrides))
-            preflight(cfg, out=False)
-            jobs = max(jobs, job.jobs or cfg.run.jobs)
-        warn_if_oversubscribed(jobs)
-        table = runner.run_job(job, force=args.force,
-                                progress=False if args.no_progress else None)
+        out = Path(args.out) if args.out else job.out
+        job = dataclasses.replace(job, out=out, reference=args.reference or job.reference,
+                                  executor="slurm" if args.slurm else job.executor)
+        if args.dry_run and (job.executor != "slurm" or args.collect):
+            raise UsageError("--dry-run prints the sbatch scripts of --slurm")
+        planned = runner.plan(job)
+        for p in planned:  # every run's paths, before the first extraction
+            preflight(p.cfg, out=False, templates=job.executor == "slurm")
+        command = shlex.join(sys.argv)
+        if args.collect:
+            table = runner.collect_job(job, planned)
+        elif job.executor == "slurm":
+            jobs, final = runner.run_job(job, SlurmExecutor(
+                dry_run=args.dry_run, force=args.force, command=command))
+            sys.stdout.write(runner.describe_submission(jobs, final, planned, args.dry_run))
+            return EXIT_OK
+        else:
+            warn_if_oversubscribed(max(job.jobs or p.cfg.run.jobs for p in planned))
+            table = runner.run_job(job, LocalExecutor(
+                force=args.force, progress=False if args.no_progress else None,
+                command=command))[1].result
     print(compare.to_markdown(table), end="")
     print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png")
     return EXIT_OK
-
-
-def print_extract_summary(summary) -> int:
-    run = summary.run_dir
-    where = run.frames_path if summary.table is not None else \
-        f"{run.parts} (a shard: `videmo report {run.path}` merges them)"
-    print(f"extract: {summary.done} done, {summary.skipped} already done, "
-          f"{len(summary.failed)} failed of {summary.total} clips; {summary.frames} frames in "
-          f"{summary.seconds:.1f}s wall, {summary.cpu_seconds:.1f}s CPU -> {where}")
-    for rec in summary.failed:
-        print(f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}")
-    if summary.interrupted:
-        print("  interrupted: rerun the same command to resume")
-    if summary.write_error:
-        print(f"  stopped: {summary.write_error}")
-    return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -535,8 +543,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     if action == "template":
         sys.stdout.write(config_mod.template())
         return EXIT_OK
-    if action == "reference":
-        sys.stdout.write(config_mod.reference_markdown())
+    if action == "reference":  # the config's keys, then a comparison job's
+        from videmo.execute.compare import job_reference_markdown
+        sys.stdout.write(config_mod.reference_markdown() + "\n" + job_reference_markdown())
         return EXIT_OK
     if not args.file:
         raise UsageError(f"videmo config {action} needs a config FILE")

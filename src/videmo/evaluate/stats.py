@@ -1,6 +1,7 @@
-"""Statistics shared by the report's metrics and ``videmo learn``: percentile bootstrap
-intervals of accuracy and macro-F1 over resampled clips (or whole groups of clips), and the
-exact McNemar test of two classifiers on the same clips.
+"""Statistics shared by the report's metrics, ``videmo learn`` and ``videmo compare``:
+percentile bootstrap intervals of accuracy and macro-F1 over resampled clips (or whole groups of
+clips), of a paired difference in accuracy, and the exact McNemar test of two classifiers on
+the same clips.
 
 A resample is a row of *weights*: how often each clip was drawn. Accuracy and macro-F1 of a
 resample (:func:`weighted_rates`) are those of the clips drawn, as scikit-learn computes them
@@ -8,6 +9,8 @@ over the three classes with ``zero_division=0`` (a class absent from a resample'
 predicted labels has F1 0 and still weighs a third)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from scipy.stats import binomtest
@@ -78,23 +81,53 @@ def bootstrap_intervals(predicted: list[str], golden: list[str],
         return dict.fromkeys(CI_KEYS)
     y = np.asarray(golden, dtype=object)
     p = np.asarray(predicted, dtype=object)
-    n = len(y)
-    rng = np.random.default_rng(seed)
     acc, f1 = np.empty(resamples), np.empty(resamples)
-    step = max(1, _DRAW_CELLS // n)
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        w = index_weights(rng.integers(0, n, (stop - start, n)), n)
-        acc[start:stop], f1[start:stop] = weighted_rates(y, p, w)
+    for rows, w in resampled(len(y), resamples, seed):
+        acc[rows], f1[rows] = weighted_rates(y, p, w)
     (a_lo, a_hi), (f_lo, f_hi) = interval(acc, level), interval(f1, level)
     return dict(zip(CI_KEYS, (a_lo, a_hi, f_lo, f_hi), strict=True))
 
 
-def mcnemar_p(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """Exact two-sided McNemar p-value of predictions ``a`` vs ``b`` on the same clips."""
-    ra, rb = a == y, b == y
+def resampled(n: int, resamples: int = BOOTSTRAP_RESAMPLES,
+              seed: int = BOOTSTRAP_SEED) -> Iterator[tuple[slice, np.ndarray]]:
+    """The report's resamples of ``n`` clips, in chunks that bound memory: (which resamples,
+    their (k x n) weights), the clips drawn with replacement by
+    ``default_rng(seed).integers(0, n, (resamples, n))``, row by row."""
+    rng = np.random.default_rng(seed)
+    step = max(1, _DRAW_CELLS // n)
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        yield slice(start, stop), index_weights(rng.integers(0, n, (stop - start, n)), n)
+
+
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray,
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                      level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """Accuracy of ``a`` minus accuracy of ``b`` on the same clips (``correct_*[i]``: was
+    clip i right), and its percentile bootstrap interval: clips are drawn with replacement
+    (:func:`resampled`), each bringing both its verdicts, so the interval holds what the two
+    share (a clip hard for both moves both)."""
+    d = np.asarray(correct_a, dtype=float) - np.asarray(correct_b, dtype=float)
+    if not len(d):
+        raise ValueError("a paired difference needs at least one clip")
+    diffs = np.empty(resamples)
+    for rows, w in resampled(len(d), resamples, seed):
+        diffs[rows] = w @ d / len(d)
+    lo, hi = interval(diffs, level)
+    return float(d.mean()), lo, hi
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """Exact two-sided McNemar p-value from two verdicts per clip (right or wrong): a binomial
+    test of the clips only ``a`` got right among those exactly one of them got right."""
+    ra, rb = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     only_a, only_b = int((ra & ~rb).sum()), int((rb & ~ra).sum())
     if only_a + only_b == 0:
         return 1.0
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def mcnemar_p(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Exact two-sided McNemar p-value of predictions ``a`` vs ``b`` on the same clips."""
+    return mcnemar_exact(a == y, b == y)
 

@@ -53,6 +53,22 @@ class ExtractSummary:
     def ok(self) -> bool:
         return not self.failed and not self.interrupted and not self.write_error
 
+    def text(self) -> str:
+        """What ``videmo extract`` and ``videmo run`` print: counts, then each failed clip."""
+        run = self.run_dir
+        where = run.frames_path if self.table is not None else \
+            f"{run.parts} (a shard: `videmo report {run.path}` merges them)"
+        lines = [f"extract: {self.done} done, {self.skipped} already done, "
+                 f"{len(self.failed)} failed of {self.total} clips; {self.frames} frames in "
+                 f"{self.seconds:.1f}s wall, {self.cpu_seconds:.1f}s CPU -> {where}"]
+        lines += [f"  failed: {rec['clip_id']} ({rec['path']}): {rec['reason']}"
+                  for rec in self.failed]
+        if self.interrupted:
+            lines.append("  interrupted: rerun the same command to resume")
+        if self.write_error:
+            lines.append(f"  stopped: {self.write_error}")
+        return "\n".join(lines) + "\n"
+
 
 def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
                  on_frames: Callable[[int], None] | None = None,

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ARRAY_TEMPLATE = "extract-array.sbatch"
 MERGE_TEMPLATE = "merge-report.sbatch"
+AFTER_TEMPLATE = "after-jobs.sbatch"  # one step once other jobs have ended (compare's table)
 PACKAGED_TEMPLATES = Path(__file__).parents[1] / "slurm_templates"
 ARRAY_ID_PLACEHOLDER = "<array-job-id>"
 
@@ -105,6 +106,8 @@ def templates_dir(cfg: Config) -> Path:
 
 def read_template(cfg: Config, name: str) -> str:
     path = templates_dir(cfg) / name
+    if name == AFTER_TEMPLATE and not path.exists():  # a copy made before it was shipped
+        path = PACKAGED_TEMPLATES / name
     try:
         return path.read_text(encoding="utf-8")
     except OSError as e:
@@ -172,6 +175,31 @@ def render_scripts(cfg: Config, run_dir: Path, config_path: Path, shards: list[i
     array = render_array(cfg, run_dir, config_path, shards, count) if shards else None
     return Scripts(array, render_merge(cfg, run_dir, config_path, count,
                                        array_job if shards else None))
+
+
+def render_after(cfg: Config, out: Path, name: str, argv: tuple[str, ...] | list[str],
+                 after: list[str]) -> str:
+    """The script of one step, ``videmo ARGV``, that waits for the jobs ``after`` to end,
+    however they ended (afterany), with the merge job's resources; ``cfg`` must be absolute.
+    Its log is OUT/slurm/logs/NAME-%j.out."""
+    dependency = _sbatch_lines([f"--dependency=afterany:{':'.join(after)}",
+                                "--kill-on-invalid-dep=yes"]) if after else ""
+    sc = cfg.slurm
+    return render(read_template(cfg, AFTER_TEMPLATE), {
+        "job_name": f"{sc.job_name}-{name}", "dependency": dependency,
+        "merge_mem": sc.merge_mem, "merge_time": sc.merge_time,
+        "log": _sbatch_value(out / "slurm" / "logs" / f"{name}-%j.out"),
+        "options": _sbatch_lines(_options(cfg, gpus=False)), "setup": "\n".join(sc.setup),
+        "videmo": videmo_command(cfg), "argv": shlex.join(argv)}, AFTER_TEMPLATE)
+
+
+def submit_script(out: Path, name: str, text: str) -> str:
+    """Write ``text`` to OUT/slurm/NAME (its logs to OUT/slurm/logs/) and submit it."""
+    _tool("sbatch")
+    (out / "slurm" / "logs").mkdir(parents=True, exist_ok=True)
+    path = out / "slurm" / name
+    write_text_atomic(path, text)
+    return sbatch(path)
 
 
 # ------------------------------------------------------------------ talking to SLURM

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
-import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from videmo import schema
 from videmo.execute import shard as shard_mod
+from videmo.execute.executor import ACTIVE_STATES, Job, TaskState, job_of
 from videmo.extract.corpus import CorpusError, discover
 from videmo.store import RunDir, RunDirError, is_truncated
 
@@ -31,18 +30,6 @@ if TYPE_CHECKING:
 STATES = (schema.DONE, schema.FAILED, schema.INTERRUPTED, schema.PENDING)
 LISTED = 10  # clips listed per state unless --clips
 LOG_TAIL = 10  # lines of a failed task's log
-
-
-@dataclass
-class TaskState:
-    """What SLURM says about one array task (or the merge job)."""
-
-    job_id: str
-    task: str  # array task id; '' for a plain job
-    state: str
-    source: str  # squeue, scontrol or sacct
-    exit_code: str = ""
-    reason: str = ""
 
 
 @dataclass
@@ -108,6 +95,7 @@ class RunStatus:
     jobs: list[str] = field(default_factory=list)
     squeue_available: bool = True
     slurm: bool = False  # submitted with `videmo submit` (RUN/slurm/jobs.json exists)
+    resume: str | None = None  # what finishes the run, by the job that made it (None: rerun)
     command: str = ""  # the last command that wrote the run (run.json)
     task_failures: list[TaskFailure] = field(default_factory=list)
     merge_failure: MergeFailure | None = None  # the latest merge job ended unsuccessfully
@@ -139,8 +127,6 @@ def clip_state(run: RunDir, clip_id: str, config_hash: str, clip: Clip | None = 
 
 
 def run_status(run: RunDir) -> RunStatus:
-    from videmo.execute import slurm
-
     meta = run.read_meta()
     if meta is None:
         raise RunDirError(f"{run.path} is not a videmo run directory (no run.json)")
@@ -173,10 +159,11 @@ def run_status(run: RunDir) -> RunStatus:
         shards.append(st)
     status = RunStatus(str(run.path), shards, problems, truncated,
                        command=_extract_command(meta))
-    subs = slurm.submissions(run)
-    status.slurm = slurm.jobs_path(run).exists()
-    if subs:
-        _add_slurm_states(run, status, subs)
+    job = job_of(run)
+    status.slurm = job.kind == "slurm"
+    status.resume = job.resume_command()
+    if job.job_ids():
+        _add_job_states(status, job)
     return status
 
 
@@ -190,55 +177,38 @@ def _extract_command(meta: dict[str, Any]) -> str:
     return str(meta.get("command") or "")
 
 
-def _add_slurm_states(run: RunDir, status: RunStatus, subs: list[dict[str, Any]]) -> None:
-    from videmo.execute import slurm
-
-    status.jobs = slurm.job_ids(run)
-    by_index = {s.index: s for s in status.shards}
-    for sub in subs:  # the latest submission that ran a shard is the one to ask about
-        for i in sub.get("shards") or []:
-            if i in by_index and sub.get("array_job"):
-                by_index[i].array_job = sub["array_job"]
-    states: dict[tuple[str, str], TaskState] = {}
-    queued = slurm.squeue(status.jobs)
-    status.squeue_available = queued is not None
-    for q in queued or []:
-        source = "squeue" if q.state in slurm.ACTIVE_STATES else "scontrol"
-        for i in _task_indices(q.task) if q.task else [None]:
-            key = (q.job_id, "" if i is None else str(i))
-            states[key] = TaskState(q.job_id, key[1], q.state, source, reason=q.reason)
-    missing = [j for j in status.jobs if not any(k[0] == j for k in states)]
-    for t in sacct(missing):
-        states.setdefault((t.job_id, t.task), t)
-    merge_job = subs[-1].get("merge_job")
-    merge = states.get((merge_job or "", ""))
+def _add_job_states(status: RunStatus, job: Job) -> None:
+    """The scheduler's word on the run's tasks and its final (merge) job."""
+    status.jobs = job.job_ids()
+    status.squeue_available = job.scheduler_available
+    for s in status.shards:
+        if s.index is not None:
+            s.array_job = job.array_of(s.index)
+    merge = job.final()
     if merge is not None:
         status.merge = f"{merge.state} ({merge.reason})" if merge.reason not in ("None", "") \
             else merge.state
-        if merge.state not in slurm.ACTIVE_STATES and merge.state != "COMPLETED":
-            status.merge_failure = _merge_failure(run, merge)
+        if merge.state not in ACTIVE_STATES and merge.state != "COMPLETED":
+            status.merge_failure = _merge_failure(job, merge)
     for s in status.shards:
         if s.array_job is None or s.index is None:
             continue
-        s.task = states.get((s.array_job, str(s.index)))
+        s.task = job.task_of(s.index)
         if s.task is None:
             continue
         s.queue = s.task.state
-        if (s.task.state not in slurm.ACTIVE_STATES and s.task.state != "COMPLETED"
+        if (s.task.state not in ACTIVE_STATES and s.task.state != "COMPLETED"
                 and s.counts[schema.PENDING]):
-            log = _task_log(run, s.array_job, s.index)
+            log = job.log_of(s.task)
             status.task_failures.append(TaskFailure(s.index, s.task, s.recorded == 0, log,
                                                     _tail(log)))
 
 
-def _merge_failure(run: RunDir, merge: TaskState) -> MergeFailure:
+def _merge_failure(job: Job, merge: TaskState) -> MergeFailure:
     """Why the merge job ended as it did: the report it wrote (when that report counts clips
     that are not done), else the end of its log."""
-    logs = run.path / "slurm" / "logs"
-    log = logs / f"merge-{merge.job_id}.out"
-    if not log.exists():
-        found = sorted(logs.glob(f"*{merge.job_id}.*")) if logs.is_dir() else []
-        log = found[0] if found else None
+    run = RunDir(job.run_dir)
+    log = job.log_of(merge)
     report, not_done = None, 0
     try:
         cfg = run.config()
@@ -253,46 +223,6 @@ def _merge_failure(run: RunDir, merge: TaskState) -> MergeFailure:
     return MergeFailure(merge.job_id, merge.state, report, not_done, log, _tail(log))
 
 
-def sacct(job_ids: list[str]) -> list[TaskState]:
-    """Ended jobs and array tasks from SLURM's accounting (empty without sacct or accounting).
-
-    squeue forgets a job when it ends and scontrol some minutes later (MinJobAge); sacct keeps
-    them, where the cluster stores accounting.
-    """
-    exe = shutil.which("sacct")
-    if exe is None or not job_ids:
-        return []
-    proc = subprocess.run([exe, "-n", "-P", "-X", "-j", ",".join(job_ids),
-                           "--format=JobID,State,ExitCode"], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        return []
-    out = []
-    for line in proc.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 3:
-            continue
-        job, state, exit_code = parts
-        job_id, _, task = job.partition("_")
-        state = state.split()[0] if state.strip() else ""  # 'CANCELLED by 0' -> 'CANCELLED'
-        if job_id not in job_ids or not state:
-            continue
-        for i in _task_indices(task) if task else [None]:
-            out.append(TaskState(job_id, "" if i is None else str(i), state, "sacct",
-                                 exit_code=exit_code))
-    return out
-
-
-def _task_log(run: RunDir, array_job: str, index: int) -> Path | None:
-    """The task's log: the packaged template's name, else any log named after the task."""
-    logs = run.path / "slurm" / "logs"
-    default = logs / f"extract-{array_job}_{index}.out"
-    if default.exists():
-        return default
-    found = sorted(logs.glob(f"*{array_job}_{index}.*")) if logs.is_dir() else []
-    return found[0] if found else None
-
-
 def _tail(path: Path | None, lines: int = LOG_TAIL) -> list[str]:
     if path is None:
         return []
@@ -303,21 +233,10 @@ def _tail(path: Path | None, lines: int = LOG_TAIL) -> list[str]:
     return text.rstrip("\n").splitlines()[-lines:]
 
 
-def _task_indices(spec: str) -> list[int]:
-    """'3' -> [3]; '1-3%2' or '[1,4]' (pending tasks not yet split off) -> their indices."""
-    spec = spec.strip("[]").split("%")[0]
-    out = []
-    for part in filter(None, spec.split(",")):
-        lo, _, hi = part.partition("-")
-        if lo.isdigit() and (not hi or hi.isdigit()):
-            out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def rerun_hint(st: RunStatus) -> str:
     """What finishes the run: submit --resume for SLURM runs, else the same command again."""
-    if st.slurm:
-        return f"videmo submit --resume {shlex.quote(st.run_dir)}"
+    if st.resume:
+        return st.resume
     if st.shards[0].index is not None:
         todo = [str(s.index) for s in st.shards if s.counts[schema.DONE] < s.clips]
         count = len(st.shards)
@@ -334,8 +253,6 @@ def rerun_hint(st: RunStatus) -> str:
 
 
 def format_status(st: RunStatus, all_clips: bool = False) -> str:
-    from videmo.execute import slurm
-
     total = st.total
     n = sum(total.values())
     lines = [f"{st.run_dir}: {n} clips: " + ", ".join(f"{total[s]} {s}" for s in STATES)]
@@ -387,7 +304,7 @@ def format_status(st: RunStatus, all_clips: bool = False) -> str:
     lines.extend(_merge_lines(st))
     if st.complete:
         lines.append("complete: every clip is done")
-    elif not any(s.queue in slurm.ACTIVE_STATES for s in st.shards):
+    elif not any(s.queue in ACTIVE_STATES for s in st.shards):
         lines.append(f"not complete; to finish it: {rerun_hint(st)}")
     return "\n".join(lines) + "\n"
 

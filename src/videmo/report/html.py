@@ -447,7 +447,24 @@ def comparison_table(table: pd.DataFrame, links: dict[str, str]) -> Table:
         (Column("frame model", "emotions.model: what scored the faces"),
          value("frame_model")),
         (Column("clip labels by", "report.aggregate, or a classifier of videmo learn"),
-         value("classifier"))])
+         value("classifier")),
+        (Column("vs", "the reference row this row is set against (compare.reference)"),
+         value("reference", lambda v: "" if missing(v) else str(v))),
+        (Column("paired clips", "clips labelled in both rows' reports", numeric=True),
+         value("paired_clips", count)),
+        (Column("accuracy difference", "this row's accuracy minus the reference's, on the "
+                "paired clips, in percentage points", numeric=True),
+         value("accuracy_diff", points)),
+        (Column("difference " + CI_HEAD), ci_cell("accuracy_diff_ci_low",
+                                                   "accuracy_diff_ci_high", points)),
+        (Column("McNemar p", "exact McNemar test of the two rows' verdicts on the paired "
+                "clips", numeric=True),
+         value("mcnemar_p", lambda v: "" if missing(v) else f"{float(v):.3g}"))])
+
+
+def points(value: Any) -> str:
+    """A difference of two rates in percentage points, signed ("" when there is none)."""
+    return "" if missing(value) else f"{100 * float(value):+.2f} pp"
 
 
 def write_comparison_html(table: pd.DataFrame, out: Path, reports: dict[str, Path],
