@@ -296,13 +296,26 @@ def test_auto_serves_browser_formats_as_they_are(ffmpeg_tool, tmp_path):
     assert flv.transcoded and flv.mime == "video/webm"
 
 
-def test_cli_prints_the_url_and_stops_on_ctrl_c(tmp_path, cache_dir):
+def _default_sigint() -> None:  # whatever the test runner itself was started with
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _ignore_sigint() -> None:  # what a shell's background job or nohup starts with
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig, ignored_at_start", [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_cli_prints_the_url_and_stops_on_ctrl_c(tmp_path, cache_dir, sig, ignored_at_start):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"corpus: {{paths: ['{SAMPLE}']}}\nannotate: {{cache: '{cache_dir}'}}\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    # the child starts with SIGINT at its default, or ignored (then Python installs no
+    # KeyboardInterrupt handler of its own: the server must, or Ctrl-C never stops it)
     proc = subprocess.Popen([sys.executable, "-m", "videmo", "annotate", str(cfg), "--out",
                              str(tmp_path / "run"), "--observer", "alice"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_ignore_sigint if ignored_at_start else _default_sigint)
     try:
         line = proc.stdout.readline()
         assert line.startswith("videmo annotate: http://127.0.0.1:"), line + proc.stderr.read()
@@ -313,7 +326,7 @@ def test_cli_prints_the_url_and_stops_on_ctrl_c(tmp_path, cache_dir):
             while chunk := s.recv(65536):
                 page += chunk
         assert b" 200 " in page.split(b"\r\n")[0] and b'value="alice"' in page
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -420,6 +421,10 @@ def make_server(cfg: Config, run_dir: Path | None = None, observer: str = "",
                             f"{e.strerror}") from None
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def serve(cfg: Config, observer: str = "") -> int:
     """Serve until Ctrl-C; prints the URL first. Returns the exit code (0)."""
     if observer and not OBSERVER_RE.match(observer):
@@ -432,11 +437,16 @@ def serve(cfg: Config, observer: str = "") -> int:
     if not server.loopback_only:
         log.warning("serving on %s: anyone on that network can see the clips and add events",
                     cfg.annotate.host)
+    # Ctrl-C stops it even when started with SIGINT ignored (Python then installs no handler:
+    # a shell's background job, nohup), and so does SIGTERM (a scheduler, kill)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.server_close()
         app.transcoder.close()
     print(f"videmo annotate: stopped; {app.log.counts()['total']} events in {app.log.path}",
