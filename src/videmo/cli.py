@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "may differ from the run's: --set report.aggregate=mean.")
     p.add_argument("run_dir", help="run directory made by extract/run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a report.* key, e.g. --set report.balance=uniform")
+                   help="override a report.* key, e.g. --set report.balance=uniform, or "
+                        "re-cut the clips: --set corpus.segments=other.csv, corpus.window_s=30")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
     p.add_argument("--classifier", metavar="MODEL_DIR",
@@ -268,6 +269,8 @@ def preflight(cfg: Config, *, corpus: bool = True, labels: bool = True, out: boo
             checked.clips = _check_corpus(cfg, checked.lines)
     if labels:
         _check_labels(cfg, checked.lines)
+        if checked.clips is not None and cfg.corpus.segments is not None:
+            _check_segments(cfg, checked.clips, checked.lines)
     if out:
         _check_out(cfg, checked.lines)
     if templates and cfg.slurm.templates is not None:
@@ -319,6 +322,25 @@ def _check_labels(cfg: Config, lines: list[str]) -> None:
     found = labels_mod.check_labels(cfg)  # parses with the chosen columns, known values
     rows = len(found.rows) if found is not None else None
     lines.append(f"report.labels: {path}" + ("" if rows is None else f": {rows} rows"))
+
+
+def _check_segments(cfg: Config, clips: list[Clip], lines: list[str]) -> None:
+    """The segments file's rows against the corpus and the recordings' lengths (from their
+    containers' headers), before any work: bad rows by line, fatal with report.strict_labels."""
+    from videmo.evaluate.segments import load_segments
+    from videmo.extract.chunks import probe_duration
+
+    path = cfg.resolve(cfg.corpus.segments)
+    if path is None or not path.is_file():
+        raise ConfigError(f"config key 'corpus.segments': {path} is not a file"
+                          f"{_given(cfg, str(cfg.corpus.segments))}")
+    segments, issues = load_segments(cfg, [c.clip_id for c in clips],
+                                     {c.clip_id: probe_duration(c, cfg) for c in clips})
+    for line in issues.lines() if issues else []:
+        log.warning("segments %s: %s (left out; report.strict_labels: true stops here)", path,
+                    line)
+    bad = f", {len(issues.rows)} bad rows left out" if issues and issues.any() else ""
+    lines.append(f"corpus.segments: {path}: {len(segments)} segments{bad}")
 
 
 def _check_out(cfg: Config, lines: list[str]) -> None:
@@ -416,9 +438,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not run.path.is_dir():
         raise RunDirError(f"run directory not found: {run.path}")
     cfg = run.config()
-    bad = [o for o in args.overrides if not o.strip().startswith("report.")]
+    cut = tuple(f"corpus.{k}=" for k in config_mod.CORPUS_CLIP_KEYS)  # segments, windows
+    bad = [o for o in args.overrides if not o.strip().startswith(("report.", *cut))]
     if bad:
-        raise ConfigError(f"videmo report changes only report.* keys; {bad[0]!r} would need a "
+        raise ConfigError(f"videmo report changes only report.* keys (and corpus.segments, "
+                          f"segments_columns, window_s, window_step_s); {bad[0]!r} would need a "
                           f"new extract (videmo extract CONFIG --set ...)")
     overrides = [*args.overrides, *_labels_override(args)]
     if args.classifier:

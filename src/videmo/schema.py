@@ -123,6 +123,9 @@ TRUNCATED_SHORTFALL = 0.05
 FILE_SIZE = "file_size"
 FILE_MTIME_NS = "file_mtime_ns"
 WIDTH, HEIGHT = "width", "height"
+# the recording's length in seconds: its last decoded frame's time plus one frame period (the
+# container's count / fps when decoding stopped early); segments and windows are checked on it
+DURATION_S = "duration_s"
 FINISHED_AT = "finished_at"
 HOST = "host"
 
@@ -141,6 +144,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     TRUNCATED,
     WIDTH,
     HEIGHT,
+    DURATION_S,
     FILE_SIZE,
     FILE_MTIME_NS,
     CONFIG_HASH,

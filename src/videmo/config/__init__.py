@@ -13,6 +13,7 @@ Everything a caller needs is importable from here (``from videmo.config import C
 from __future__ import annotations
 
 from videmo.config.keys import (
+    CORPUS_CLIP_KEYS,
     CORPUS_SELECTION_KEYS,
     EXTRACT_SECTIONS,
     EXTRACT_VERSION,
@@ -58,7 +59,8 @@ from videmo.config.options import (
 from videmo.config.reference import iter_options, reference_markdown, template
 
 __all__ = [
-    "ANNOTATE_SHORTCUTS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS", "EXTRACT_VERSION",
+    "ANNOTATE_SHORTCUTS", "CORPUS_CLIP_KEYS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS",
+    "EXTRACT_VERSION",
     "IMAGE_EXTENSIONS", "OPENCV_DISTRIBUTIONS",
     "VIDEO_EXTENSIONS", "AnnotateConfig", "Config", "ConfigError", "CorpusConfig",
     "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",

@@ -22,6 +22,8 @@ EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 # corpus keys that only choose which clips are in the run: they change no clip's numbers, so
 # excluding a broken file (or adding a folder) resumes the same run instead of refusing it
 CORPUS_SELECTION_KEYS = ("paths", "include", "exclude", "video_extensions")
+# corpus keys that cut recordings into report clips: applied to the per-frame table at report time
+CORPUS_CLIP_KEYS = ("segments", "segments_columns", "window_s", "window_step_s")
 
 # The version of what extraction computes from a clip (frames, boxes, scores). Bump it in the
 # commit that changes the per-frame numbers for the same config and models (sampling, decoding,
@@ -79,7 +81,7 @@ def extract_key(cfg: Config) -> dict[str, Any]:
         key["faces"]["mtcnn"] = {k: v for k, v in key["faces"]["mtcnn"].items()
                                  if k != "onet"}
     key["corpus"] = {k: v for k, v in key["corpus"].items()
-                     if k not in CORPUS_SELECTION_KEYS}
+                     if k not in CORPUS_SELECTION_KEYS + CORPUS_CLIP_KEYS}
     fer = cfg.emotions.model == "fer"
     pixels = cfg.emotions.model == "pixels"
     mesh_model = FRAME_MODELS.get(cfg.emotions.model).reads_mesh

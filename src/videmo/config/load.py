@@ -225,6 +225,13 @@ def _validate(cfg: Config) -> None:
     except re.error as e:
         raise ConfigError(f"config key 'report.group_pattern': not a regular expression: "
                           f"{e}") from None
+    c = cfg.corpus
+    if c.window_step_s is not None and c.window_s is None:
+        raise ConfigError("config key 'corpus.window_step_s' is set but corpus.window_s is not: "
+                          "set the window's length too")
+    if c.segments is not None and c.window_s is not None:
+        raise ConfigError("config keys 'corpus.segments' and 'corpus.window_s' are both set: a "
+                          "report's clips are either the segments or the windows; unset one")
     s = cfg.sampling
     if s.end_s is not None and s.end_s <= s.start_s:
         raise ConfigError(f"config key 'sampling.end_s': {s.end_s} must be after "

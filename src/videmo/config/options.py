@@ -78,6 +78,20 @@ class CorpusConfig:
                           "clip (an image sequence).")
     image_fps: float = opt(30.0, "Frame rate given to image-sequence clips (frames sorted by "
                                  "name).", minimum=0, exclusive=True)
+    segments: str | None = opt(
+        None, "CSV of coded time ranges of long recordings (recording, start, end; optional id, "
+              "label, person): each row is a clip of the report (README: Long recordings); "
+              "relative to the config file's folder.")
+    segments_columns: dict[str, str] = opt(
+        {}, "Header names of the segments file's columns by role (recording, start, end, id, "
+            "label, person), e.g. {start: Begin Time}; roles not named are found by common "
+            "names.")
+    window_s: float | None = opt(None, "Cut every recording into windows of this many seconds, "
+                                       "each a clip of the report; null: no windows.",
+                                 minimum=0, exclusive=True)
+    window_step_s: float | None = opt(None, "Seconds from one window's start to the next; "
+                                            "null: window_s (consecutive windows).",
+                                      minimum=0, exclusive=True)
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,10 @@ class RunConfig:
                                     "SLURM_CPUS_PER_TASK or cores / jobs.", minimum=1)
     on_error: Literal["continue", "abort"] = opt("continue", "On a failed clip: record it and "
                                                              "go on, or stop the run.")
+    chunk_s: float | None = opt(300.0, "Recordings longer than this are split into chunks of "
+                                       "this many seconds, the units of --jobs, SLURM shards "
+                                       "and resume (cut exactly at frame timestamps); null: a "
+                                       "recording is one unit.", minimum=0, exclusive=True)
 
 
 @dataclass(frozen=True)

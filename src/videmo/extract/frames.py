@@ -69,7 +69,14 @@ class SourceInfo:
     frames_decoded: int = 0
     frames_expected: int | None = None
     truncated: bool = False
+    duration_s: float | None = None  # see schema.DURATION_S
     warnings: list[str] = field(default_factory=list)
+
+    def container_duration(self) -> float | None:
+        """Frame count / fps as the container announces them; None when unknown."""
+        if self.frame_count > 0 and math.isfinite(self.fps) and self.fps > 0:
+            return self.frame_count / self.fps
+        return None
 
     def check_shortfall(self, s: SamplingConfig, stopped: bool, cause: str) -> None:
         """Set ``truncated`` (and say why, ``cause``, in ``warnings``) once decoding has ended;
@@ -192,6 +199,7 @@ def sample_video(clip: Clip, s: SamplingConfig, info: SourceInfo) -> Iterator[Fr
             yield Frame(index, t, image)
         if info.frames_decoded == 0:
             raise ClipError("no decodable frames (empty or corrupt video stream)")
+        info.duration_s = info.container_duration() if stopped else prev_t + step
         if failed_retrieve:
             info.warnings.append(f"{failed_retrieve} sampled frame(s) could not be decoded")
         info.check_shortfall(s, stopped, "truncated file or wrong header: the container "
@@ -207,6 +215,7 @@ def sample_images(clip: Clip, cfg: Config, info: SourceInfo) -> Iterator[Frame]:
         raise ClipError("image-sequence folder holds no images")
     info.fps = cfg.corpus.image_fps
     info.frame_count = info.frames_expected = len(files)
+    info.duration_s = len(files) / cfg.corpus.image_fps
     sampler = Sampler(cfg.sampling)
     unreadable: list[str] = []
     stopped = False

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,8 @@ class ClipResult:
             schema.TRUNCATED: self.info.truncated,
             schema.WIDTH: self.info.width,
             schema.HEIGHT: self.info.height,
+            schema.DURATION_S: None if self.info.duration_s is None else round(
+                self.info.duration_s, 6),
             schema.CONFIG_HASH: config_hash,
         }
 
@@ -165,7 +167,8 @@ FRAME_DTYPES = schema.FRAME_DTYPES
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
                  on_frames: Callable[[int], None] | None = None, *,
-                 emotions: bool = True, tables: Iterable[str] | None = None) -> ClipResult:
+                 emotions: bool = True, tables: Iterable[str] | None = None,
+                 frames_of: Callable[[SourceInfo], Iterator[Frame]] | None = None) -> ClipResult:
     """Sample, detect, select and run the feature extractors on one clip. Never raises for a
     bad clip: a clip that cannot be read comes back with status ``failed`` and the reason.
 
@@ -176,7 +179,8 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
     extractor the ones asked for need runs too (the mesh under a mesh frame model), and its
     table is kept when it is loaded.
     ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
-    moves within a long clip; it must not raise."""
+    moves within a long clip; it must not raise. ``frames_of(info)`` replaces
+    :func:`sample_frames` as the source of frames (one chunk of a long recording)."""
     side = [n for n in models.extractors if n != BASE] if tables is None else list(tables)
     wanted = ([BASE] if emotions else []) + side
     run_names = ordered(wanted, cfg) if wanted else []
@@ -194,7 +198,7 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
     sampled = with_face = 0
     batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
     try:
-        frames = sample_frames(clip, cfg, info)
+        frames = sample_frames(clip, cfg, info) if frames_of is None else frames_of(info)
         if current_threads() >= 2:  # a spare core: decode the next frames while detecting
             frames = prefetch(frames, batch_size)
         for batch in _batches(frames, batch_size):

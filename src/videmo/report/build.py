@@ -45,6 +45,13 @@ from videmo.report.model import (
     short,
     unfinished_message,
 )
+from videmo.report.segmented import (
+    RECORDING,
+    clips_cut,
+    recording_timelines,
+    segment_view,
+    with_spans,
+)
 from videmo.store import RunDir, is_truncated, safe_name, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -102,18 +109,20 @@ def clip_states(run: RunDir, cfg: Config) -> ClipStates:
 def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportConfig,
                      golden: dict[str, str],
                      truncated: dict[str, bool] | None = None,
-                     classifier=None) -> pd.DataFrame:
+                     classifier=None, groups: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per clip of ``states``; a clip that is not done gets its state as predict.
     ``classifier`` (a :class:`videmo.evaluate.learn.model_io.ClipClassifier`) labels every
-    clip with a face."""
+    clip with a face. ``groups``: each clip's group (segments: their person or recording);
+    else ``report.group_pattern`` on the clip id."""
     clip_ids = sorted(states)
+    groups = groups or {c: group_of(c, rc.group_pattern) for c in clip_ids}
     done_ids = [c for c in clip_ids if states[c] == schema.DONE]
     frames = frames[frames[schema.CLIP_ID].isin(done_ids)]
     voters = main_track_rows(frames) if rc.track == "main" else frames
     votes = clip_votes(voters, clip_ids, rc.mapping, frame_rule=rc.frame_label,
                        aggregate=rc.aggregate, tie=rc.tie, interval_frames=rc.interval_frames,
                        rules=rc.rules,
-                       groups={c: group_of(c, rc.group_pattern) for c in clip_ids})
+                       groups=groups)
     if classifier is not None:
         votes = classifier.relabel(votes, frames)
     votes[schema.PREDICT_UNBALANCED] = votes[schema.PREDICT]
@@ -140,7 +149,7 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
         [truncated.get(c, False) if states[c] == schema.DONE else pd.NA for c in cid],
         dtype="boolean")
     table[list(schema.MEAN_EMOTIONS)] = table[list(schema.MEAN_EMOTIONS)].round(4)
-    table[schema.GROUP] = cid.map(lambda c: group_of(c, rc.group_pattern))
+    table[schema.GROUP] = cid.map(groups)
     table[schema.BALANCE] = balance_label(rc.balance)
     return table[list(schema.CLIP_TABLE_COLUMNS)]
 
@@ -196,17 +205,9 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
     if frames is None:
         frames = run.frames(cfg.extract_hash())
     cs = clip_states(run, cfg)
-    clip_ids = sorted(cs.states)
-    labels_path = labels_path or cfg.resolve(rc.labels)
-    golden: dict[str, str] = {}
-    issues = None
-    if labels_path is not None:
-        golden, issues = golden_labels(Path(labels_path), clip_ids, rc)
-        for line in issues.lines():
-            log.warning("labels %s: %s", labels_path, line)
     manifest = cs.manifest
-    done_ids = set(cs.ids(schema.DONE))
-    done = manifest[manifest[schema.CLIP_ID].astype(str).isin(done_ids)]
+    recordings_done = set(cs.ids(schema.DONE))
+    done = manifest[manifest[schema.CLIP_ID].astype(str).isin(recordings_done)]
     truncated = {str(r[schema.CLIP_ID]): is_truncated(r.to_dict())
                  for _, r in done.iterrows()}
     classifier = None
@@ -214,12 +215,31 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         from videmo.evaluate.learn.model_io import load_classifier
 
         classifier = load_classifier(cfg.resolve(rc.classifier), cfg.extract_hash())
-    table = build_clip_table(frames if classifier is None else
-                             classifier.with_features(frames, run, cfg),
-                             cs.states, rc, golden, truncated, classifier)
+    scored = frames if classifier is None else classifier.with_features(frames, run, cfg)
+    states, clip_groups, golden, view, segment_issues = cs.states, None, {}, None, None
+    reasons = {str(r[schema.CLIP_ID]): str(r[schema.REASON]) for _, r in manifest.iterrows()}
+    if clips_cut(cfg):  # the clips are segments or windows of the recordings
+        view, segment_issues = segment_view(run, cfg, cs.states, scored)
+        scored, states, clip_groups = view.frames, view.states, view.groups
+        golden = dict(view.golden)
+        recording_of = view.spans[RECORDING].to_dict()
+        truncated = {s: truncated[r] for s, r in recording_of.items() if r in truncated}
+        reasons = {s: reasons.get(r, "") for s, r in recording_of.items()}
+    clip_ids = sorted(states)
+    done_ids = {c for c, s in states.items() if s == schema.DONE}
+    labels_path = labels_path or cfg.resolve(rc.labels)
+    issues = None
+    if labels_path is not None:
+        from_file, issues = golden_labels(Path(labels_path), clip_ids, rc)
+        golden.update(from_file)
+        for line in issues.lines():
+            log.warning("labels %s: %s", labels_path, line)
+    table = build_clip_table(scored, states, rc, golden, truncated, classifier, clip_groups)
+    if view is not None:
+        table = with_spans(table, view)
     groups, group_metrics = group_table(table, rc)
     overall = _evaluate(table)
-    failed_ids = set(cs.ids(schema.FAILED))
+    failed_ids = {c for c, s in states.items() if s == schema.FAILED}
     seconds = pd.to_numeric(done[schema.SECONDS], errors="coerce")
     truncated_ids = sorted(c for c, t in truncated.items() if t)
     observers = observer_events(run.path, frames)
@@ -228,9 +248,8 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
         groups=group_metrics,
         complete=len(done_ids) == len(clip_ids),
         corpus_listed=cs.corpus_listed,
-        failed_clips={str(r[schema.CLIP_ID]): str(r[schema.REASON])
-                      for _, r in manifest.iterrows() if str(r[schema.CLIP_ID]) in failed_ids},
-        not_extracted_clips=cs.ids(schema.NOT_EXTRACTED),
+        failed_clips={c: reasons.get(c, "") for c in sorted(failed_ids)},
+        not_extracted_clips=sorted(c for c, s in states.items() if s == schema.NOT_EXTRACTED),
         truncated=len(truncated_ids),
         truncated_clips=truncated_ids,
         balance=rc.balance,
@@ -247,12 +266,17 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
             "path": str(classifier.path), "classifier": classifier.name,
             "features": "+".join(classifier.features)},
         observer_agreement=observers.metrics() if observers else None,
+        segments=None if view is None else {
+            "source": "windows" if cfg.corpus.window_s is not None else "segments",
+            "clips": len(states), "recordings": int(view.spans[RECORDING].nunique()),
+            "bad_rows": segment_issues.lines(limit=50) if segment_issues else [],
+            "unsampled": [s.segment_id for s in view.unsampled]},
     )
     if not metrics.complete:
         log.warning("%s", unfinished_message(overall))
     report = Report(out_dir, table, groups, metrics, issues, observers, run.read_meta(),
                     run.path)
-    write_report(report, cfg, frames)
+    write_report(report, cfg, frames if view is None else view.frames)
     return report
 
 
@@ -304,6 +328,8 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
             m["confusion"], f"accuracy {fmt(m['accuracy'], '.1%')}, macro-F1 "
                             f"{fmt(m['macro_f1'], '.2f')} ({m['labelled']} labelled clips){oracle}",
             fig_dir / "confusion.png")
+    if schema.FILENAME in report.clips and RECORDING in report.clips:
+        report.figures.recordings = recording_timelines(report.clips, fig_dir)
     limit = rc.timeline_clips
     by_clip = dict(tuple(frames.groupby(schema.CLIP_ID, sort=True)))
     observed = report.observers.counts() if report.observers else {}

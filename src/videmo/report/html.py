@@ -390,6 +390,7 @@ def report_context(report: Report, cfg: Config) -> dict[str, Any]:
         "confusion_image": data_uri(figures.confusion),
         "groups": group_table(report),
         "group_images": [(g, data_uri(p)) for g, p in figures.groups.items()],
+        "recording_images": [(r, data_uri(p)) for r, p in figures.recordings.items()],
         "clips": clip_table(report, linked, events),
         "statuses": [s for s in (schema.DONE, schema.FAILED, schema.NOT_EXTRACTED)
                      if (report.clips[schema.STATUS] == s).any()],

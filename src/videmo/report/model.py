@@ -41,6 +41,18 @@ def unfinished_message(overall: dict[str, Any]) -> str:
             f"SLURM runs) after fixing or excluding the failed clips")
 
 
+def segment_lines(segments: dict[str, Any] | None) -> list[str]:
+    """What a reader must know about clips cut from recordings: bad rows, unsampled times."""
+    if not segments:
+        return []
+    out = [f"segments: {r}" for r in segments.get("bad_rows", [])]
+    if segments.get("unsampled"):
+        out.append(f"segments: {len(segments['unsampled'])} need times their recording's "
+                   f"extraction never sampled (not extracted): rerun `videmo run` on this run "
+                   f"directory to extract only those times")
+    return out
+
+
 @dataclass(frozen=True)
 class ReportMetrics:
     """metrics.json: :meth:`to_dict` gives its keys in this order. ``overall`` and each of
@@ -66,9 +78,15 @@ class ReportMetrics:
     report_options: dict[str, Any]
     classifier: dict[str, str] | None  # path, classifier, features of report.classifier
     observer_agreement: dict[str, Any] | None
+    # clips cut from recordings (corpus.segments / window_s): counts and the file's bad rows
+    segments: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """metrics.json; ``segments`` only for a report whose clips are cut from recordings."""
+        out = dataclasses.asdict(self)
+        if out["segments"] is None:
+            del out["segments"]
+        return out
 
 
 @dataclass
@@ -78,6 +96,7 @@ class ReportFigures:
     groups: dict[str, Path] = field(default_factory=dict)  # group -> figure
     timelines: dict[str, Path] = field(default_factory=dict)  # clip id -> figure
     blendshapes: dict[str, Path] = field(default_factory=dict)  # clip id -> figure (mesh)
+    recordings: dict[str, Path] = field(default_factory=dict)  # recording -> its clips' labels
 
 
 @dataclass
@@ -106,6 +125,7 @@ class Report:
             out.extend("labels: " + s for s in self.label_issues.lines())
         if self.observers is not None and self.observers.error:
             out.extend(self.observers.summary_lines())
+        out.extend(segment_lines(m.segments))
         return out
 
     def summary(self) -> str:
@@ -133,6 +153,7 @@ class Report:
             lines.extend("labels: " + s for s in self.label_issues.lines())
         if self.observers is not None:
             lines.extend(self.observers.summary_lines())
+        lines.extend(segment_lines(m.segments))
         return "\n".join(lines)
 
     def study_table(self) -> pd.DataFrame:
