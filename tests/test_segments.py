@@ -327,3 +327,18 @@ def test_bad_rows_are_reported_before_any_work(tmp_path, sample_corpus, capsys, 
     assert main(["config", "check", str(yaml)]) == 2
     err = capsys.readouterr().err
     assert "3 bad row(s): line 3" in err and "line 5" in err and not (tmp_path / "run").exists()
+
+
+def test_learn_reads_segments_as_its_clips(tmp_path):
+    """videmo learn's clips are the segments too: ids, labels from the label column, groups
+    from the person column."""
+    from videmo.evaluate.learn import run as learn_run
+
+    (tmp_path / "seg.csv").write_text(SEGMENTS)
+    run, cfg = recording_run(tmp_path, segments="seg.csv")
+    data = learn_run.labelled_clips(run, cfg, set())
+    assert data.ids == ["deb@00:00:00.000-00:00:30.000", "deb@00:00:25.000-00:01:05.000",
+                        "deb@00:00:50.000-00:00:55.000", "talk@00:00:00.000-00:00:20.000"]
+    assert list(data.y) == ["positive", "negative", "negative", "neutral"]
+    assert list(data.units) == ["Biden", "Trump", "Trump", "Host"]
+    assert sorted(set(data.frames[schema.CLIP_ID])) == data.ids

@@ -9,14 +9,24 @@ re-labels a finished run in seconds.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from videmo import schema
-from videmo.evaluate.segments import Segment
+from videmo.evaluate.metrics import group_of
+from videmo.evaluate.segments import Segment, SegmentIssues, load_segments
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.store import RunDir
+
+log = logging.getLogger(__name__)
 
 # clips.csv's columns for a report whose clips are cut from recordings
 RECORDING, START_S, END_S = "recording", "start_s", "end_s"
@@ -110,3 +120,61 @@ def assemble(frames: pd.DataFrame, segments: Sequence[Segment], states: Mapping[
                           END_S: [round(s.end_s, 3) for s in segments]},
                          index=pd.Index([s.segment_id for s in segments], name=schema.CLIP_ID))
     return Assembled(segment_rows(frames, done), seg_states, golden, groups, spans, unsampled)
+
+
+# -------------------------------------------------------------- from a run's records
+def clips_cut(cfg: Config) -> bool:
+    """Whether the report's clips are cut from recordings (corpus.segments or window_s)."""
+    return cfg.corpus.segments is not None or cfg.corpus.window_s is not None
+
+
+SAMPLED_SPANS = "sampled_spans"  # a chunked recording's record: the [start, end) extracted
+
+
+def record_duration(rec: Mapping) -> float | None:
+    """A recording's length from its record: ``duration_s``, else frames decoded / fps."""
+    value = rec.get(schema.DURATION_S)
+    if value is not None and not pd.isna(value):
+        return float(value)
+    decoded, fps = rec.get(schema.FRAMES_DECODED), rec.get(schema.FPS)
+    if decoded is not None and fps is not None and not pd.isna(decoded) and not pd.isna(fps) \
+            and fps > 0:
+        return float(decoded) / float(fps)
+    return None
+
+
+def sampled_spans(rec: Mapping | None, cfg: Config) -> list[tuple[float, float]] | None:
+    """The times a done recording's extraction covered (None: all of it)."""
+    if rec is not None and rec.get(SAMPLED_SPANS):
+        return [(float(a), float(b)) for a, b in rec[SAMPLED_SPANS]]
+    s = cfg.sampling
+    if s.start_s == 0 and s.end_s is None:
+        return None
+    return [(s.start_s, s.end_s if s.end_s is not None else math.inf)]
+
+
+def segment_view(run: RunDir, cfg: Config, states: Mapping[str, str], frames: pd.DataFrame
+                 ) -> tuple[Assembled, SegmentIssues | None]:
+    """The report's clips cut from the run's recordings (``states``: recording -> state),
+    with the rows of the segments file that are not segments (None for windows)."""
+    records = {str(r[schema.CLIP_ID]): r for r in run.records()}
+    durations = {cid: record_duration(records[cid]) if cid in records else None
+                 for cid in states}
+    segments, issues = load_segments(cfg, list(states), durations)
+    if issues is not None:
+        for line in issues.lines():
+            log.warning("segments %s: %s", issues.path, line)
+    covered = {cid: sampled_spans(records.get(cid), cfg) for cid in states
+               if states[cid] == schema.DONE}
+    groups = {cid: group_of(cid, cfg.report.group_pattern) for cid in states}
+    view = assemble(frames, segments, states, covered, groups)
+    if view.unsampled:
+        shown = ", ".join(s.segment_id for s in view.unsampled[:5])
+        more = f" and {len(view.unsampled) - 5} more" if len(view.unsampled) > 5 else ""
+        log.warning("%d segment(s) need times their recording's extraction never sampled "
+                    "(%s%s): they count as not extracted; `videmo run` (or extract) on the "
+                    "same run directory extracts only those times", len(view.unsampled), shown,
+                    more)
+    return view, issues
+
+

@@ -24,6 +24,7 @@ import pandas as pd
 
 from videmo import schema
 from videmo.config import Config, ReportConfig, dump
+from videmo.evaluate.assemble import RECORDING, clips_cut, segment_view
 from videmo.evaluate.labels import LabelsError, golden_labels
 from videmo.evaluate.metrics import PRED_CLASSES, evaluate, fmt, group_of
 from videmo.evaluate.vote import (
@@ -45,13 +46,7 @@ from videmo.report.model import (
     short,
     unfinished_message,
 )
-from videmo.report.segmented import (
-    RECORDING,
-    clips_cut,
-    recording_timelines,
-    segment_view,
-    with_spans,
-)
+from videmo.report.segmented import recording_timelines, with_spans
 from videmo.store import RunDir, is_truncated, safe_name, write_csv_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)

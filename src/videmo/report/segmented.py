@@ -1,85 +1,28 @@
-"""The report of a run whose clips are segments or windows of its recordings.
-
-Reads only the run's records and per-frame table (never a video): recordings' lengths come from
-their records (``duration_s``), the times each recording's extraction sampled from its record
-(``sampled_spans`` for a recording extracted in chunks, else ``sampling.start_s`` to
-``sampling.end_s``), and the segments are cut by :mod:`videmo.evaluate.assemble`.
+"""The report of a run whose clips are segments or windows of its recordings: clips.csv's
+span columns and the per-recording timeline (the clips themselves: :mod:`videmo.evaluate.assemble`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from videmo import schema
-from videmo.config import Config
-from videmo.evaluate.assemble import END_S, RECORDING, SPAN_COLUMNS, START_S, Assembled, assemble
-from videmo.evaluate.metrics import group_of
-from videmo.evaluate.segments import SegmentIssues, format_time, load_segments
+from videmo.evaluate.assemble import (
+    END_S,
+    RECORDING,
+    SPAN_COLUMNS,
+    START_S,
+    Assembled,
+)
+from videmo.evaluate.segments import format_time
 from videmo.report.figures import CLASS_COLOURS, _save
-from videmo.store import RunDir, safe_name
+from videmo.store import safe_name
 
 log = logging.getLogger(__name__)
-
-SAMPLED_SPANS = "sampled_spans"  # a chunked recording's record: the [start, end) extracted
-
-
-def clips_cut(cfg: Config) -> bool:
-    """Whether the report's clips are cut from recordings (corpus.segments or window_s)."""
-    return cfg.corpus.segments is not None or cfg.corpus.window_s is not None
-
-
-def record_duration(rec: Mapping) -> float | None:
-    """A recording's length from its record: ``duration_s``, else frames decoded / fps."""
-    value = rec.get(schema.DURATION_S)
-    if value is not None and not pd.isna(value):
-        return float(value)
-    decoded, fps = rec.get(schema.FRAMES_DECODED), rec.get(schema.FPS)
-    if decoded is not None and fps is not None and not pd.isna(decoded) and not pd.isna(fps) \
-            and fps > 0:
-        return float(decoded) / float(fps)
-    return None
-
-
-def sampled_spans(rec: Mapping | None, cfg: Config) -> list[tuple[float, float]] | None:
-    """The times a done recording's extraction covered (None: all of it)."""
-    if rec is not None and rec.get(SAMPLED_SPANS):
-        return [(float(a), float(b)) for a, b in rec[SAMPLED_SPANS]]
-    s = cfg.sampling
-    if s.start_s == 0 and s.end_s is None:
-        return None
-    return [(s.start_s, s.end_s if s.end_s is not None else math.inf)]
-
-
-def segment_view(run: RunDir, cfg: Config, states: Mapping[str, str], frames: pd.DataFrame
-                 ) -> tuple[Assembled, SegmentIssues | None]:
-    """The report's clips cut from the run's recordings (``states``: recording -> state),
-    with the rows of the segments file that are not segments (None for windows)."""
-    records = {str(r[schema.CLIP_ID]): r for r in run.records()}
-    durations = {cid: record_duration(records[cid]) if cid in records else None
-                 for cid in states}
-    segments, issues = load_segments(cfg, list(states), durations)
-    if issues is not None:
-        for line in issues.lines():
-            log.warning("segments %s: %s", issues.path, line)
-    covered = {cid: sampled_spans(records.get(cid), cfg) for cid in states
-               if states[cid] == schema.DONE}
-    groups = {cid: group_of(cid, cfg.report.group_pattern) for cid in states}
-    view = assemble(frames, segments, states, covered, groups)
-    if view.unsampled:
-        shown = ", ".join(s.segment_id for s in view.unsampled[:5])
-        more = f" and {len(view.unsampled) - 5} more" if len(view.unsampled) > 5 else ""
-        log.warning("%d segment(s) need times their recording's extraction never sampled "
-                    "(%s%s): they count as not extracted; `videmo run` (or extract) on the "
-                    "same run directory extracts only those times", len(view.unsampled), shown,
-                    more)
-    return view, issues
-
 
 def with_spans(table: pd.DataFrame, view: Assembled) -> pd.DataFrame:
     """clips.csv with ``recording, start_s, end_s`` after the clip's id."""

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from videmo import schema
 from videmo.config import Config, LearnConfig, dump
+from videmo.evaluate.assemble import clips_cut, segment_view
 from videmo.evaluate.labels import golden_labels
 from videmo.evaluate.learn import card, cv
 from videmo.evaluate.learn.base import CLASSES, LearnError, get_learner
@@ -73,16 +74,26 @@ def labelled_clips(run: RunDir, cfg: Config, families: set[str]) -> Labelled:
     done_ids = sorted(set(frames[schema.CLIP_ID].astype(str)))
     check_families(frames, families, str(run.path))
     labels_path = cfg.resolve(rc.labels)
-    if labels_path is None:
+    known = sorted(set(done_ids) | set(str(r[schema.CLIP_ID]) for _, r in
+                                       run.manifest().iterrows()))
+    golden, groups, issues = {}, {}, None
+    if clips_cut(cfg):  # the clips are segments or windows of the recordings
+        view, _ = segment_view(run, cfg, dict.fromkeys(done_ids, schema.DONE), frames)
+        frames, golden, groups = view.frames, dict(view.golden), view.groups
+        done_ids = sorted(set(frames[schema.CLIP_ID].astype(str)))
+        known = sorted(view.states)
+    if labels_path is None and not golden:
         raise LearnError("learning needs golden labels: set report.labels in the run's config "
-                         "or pass --labels FILE")
-    golden, issues = golden_labels(Path(labels_path), sorted(set(done_ids) | set(
-        str(r[schema.CLIP_ID]) for _, r in run.manifest().iterrows())), rc)
+                         "or pass --labels FILE (or a label column in corpus.segments)")
+    if labels_path is not None:
+        from_file, issues = golden_labels(Path(labels_path), known, rc)
+        golden.update(from_file)
     ids = [c for c in done_ids if c in golden]
     if not ids:
         raise LearnError(f"no clip of {run.path} that was extracted has a label in "
-                         f"{labels_path}; check the labels file's clip column")
-    group = {c: group_of(c, rc.group_pattern) for c in ids}
+                         f"{labels_path or cfg.corpus.segments}; check the labels file's clip "
+                         f"column")
+    group = {c: groups.get(c) or group_of(c, rc.group_pattern) for c in ids}
     clips = build_clips(frames[frames[schema.CLIP_ID].isin(ids)], ids, families, golden,
                         group)
     pos = {c: i for i, c in enumerate(ids)}
