@@ -25,7 +25,9 @@ from tqdm import tqdm
 
 from videmo import schema
 from videmo.config import Config
+from videmo.execute import chunked
 from videmo.execute import shard as shard_mod
+from videmo.execute.chunked import ChunkUnit, process_chunk
 from videmo.extract.corpus import Clip, discover
 from videmo.extract.pipeline import analyze_clip, load_models
 from videmo.runtime import cpu_seconds, threads_for
@@ -85,6 +87,15 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
     todo = [t.name for t in tables if force or not run.table_part_done(clip, t)]
     result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, tables=todo)
     return run.save(result, cfg.extract_hash(), stamp, tables)
+
+
+def process_unit(unit: Clip | ChunkUnit, cfg: Config, run_path: str, threads: int,
+                 on_frames: Callable[[int], None] | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """Worker entry point for a clip or a chunk of a long recording (execute.chunked)."""
+    if isinstance(unit, ChunkUnit):
+        return process_chunk(unit, cfg, run_path, threads, on_frames)
+    return process_clip(unit, cfg, run_path, threads, on_frames, force)
 
 
 # errors that mean "the run directory cannot take more", not "this clip is bad"
@@ -148,6 +159,10 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     """The extract stage over ``clips``, with the run directory locked."""
     config_hash = cfg.extract_hash()
     todo = [c for c in clips if force or not run.is_done(c, cfg, config_hash)]
+    # long recordings go as chunks; with corpus.segments, done ones may lack times segments need
+    reopen = [c for c in clips if c not in todo] if cfg.corpus.segments is not None else []
+    units, waiting = chunked.expand(todo, cfg, run, force, done=reopen)
+    todo += [c for c in reopen if c.clip_id in waiting]
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
     where = f"shard {shard}: " if shard is not None else ""
     log.info("%s%d clips, %d already done, %d to do -> %s (%s, %d job(s) x %d thread(s))",
@@ -160,7 +175,9 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM,)}
     old[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     finished: set[str] = set()
-    results = _map(todo, cfg, run, jobs, threads, frames_bar.update if show else None, force)
+    results = chunked.merging(
+        _map(units, cfg, run, jobs, threads, frames_bar.update if show else None, force),
+        waiting, {c.clip_id: c for c in todo}, run, cfg, partial=shard is not None)
     try:
         for record in results:
             finished.add(record[schema.CLIP_ID])
@@ -222,13 +239,13 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
                  file_stamp(clip, cfg))
 
 
-def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
+def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, threads: int,
          on_frames: Callable[[int], None] | None = None, force: bool = False):
     if not todo:
         return
     if jobs <= 1 or len(todo) == 1:
-        for clip in todo:
-            yield process_clip(clip, cfg, str(run.path), threads, on_frames, force)
+        for unit in todo:
+            yield process_unit(unit, cfg, str(run.path), threads, on_frames, force)
         return
     from joblib import Parallel, delayed
 
@@ -242,7 +259,7 @@ def _map(todo: list[Clip], cfg: Config, run: RunDir, jobs: int, threads: int,
         # is raised here. Closing this generator (the caller does on a signal) kills the workers.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
         try:
-            outputs = pool(delayed(process_clip)(c, cfg, str(run.path), threads, report, force)
+            outputs = pool(delayed(process_unit)(c, cfg, str(run.path), threads, report, force)
                            for c in todo)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -119,7 +119,7 @@ class ChunkSpan:
 
 
 def plan_chunks(clock: FrameClock, s: SamplingConfig, chunk_s: float) -> list[ChunkSpan]:
-    """The chunks of a recording that hold at least one sampled frame."""
+    """Every chunk of a recording, with the frames sampled in each (0: nothing to do there)."""
     picks = planned_picks(clock, s)
     n_chunks = max(1, math.ceil(clock.duration_s / chunk_s))
     out = []
@@ -129,8 +129,7 @@ def plan_chunks(clock: FrameClock, s: SamplingConfig, chunk_s: float) -> list[Ch
         hi = len(clock.times) if k == n_chunks - 1 else int(
             np.searchsorted(clock.times, end - 1e-9, side="left"))
         n = int(np.count_nonzero((picks >= lo) & (picks < hi)))
-        if n:
-            out.append(ChunkSpan(k, lo, hi, start, end, n))
+        out.append(ChunkSpan(k, lo, hi, start, end, n))
     return out
 
 

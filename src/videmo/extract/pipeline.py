@@ -82,6 +82,7 @@ class ClipResult:
     info: SourceInfo = field(default_factory=SourceInfo)
     # the side tables computed (extractor name -> its rows of this clip, e.g. "mesh")
     tables: dict[str, pa.Table] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more record keys (a chunked recording)
 
     def record(self, config_hash: str) -> dict[str, Any]:
         """This result as one manifest row (see schema.MANIFEST_COLUMNS). ``truncated`` is
@@ -106,6 +107,7 @@ class ClipResult:
             schema.DURATION_S: None if self.info.duration_s is None else round(
                 self.info.duration_s, 6),
             schema.CONFIG_HASH: config_hash,
+            **self.extra,
         }
 
 
