@@ -1,0 +1,198 @@
+"""Long recordings in chunks (issue 21, item 4) on a real recording made at test time: the six
+sample clips concatenated with ffmpeg (H.264, a keyframe every second), and a variable-frame-rate
+copy of it. Chunk boundaries are exact by timestamp, a chunked run's table equals an unchunked
+one's, and a run killed inside a chunk resumes with the chunks it finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from videmo import schema
+from videmo.execute import chunked
+from videmo.execute.local import extract
+from videmo.extract.chunks import plan_chunks, planned_picks, read_clock, sample_chunk
+from videmo.extract.frames import SourceInfo, sample_frames
+from videmo.schema import Clip
+from videmo.store import RunDir
+
+from . import browser
+from .conftest import SAMPLE_CLIPS, make_config
+
+ffmpeg_tool = browser.ffmpeg_tool  # installs ffmpeg when missing (a fixture)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def recordings(ffmpeg_tool, tmp_path_factory) -> dict[str, Path]:
+    """``cfr``: the sample clips, one after another (12.7 s, 380 frames at 29.97 fps);
+    ``vfr``: the same with frames dropped unevenly (every 3rd kept before 5 s, all after), so
+    the frame intervals vary and indices cannot be computed from times."""
+    root = tmp_path_factory.mktemp("recordings")
+    listing = root / "list.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in SAMPLE_CLIPS))
+    cfr, vfr = root / "cfr" / "debate.mp4", root / "vfr" / "debate.mp4"
+    cfr.parent.mkdir()
+    vfr.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", str(cfr)],
+                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(cfr), "-vf",
+                    "select='not(mod(n\\,3))+gt(t\\,5)'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", "15", str(vfr)], check=True)
+    return {"cfr": cfr, "vfr": vfr}
+
+
+@pytest.mark.parametrize("kind", ["cfr", "vfr"])
+@pytest.mark.parametrize("chunk_s", [0.7, 2.0, 5.0])
+def test_every_frame_in_exactly_one_chunk_with_its_sequential_timestamp(recordings, kind,
+                                                                        chunk_s, tmp_path):
+    """Every frame sampled (every_n: 1), chunk by chunk: the same indices, timestamps and
+    pixels as one sequential pass, each frame once, each inside its chunk's time span."""
+    path = recordings[kind]
+    cfg = make_config(tmp_path, path.parent, sampling={"every_n": 1})
+    clip = Clip("debate", path)
+    seq = [(f.index, f.time_s, int(f.image[::7, ::7].sum())) for f in
+           sample_frames(clip, cfg, SourceInfo())]
+    clock = read_clock(path)
+    assert clock is not None and len(clock.times) == len(seq)
+    if kind == "vfr":
+        steps = np.diff([t for _, t, _ in seq])
+        assert steps.max() > 2.5 * steps.min()  # really variable
+    got = []
+    for span in plan_chunks(clock, cfg.sampling, chunk_s):
+        frames = [(f.index, f.time_s, int(f.image[::7, ::7].sum())) for f in
+                  sample_chunk(clip, cfg, clock, span, SourceInfo())]
+        assert [i for i, _, _ in frames] == list(range(span.lo, span.hi))
+        assert all(span.start_s - 1e-9 <= t < span.end_s - 1e-9 for _, t, _ in frames)
+        got += frames
+    assert got == seq
+
+
+def test_a_chunk_seeks_instead_of_decoding_from_the_start(recordings, tmp_path, monkeypatch):
+    """The seek lands before the chunk (so nothing from the start is decoded twice over)."""
+    from videmo.extract import chunks as chunks_mod
+
+    path = recordings["cfr"]
+    cfg = make_config(tmp_path, path.parent, sampling={"every_n": 5})
+    clock = read_clock(path)
+    seeks = []
+    real = chunks_mod._decode_span
+
+    def spy(clip, clock_, span, picks, info, seek_to, after):
+        seeks.append((span.index, seek_to))
+        return real(clip, clock_, span, picks, info, seek_to, after)
+
+    monkeypatch.setattr(chunks_mod, "_decode_span", spy)
+    spans = plan_chunks(clock, cfg.sampling, 4.0)
+    for span in spans:
+        list(sample_chunk(Clip("debate", path), cfg, clock, span, SourceInfo()))
+    assert [k for k, _ in seeks] == [s.index for s in spans]  # one pass per chunk, no retry
+    assert all(s > 0 for k, s in seeks if k > 0)
+
+
+@pytest.mark.parametrize("sampling", [{"every_n": 7}, {"fps": 3.0},
+                                      {"every_n": 4, "start_s": 1.3, "end_s": 9.1},
+                                      {"every_n": 2, "max_frames": 50}])
+def test_planned_picks_are_the_sequential_pass_picks(recordings, tmp_path, sampling):
+    path = recordings["vfr"]
+    cfg = make_config(tmp_path, path.parent, sampling=sampling)
+    seq = [f.index for f in sample_frames(Clip("debate", path), cfg, SourceInfo())]
+    assert planned_picks(read_clock(path), cfg.sampling).tolist() == seq
+
+
+@pytest.mark.parametrize("kind", ["cfr", "vfr"])
+def test_chunked_run_table_equals_unchunked(recordings, kind, tmp_path):
+    """The merged per-frame table of a chunked run (two workers) is the unchunked table, to
+    the bit: frames, timestamps, boxes, scores and face tracks."""
+    root = recordings[kind].parent
+    whole = extract(make_config(tmp_path / "a", root, sampling={"every_n": 3},
+                                run={"chunk_s": None}), progress=False)
+    cut = extract(make_config(tmp_path / "b", root, sampling={"every_n": 3},
+                              run={"chunk_s": 2.5, "jobs": 2}), progress=False)
+    assert whole.ok and cut.ok and cut.done == 1
+    a, b = whole.table, cut.table
+    assert len(a) > 0 and a.equals(b)
+    chunk_dir = chunked.chunk_dir(RunDir(tmp_path / "b" / "run"), "debate")
+    assert len(list(chunk_dir.glob("*.json"))) == 6  # 12.7 s in 2.5 s chunks
+    m_a = pd.read_csv(tmp_path / "a" / "run" / "manifest.csv").iloc[0]
+    m_b = pd.read_csv(tmp_path / "b" / "run" / "manifest.csv").iloc[0]
+    for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAMES_DECODED,
+                schema.WIDTH, schema.HEIGHT, schema.STATUS):
+        assert m_a[col] == m_b[col], col
+    assert m_b[schema.DURATION_S] == pytest.approx(m_a[schema.DURATION_S], abs=1e-6)
+
+
+def test_a_kill_inside_a_chunk_loses_only_that_chunk(recordings, tmp_path):
+    """SIGKILL a run while it works on a chunk: the chunks finished before are kept and not
+    redone on the rerun, and the result equals an unchunked run."""
+    root = recordings["cfr"].parent
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{root}]}}\nsampling: {{every_n: 1}}\n"
+                   f"run: {{out: {tmp_path / 'run'}, chunk_s: 2.0}}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "videmo.cli", "extract", str(job),
+                             "--no-progress"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    chunk_dir = chunked.chunk_dir(RunDir(tmp_path / "run"), "debate")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(chunk_dir.glob("*.json"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = {p.name: json.loads(p.read_text())[schema.FINISHED_AT]
+              for p in chunk_dir.glob("*.json")}
+    assert 2 <= len(before) < 7, "the run was killed after, not inside, its chunks"
+    rerun = subprocess.run([sys.executable, "-m", "videmo.cli", "extract", str(job),
+                            "--no-progress"], env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    after = {p.name: json.loads(p.read_text())[schema.FINISHED_AT]
+             for p in chunk_dir.glob("*.json")}
+    assert len(after) == 7 and all(after[k] == v for k, v in before.items())
+    whole = extract(make_config(tmp_path / "w", root, sampling={"every_n": 1},
+                                run={"chunk_s": None}), progress=False)
+    assert whole.table.equals(RunDir(tmp_path / "run").frames())
+
+
+def test_segments_extract_only_the_chunks_they_reach_and_more_later(recordings, tmp_path,
+                                                                    caplog):
+    """With corpus.segments only the chunks segments reach are extracted; a report with other
+    segments says which times were never sampled, and a rerun extracts only those chunks."""
+    root = recordings["cfr"].parent
+    (tmp_path / "a.csv").write_text("recording,start,end,label\ndebate,0.5,1.5,neutral\n"
+                                    "debate,8.2,9,neutral\n")
+    (tmp_path / "b.csv").write_text("recording,start,end\ndebate,0.5,1.5\ndebate,4,5\n")
+    cfg = make_config(tmp_path, root, sampling={"every_n": 2},
+                      corpus={"segments": str(tmp_path / "a.csv")}, run={"chunk_s": 2.0})
+    summary = extract(cfg, progress=False)
+    run = RunDir(cfg.out_dir)
+    done = sorted(p.stem for p in chunked.chunk_dir(run, "debate").glob("*.json"))
+    assert done == ["00000", "00004"]  # 0-2 s and 8-10 s
+    rec = run.record("debate")
+    assert rec["sampled_spans"] == [[0.0, 2.0], [8.0, 10.0]]
+    assert summary.table[schema.TIME_S].between(0, 2).sum() + \
+        summary.table[schema.TIME_S].between(8, 10).sum() == len(summary.table)
+    from videmo.report.build import build_report
+
+    other = make_config(tmp_path, root, sampling={"every_n": 2},
+                        corpus={"segments": str(tmp_path / "b.csv")}, run={"chunk_s": 2.0})
+    rep = build_report(run, other)
+    assert rep.metrics.segments["unsampled"] == ["debate@00:00:04.000-00:00:05.000"]
+    before = {p.name: p.stat().st_mtime_ns for p in chunked.chunk_dir(run, "debate").iterdir()}
+    again = extract(other, progress=False)
+    assert again.done == 1
+    now = {p.name: p.stat().st_mtime_ns for p in chunked.chunk_dir(run, "debate").iterdir()}
+    assert sorted(set(now) - set(before)) == ["00002.json", "00002.parquet"]
+    assert all(now[k] == v for k, v in before.items())
+    rep = build_report(run, other)
+    assert rep.metrics.segments["unsampled"] == [] and rep.metrics.complete
