@@ -357,3 +357,41 @@ def test_annotate_config_defaults_and_subsets(tmp_path):
     sub = make_config(tmp_path, SAMPLE, annotate={"buttons": ["happy", "sad", "nod"],
                                                   "shortcuts": {"nod": "o"}}).annotate
     assert sub.keys() == {"happy": "h", "sad": "s", "nod": "o"}
+
+
+def test_segments_play_parts_of_a_recording_and_events_stay_on_its_time_line(tmp_path,
+                                                                             cache_dir):
+    """With corpus.segments the page's items are the segments (recording, start, end, in the
+    file's order); an event is the recording's, at the recording's time, and merges with the
+    recording's frames as any clip's event does (issue 21, item 5)."""
+    from videmo.annotate.merge import join_frames
+
+    other = SAMPLE_CLIPS[1].stem
+    (tmp_path / "seg.csv").write_text(f"recording,start,end,id\n{CLIP},0.5,1.5,q1\n"
+                                      f"{other},0,1,q2\n{CLIP},1.2,2.0,q3\nnope,0,1,bad\n")
+    cfg = make_config(tmp_path, SAMPLE, annotate={"cache": str(cache_dir)},
+                      corpus={"segments": "seg.csv"})
+    r = Running(cfg, tmp_path / "run")
+    try:
+        _, _, page = r.get("/")
+        data = json.loads(page.decode().split('type="application/json">')[1].split("</script>")[0])
+        assert [(c["id"], c["segment"], c["start"], c["end"]) for c in data["clips"]] == [
+            (CLIP, "q1", 0.5, 1.5), (other, "q2", 0.0, 1.0), (CLIP, "q3", 1.2, 2.0)]
+        assert r.server.app.order == [CLIP, other]
+        status, _ = r.post(event(media_ms=1300))  # inside q1 and q3, on the recording's clock
+        assert status == 201
+        status, _ = r.post(event(clip_id="q1"))  # a segment id is not a clip
+        assert status == 400
+        _, _, js = r.get("/static/annotate.js")
+        assert b"s.start" in js and b"video.pause()" in js
+    finally:
+        r.stop()
+    logged = rows(tmp_path / "run")
+    assert logged[1][1:4] == [CLIP, "happy", "1300"]
+    events = read_annotations(tmp_path / "run" / ANNOTATIONS_CSV)
+    from videmo.extract.pipeline import frame_table
+
+    frames = frame_table([(CLIP, i, i / 30, 1, 0, 10, 10, 50, 50, float("nan"),
+                           *[1 / 7] * 7) for i in (30, 39, 45)])
+    joined = join_frames(events, frames)
+    assert list(joined[S.FRAME_INDEX]) == [39]

@@ -213,7 +213,11 @@ class App:
         self.log = AnnotationLog(run_dir / ANNOTATIONS_CSV)
         env = jinja2.Environment(loader=jinja2.PackageLoader("videmo.annotate", "templates"),
                                  autoescape=True, undefined=jinja2.StrictUndefined)
-        page = {"clips": [{"id": c, "src": "/media/" + quote(c, safe="")} for c in self.order],
+        items = [{"id": c, "src": "/media/" + quote(c, safe="")} for c in self.order]
+        if cfg.corpus.segments is not None:  # play segments of long recordings
+            items = segment_items(cfg, videos)
+            self.order = list(dict.fromkeys(i["id"] for i in items))
+        page = {"clips": items,
                 "buttons": [{"name": b, "key": a.keys().get(b, ""),
                              "emotion": b in schema.EMOTIONS} for b in self.buttons],
                 "observer": observer}
@@ -221,6 +225,24 @@ class App:
             .encode("utf-8")
         files = resources.files("videmo.annotate") / "templates"
         self.assets = {name: (files / name).read_bytes() for name in ASSETS}
+
+
+def segment_items(cfg: Config, videos: list[Clip]) -> list[dict[str, Any]]:
+    """The page's items with ``corpus.segments``: one per segment, playing its recording from
+    ``start`` to ``end``. Events keep the recording's id and its time line (``media_ms`` is the
+    recording's ``currentTime``), so they merge with the recording's frames as any clip's do."""
+    from videmo.evaluate.segments import load_segments
+    from videmo.extract.chunks import probe_duration
+
+    segments, issues = load_segments(cfg, [c.clip_id for c in videos],
+                                     {c.clip_id: probe_duration(c, cfg) for c in videos})
+    for line in issues.lines() if issues else []:
+        log.warning("segments %s: %s (left out)", issues.path, line)
+    if not segments:
+        raise AnnotateError(f"corpus.segments {cfg.corpus.segments}: no segment of a video of "
+                            f"the corpus to play")
+    return [{"id": s.recording, "src": "/media/" + quote(s.recording, safe=""),
+             "segment": s.segment_id, "start": s.start_s, "end": s.end_s} for s in segments]
 
 
 class Handler(BaseHTTPRequestHandler):

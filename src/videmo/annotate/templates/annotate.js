@@ -39,10 +39,30 @@
     } catch (e) { say(`cannot reach the server: ${e}`); }
   }
 
+  // a segment of a long recording (corpus.segments): play from its start, pause at its end;
+  // media_ms stays the recording's time, so events merge with its frames as any clip's do
+  const segment = () => (clips[index].segment === undefined ? null : clips[index]);
+  function seekStart() {
+    const s = segment();
+    if (s && (video.currentTime < s.start || video.currentTime >= s.end)) video.currentTime = s.start;
+  }
+  video.addEventListener("loadedmetadata", seekStart);
+  video.addEventListener("play", seekStart);
+  video.addEventListener("timeupdate", () => {
+    const s = segment();
+    if (!s || video.currentTime < s.end) return;
+    video.pause();
+    if ($("autoadvance").checked && index < clips.length - 1) load(index + 1, true);
+  });
+
   function load(i, play) {
     index = Math.max(0, Math.min(clips.length - 1, i));
-    video.src = clips[index].src;
-    $("clip-id").textContent = clips[index].id;
+    const s = segment();
+    if (video.getAttribute("src") !== clips[index].src) video.src = clips[index].src;
+    else seekStart();
+    $("clip-id").textContent = s
+      ? `${s.segment} (${clips[index].id}, ${s.start.toFixed(3)}–${s.end.toFixed(3)} s)`
+      : clips[index].id;
     $("position").textContent = `clip ${index + 1} / ${clips.length}`;
     $("prev").disabled = index === 0;
     $("next").disabled = index === clips.length - 1;
