@@ -196,3 +196,32 @@ def test_segments_extract_only_the_chunks_they_reach_and_more_later(recordings, 
     assert all(now[k] == v for k, v in before.items())
     rep = build_report(run, other)
     assert rep.metrics.segments["unsampled"] == [] and rep.metrics.complete
+
+
+def test_one_recording_over_three_shards_merges_into_the_unchunked_table(recordings, tmp_path):
+    """`videmo extract --shard I/3` (what each SLURM array task runs) on one long recording:
+    the plan deals its chunks over the shards by frames to sample; each task analyses only its
+    chunks; the last to finish (or the merge job, `videmo report`) merges them; the table equals
+    an unchunked run's."""
+    from videmo.cli import main
+    from videmo.execute import shard as shard_mod
+
+    root = recordings["cfr"].parent
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: [{root}]}}\nsampling: {{every_n: 2}}\n"
+                   f"run: {{out: {tmp_path / 'run'}, chunk_s: 2.0}}\n")
+    for i in range(3):
+        assert main(["extract", str(job), "--shard", f"{i}/3", "--no-progress"]) == 0
+        run = RunDir(tmp_path / "run")
+        plan = shard_mod.load_plan(run)
+        mine = plan.chunks_of(i)["debate"]
+        made = {int(p.stem) for p in chunked.chunk_dir(run, "debate").glob("*.json")}
+        assert mine <= made
+    assert sorted(plan.chunks["debate"]) == list(range(7))
+    assert set(plan.chunks["debate"].values()) == {0, 1, 2}
+    assert plan.clips(0) == plan.clips(1) == plan.clips(2) == ["debate"]
+    assert run.is_done(Clip("debate", recordings["cfr"]), run.config())  # the last one merged
+    assert main(["report", str(run.path)]) == 0
+    whole = extract(make_config(tmp_path / "w", root, sampling={"every_n": 2},
+                                run={"chunk_s": None}), progress=False)
+    pd.testing.assert_frame_equal(whole.table, pd.read_parquet(run.frames_path))

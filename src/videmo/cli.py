@@ -457,8 +457,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
-        frames, _ = run.consolidate(cfg.extract_hash(), current_clips(cfg, run.corpus_json),
-                                    tables=cfg.feature_tables())
+        clips = current_clips(cfg, run.corpus_json)
+        from videmo.execute.chunked import merge_finished
+
+        merge_finished(run, clips or [], cfg)  # recordings whose chunks shards finished
+        frames, _ = run.consolidate(cfg.extract_hash(), clips, tables=cfg.feature_tables())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())

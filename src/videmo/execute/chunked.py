@@ -129,6 +129,16 @@ def needed_spans(cfg: Config, clips: list[Clip]) -> dict[str, list[tuple[float, 
     return out
 
 
+def needed_chunks(clip: Clip, cfg: Config, corpus: list[Clip]) -> list[ChunkSpan] | None:
+    """The chunks of ``clip`` with work to do (reached by segments, when there are any); None
+    when it is analysed in one pass."""
+    plan = chunk_plan(clip, cfg)
+    if plan is None:
+        return None
+    spans = needed_spans(cfg, corpus)
+    return _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
+
+
 def _needed(plan: list[ChunkSpan], spans: list[tuple[float, float]] | None) -> list[ChunkSpan]:
     """The chunks with sampled frames that ``spans`` (None: all) reach."""
     return [c for c in plan if c.picks and (spans is None or any(
@@ -166,11 +176,14 @@ def chunk_done(run: RunDir, unit: ChunkUnit, cfg: Config, config_hash: str,
 
 # -------------------------------------------------------------- planning
 def expand(todo: list[Clip], cfg: Config, run: RunDir, force: bool = False,
-           done: Iterable[Clip] = ()) -> tuple[list[Unit], dict[str, int]]:
+           done: Iterable[Clip] = (), only: dict[str, set[int]] | None = None
+           ) -> tuple[list[Unit], dict[str, int]]:
     """The units of work for ``todo`` (clips not done) and for ``done`` recordings whose
     needed times (``corpus.segments``) were never sampled: a clip as it is, or the chunks of a
-    long recording not done yet. Also, per chunked recording, how many units it waits for
-    (0: all its chunks are done already; it is merged without any work)."""
+    long recording not done yet (of a recording spread over shards, only the chunks ``only``
+    gives this shard). Also, per chunked recording, how many units it waits for (0: all its
+    chunks are done already; it is merged without any work)."""
+    only = only or {}
     config_hash = cfg.extract_hash()
     spans = needed_spans(cfg, [*todo, *done])
     units: list[Unit] = []
@@ -183,7 +196,8 @@ def expand(todo: list[Clip], cfg: Config, run: RunDir, force: bool = False,
             continue
         needed = _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
         stamp = file_stamp(clip, cfg)
-        chunks = [ChunkUnit(clip, c, cfg.run.chunk_s) for c in needed]
+        chunks = [ChunkUnit(clip, c, cfg.run.chunk_s) for c in needed
+                  if clip.clip_id not in only or c.index in only[clip.clip_id]]
         if was_done and all(chunk_done(run, u, cfg, config_hash, stamp) for u in chunks) and \
                 _covered(run.record(clip.clip_id), needed):
             continue

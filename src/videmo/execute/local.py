@@ -145,23 +145,25 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
     clips = discover(cfg) if clips is None else clips
     with RunDir.open(cfg, force=force, command=command,
                      shard=None if shard is None else shard.index) as run:
+        only = None
         if shard is not None:
-            clips = shard_mod.select(clips, shard, run, cfg)
+            clips, only = shard_mod.select_units(clips, shard, run, cfg)
         else:  # the merged views follow the corpus; a submitted run's plan follows it too
             run.save_corpus(clips)
             shard_mod.follow_corpus(run, clips, cfg)
         return _extract(cfg, run, clips, jobs=jobs, threads=threads, force=force, shard=shard,
-                        progress=progress)
+                        progress=progress, only=only)
 
 
 def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads: int,
-             force: bool, shard: shard_mod.Shard | None, progress: bool | None) -> ExtractSummary:
+             force: bool, shard: shard_mod.Shard | None, progress: bool | None,
+             only: dict[str, set[int]] | None = None) -> ExtractSummary:
     """The extract stage over ``clips``, with the run directory locked."""
     config_hash = cfg.extract_hash()
     todo = [c for c in clips if force or not run.is_done(c, cfg, config_hash)]
     # long recordings go as chunks; with corpus.segments, done ones may lack times segments need
     reopen = [c for c in clips if c not in todo] if cfg.corpus.segments is not None else []
-    units, waiting = chunked.expand(todo, cfg, run, force, done=reopen)
+    units, waiting = chunked.expand(todo, cfg, run, force, done=reopen, only=only)
     todo += [c for c in reopen if c.clip_id in waiting]
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
     where = f"shard {shard}: " if shard is not None else ""

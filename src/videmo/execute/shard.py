@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,16 +147,29 @@ class Plan:
     count: int
     assignment: dict[str, int]  # clip id -> shard index
     work: dict[str, float]  # clip id -> estimated frames to sample
+    # a long recording spread over shards (run.chunk_s): recording -> chunk number -> shard
+    chunks: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def clips(self, index: int) -> list[str]:
-        return sorted(cid for cid, s in self.assignment.items() if s == index)
+        """The clips shard ``index`` works on: its own, and recordings it holds chunks of."""
+        return sorted(cid for cid, s in self.assignment.items()
+                      if s == index or index in self.chunks.get(cid, {}).values())
+
+    def chunks_of(self, index: int) -> dict[str, set[int]]:
+        """Recording -> the chunks shard ``index`` analyses (recordings spread over shards)."""
+        return {cid: {k for k, s in m.items() if s == index} for cid, m in self.chunks.items()
+                if index in m.values()}
 
     def load_of(self, index: int) -> float:
         return sum(self.work[c] for c in self.clips(index))
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "clips": dict(sorted(self.assignment.items())),
-                "work": {k: round(v, 3) for k, v in sorted(self.work.items())}}
+        out = {"count": self.count, "clips": dict(sorted(self.assignment.items())),
+               "work": {k: round(v, 3) for k, v in sorted(self.work.items())}}
+        if self.chunks:
+            out["chunks"] = {cid: {str(k): s for k, s in sorted(m.items())}
+                             for cid, m in sorted(self.chunks.items())}
+        return out
 
     def save(self, run: RunDir) -> None:
         write_text_atomic(plan_path(run), json.dumps(self.to_json(), indent=1) + "\n")
@@ -167,16 +180,46 @@ def plan_path(run: RunDir) -> Path:
 
 
 def make_plan(clips: list[Clip], count: int, cfg: Config) -> Plan:
-    """Deal clips to ``count`` shards (some stay empty when there are fewer clips)."""
+    """Deal clips to ``count`` shards (some stay empty when there are fewer clips). A long
+    recording (``run.chunk_s``) is dealt chunk by chunk, each weighed by its frames to sample,
+    so one recording can keep every shard busy."""
     work = weights(clips, cfg)
-    order = sorted(clips, key=lambda c: (-work[c.clip_id], c.clip_id))
+    spread = _chunk_work(clips, cfg) if count > 1 else {}
+    items = [(w, cid, k) for cid, m in spread.items() for k, w in m.items()]
+    items += [(work[c.clip_id], c.clip_id, -1) for c in clips if c.clip_id not in spread]
     heap = [(0.0, i) for i in range(count)]
-    assignment = {}
-    for clip in order:
+    assignment: dict[str, int] = {}
+    chunks: dict[str, dict[int, int]] = {}
+    for weight, cid, k in sorted(items, key=lambda x: (-x[0], x[1], x[2])):
         load, index = heapq.heappop(heap)
-        assignment[clip.clip_id] = index
-        heapq.heappush(heap, (load + work[clip.clip_id], index))
-    return Plan(count, assignment, work)
+        if k < 0:
+            assignment[cid] = index
+        else:
+            chunks.setdefault(cid, {})[k] = index
+            assignment.setdefault(cid, index)
+        heapq.heappush(heap, (load + weight, index))
+    for cid, m in spread.items():
+        work[cid] = float(sum(m.values()))
+    return Plan(count, assignment, work, chunks)
+
+
+def _chunk_work(clips: list[Clip], cfg: Config) -> dict[str, dict[int, float]]:
+    """Recording -> chunk -> frames to sample, for recordings analysed in 2+ chunks."""
+    from videmo.execute.chunked import needed_chunks
+
+    out = {}
+    for clip in clips:
+        needed = needed_chunks(clip, cfg, clips)
+        if needed is not None and len(needed) > 1:
+            out[clip.clip_id] = {c.index: float(c.picks) for c in needed}
+    return out
+
+
+def unit_count(clips: list[Clip], cfg: Config) -> int:
+    """Units of work: clips, with a long recording counted by its chunks (the most shards
+    that can be kept busy)."""
+    spread = _chunk_work(clips, cfg)
+    return len(clips) - len(spread) + sum(len(m) for m in spread.values())
 
 
 def load_plan(run: RunDir) -> Plan | None:
@@ -187,7 +230,9 @@ def load_plan(run: RunDir) -> Plan | None:
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read the shard plan {plan_path(run)}: {e}") from None
     return Plan(int(data["count"]), {k: int(v) for k, v in data["clips"].items()},
-                {k: float(v) for k, v in data["work"].items()})
+                {k: float(v) for k, v in data["work"].items()},
+                {cid: {int(k): int(v) for k, v in m.items()}
+                 for cid, m in data.get("chunks", {}).items()})
 
 
 def reconcile(plan: Plan, clips: list[Clip], cfg: Config) -> Plan:
@@ -210,7 +255,8 @@ def reconcile(plan: Plan, clips: list[Clip], cfg: Config) -> Plan:
             assignment[clip.clip_id] = index
             work[clip.clip_id] = new_work[clip.clip_id]
             heapq.heappush(heap, (load + new_work[clip.clip_id], index))
-    return Plan(plan.count, assignment, work)
+    chunks = {cid: m for cid, m in plan.chunks.items() if cid in ids}
+    return Plan(plan.count, assignment, work, chunks)
 
 
 def describe_change(old: Plan, new: Plan) -> str:
@@ -240,8 +286,15 @@ def follow_corpus(run: RunDir, clips: list[Clip], cfg: Config) -> Plan | None:
 
 
 def select(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config) -> list[Clip]:
-    """The clips of ``shard``: from the run's saved plan reconciled with the corpus (in
-    memory), or a new plan saved for the others when the run has none."""
+    """The clips of ``shard`` (see :func:`select_units`)."""
+    return select_units(clips, shard, run, cfg)[0]
+
+
+def select_units(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config
+                 ) -> tuple[list[Clip], dict[str, set[int]]]:
+    """The clips of ``shard``, and the chunks it analyses of recordings spread over shards:
+    from the run's saved plan reconciled with the corpus (in memory), or a new plan saved for
+    the others when the run has none."""
     plan = load_plan(run)
     if plan is None:
         plan = make_plan(clips, shard.count, cfg)
@@ -255,4 +308,4 @@ def select(clips: list[Clip], shard: Shard, run: RunDir, cfg: Config) -> list[Cl
                     "plan reconciled with it (videmo submit --resume saves it)", shard,
                     plan_path(run), describe_change(plan, new))
     by_id = {c.clip_id: c for c in clips}
-    return [by_id[cid] for cid in new.clips(shard.index)]
+    return [by_id[cid] for cid in new.clips(shard.index)], new.chunks_of(shard.index)

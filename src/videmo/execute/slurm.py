@@ -319,7 +319,7 @@ def submit(cfg: Config, *, shards: int | None = None, dry_run: bool = False,
     """
     cfg = cfg.absolute()
     clips = discover(cfg)
-    count = max(1, min(shards or cfg.slurm.shards, len(clips)))
+    count = max(1, min(shards or cfg.slurm.shards, shard_mod.unit_count(clips, cfg)))
     run = RunDir(cfg.out_dir)
     old = shard_mod.load_plan(run) if run.path.is_dir() else None
     plan = shard_mod.reconcile(old, clips, cfg) if old is not None and old.count == count \
