@@ -265,3 +265,35 @@ def test_compare_on_slurm_equals_compare_here(cluster, tmp_path, sample_corpus, 
         for d in ("on-slurm", "here"))
     pd.testing.assert_frame_equal(cluster_table, local_table)
     assert cluster_table["paired_clips"].dropna().tolist() == [6, 6, 6]
+
+
+def test_one_long_recording_over_four_array_tasks(cluster, tmp_path, capsys):
+    """Issue 21, item 4: one recording (the sample clips concatenated with ffmpeg, 12.7 s) cut
+    into 2-second chunks and dealt over 4 array tasks; the merge job's table equals a local
+    unchunked run's."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in SAMPLE_CLIPS))
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+                    str(root / "debate.mp4")], check=True)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"corpus: {{paths: ['{root}']}}\nsampling: {{every_n: 5}}\n"
+                   f"run: {{out: '{tmp_path / 'slurm-run'}', chunk_s: 2.0}}\n"
+                   "report: {figures: false}\n"
+                   "slurm: {cpus_per_task: 1, mem: 1500M, merge_mem: 1500M, max_concurrent: 2, "
+                   "time: '00:10:00'}\n")
+    assert main(["submit", str(job), "--shards", "4"]) == 0
+    assert "4 of 4 shard(s)" in capsys.readouterr().out
+    run = RunDir(tmp_path / "slurm-run")
+    plan = shard_mod.load_plan(run)
+    assert set(plan.chunks["debate"].values()) == {0, 1, 2, 3}
+    _wait(run)
+    st = run_status(run)
+    assert st.complete and st.merge.startswith("COMPLETED"), st
+    local = tmp_path / "local-run"
+    assert main(["run", str(job), "--out", str(local), "--set", "run.chunk_s=null",
+                 "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path),
+                                  pd.read_parquet(local / "frames.parquet"))
