@@ -74,10 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="videos -> per-frame table of faces and 7 emotion scores",
                        description="Sample frames of every clip, find faces, score them; writes "
                                    "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
-                                   "already done with the same config are skipped.")
+                                   "already done with the same config are skipped. Recordings "
+                                   "longer than run.chunk_s go in chunks (units of --jobs, "
+                                   "shards and resume).")
     _add_extract_args(p)
     p.add_argument("--shard", metavar="I/N",
-                   help="do shard I of N (0-based) of the corpus, balanced by frames to sample; "
+                   help="do shard I of N (0-based) of the corpus (clips, and chunks of long "
+                        "recordings), balanced by frames to sample; "
                         "default inside a SLURM array (0..N-1): SLURM_ARRAY_TASK_ID/"
                         "SLURM_ARRAY_TASK_COUNT. The merged tables are left to `videmo report`.")
 
@@ -191,8 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("annotate", help="a local page where observers mark events in the clips",
                        description="Serve a page (127.0.0.1, a free port, printed) that plays the "
-                                   "corpus's clips with buttons for annotate.buttons; every press "
-                                   "is appended to RUN/annotations.csv at once. Ctrl-C stops.")
+                                   "corpus's clips (with corpus.segments: each segment of its "
+                                   "recording, start to end) with buttons for annotate.buttons; "
+                                   "every press is appended to RUN/annotations.csv at once. "
+                                   "Ctrl-C stops.")
     p.add_argument("config", help="YAML config file (its corpus and annotate: section)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set annotate.transcode=always")
