@@ -151,3 +151,46 @@ def test_the_next_clip_follows_when_one_ends(driver, site):
     wait_for(driver, lambda d: media_time(d) > 0.2, "the second clip to play")
     assert driver.current_url.endswith("#clip=1")
     assert browser.console_errors(driver) == []
+
+
+def test_a_segment_plays_from_its_start_to_its_end_and_events_use_the_recordings_clock(
+        driver, tmp_path):
+    """Issue 21, item 5: with corpus.segments the page seeks to a segment's start, pauses at
+    its end (autoadvance off), goes on to the next segment of the same recording, and a press
+    is stored with the recording's id and time."""
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "seg.csv").write_text(f"recording,start,end,id\n{FIRST},0.6,1.1,q1\n"
+                                      f"{FIRST},1.5,2.0,q2\n")
+    cfg = make_config(tmp_path, SAMPLE, annotate={"cache": str(tmp_path / "cache")},
+                      corpus={"segments": "seg.csv"})
+    server = srv.make_server(cfg, tmp_path / "run")
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        driver.get(server.url)
+        wait_for(driver, lambda d: d.find_element(By.ID, "clip-id").text.startswith("q1 "),
+                 "the first segment")
+        js(driver, "document.getElementById('autoadvance').checked = false")
+        wait_for(driver, lambda d: abs(media_time(d) - 0.6) < 0.05, "the seek to 0.6 s")
+        set_observer(driver, "carol")
+        js(driver, "document.getElementById('video').play()")
+        wait_for(driver, lambda d: media_time(d) >= 0.8, "media time 0.8 s")
+        driver.find_element(By.CSS_SELECTOR, "button[data-button='happy']").click()
+        wait_for(driver, lambda d: js(d, "return document.getElementById('video').paused"),
+                 "the pause at the segment's end")
+        assert 1.1 <= media_time(driver) < 1.5
+        wait_for(driver, lambda d: len(rows(tmp_path / "run")) == 1, "the press to be saved")
+        got = rows(tmp_path / "run")[0]
+        # the recording's time (a segment-relative time would be below 500 ms)
+        assert got[S.CLIP_ID] == FIRST and 800 <= int(got[S.MEDIA_MS]) < 1500
+        driver.find_element(By.ID, "next").click()
+        wait_for(driver, lambda d: d.find_element(By.ID, "clip-id").text.startswith("q2 "),
+                 "the second segment")
+        wait_for(driver, lambda d: media_time(d) >= 1.5, "the seek to 1.5 s")
+        assert browser.console_errors(driver) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.app.transcoder.close()
+        thread.join(10)
