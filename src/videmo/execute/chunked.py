@@ -120,9 +120,12 @@ def needed_spans(cfg: Config, clips: list[Clip]) -> dict[str, list[tuple[float, 
     extracted); None without a segments file (every recording whole)."""
     if cfg.corpus.segments is None:
         return None
-    from videmo.evaluate.segments import load_segments
+    from videmo.evaluate.segments import check_segments, read_segments
 
-    segments, _ = load_segments(cfg, [c.clip_id for c in clips], {})
+    # bad rows were reported (or stopped the run) before any work: here only the good ones
+    segments, _ = check_segments(read_segments(cfg.resolve(cfg.corpus.segments),
+                                               cfg.corpus.segments_columns),
+                                 [c.clip_id for c in clips], {}, cfg.report)
     out: dict[str, list[tuple[float, float]]] = {c.clip_id: [] for c in clips}
     for s in segments:
         out[s.recording].append((s.start_s, s.end_s))
