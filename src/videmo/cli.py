@@ -20,6 +20,7 @@ from videmo import config as config_mod
 from videmo.config import Config, ConfigError
 from videmo.evaluate import labels as labels_mod
 from videmo.evaluate.labels import LabelsError
+from videmo.evaluate.segments import preflight_segments
 from videmo.execute.slurm import SlurmError
 from videmo.extract.corpus import Clip, CorpusError, current_clips, discover, discover_root
 from videmo.extract.detectors import DETECTORS
@@ -74,12 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="videos -> per-frame table of faces and 7 emotion scores",
                        description="Sample frames of every clip, find faces, score them; writes "
                                    "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
-                                   "already done with the same config are skipped. Recordings "
-                                   "longer than run.chunk_s go in chunks (units of --jobs, "
-                                   "shards and resume).")
+                                   "already done with the same config are skipped (long "
+                                   "recordings chunk by chunk: run.chunk_s).")
     _add_extract_args(p)
     p.add_argument("--shard", metavar="I/N",
-                   help="do shard I of N (0-based) of the corpus (clips, and chunks of long "
+                   help="do shard I of N (0-based) of the corpus (clips, chunks of long "
                         "recordings), balanced by frames to sample; "
                         "default inside a SLURM array (0..N-1): SLURM_ARRAY_TASK_ID/"
                         "SLURM_ARRAY_TASK_COUNT. The merged tables are left to `videmo report`.")
@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "may differ from the run's: --set report.aggregate=mean.")
     p.add_argument("run_dir", help="run directory made by extract/run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a report.* key, e.g. --set report.balance=uniform, or "
-                        "re-cut the clips: --set corpus.segments=other.csv, corpus.window_s=30")
+                   help="override a report.* key (or re-cut the clips: corpus.segments, "
+                        "corpus.window_s), e.g. --set report.balance=uniform")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
     p.add_argument("--classifier", metavar="MODEL_DIR",
@@ -194,10 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("annotate", help="a local page where observers mark events in the clips",
                        description="Serve a page (127.0.0.1, a free port, printed) that plays the "
-                                   "corpus's clips (with corpus.segments: each segment of its "
-                                   "recording, start to end) with buttons for annotate.buttons; "
-                                   "every press is appended to RUN/annotations.csv at once. "
-                                   "Ctrl-C stops.")
+                                   "corpus's clips (or corpus.segments) with buttons for "
+                                   "annotate.buttons; every press is appended to "
+                                   "RUN/annotations.csv at once. Ctrl-C stops.")
     p.add_argument("config", help="YAML config file (its corpus and annotate: section)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set annotate.transcode=always")
@@ -275,7 +274,7 @@ def preflight(cfg: Config, *, corpus: bool = True, labels: bool = True, out: boo
     if labels:
         _check_labels(cfg, checked.lines)
         if checked.clips is not None and cfg.corpus.segments is not None:
-            _check_segments(cfg, checked.clips, checked.lines)
+            checked.lines.append(preflight_segments(cfg, checked.clips))
     if out:
         _check_out(cfg, checked.lines)
     if templates and cfg.slurm.templates is not None:
@@ -327,25 +326,6 @@ def _check_labels(cfg: Config, lines: list[str]) -> None:
     found = labels_mod.check_labels(cfg)  # parses with the chosen columns, known values
     rows = len(found.rows) if found is not None else None
     lines.append(f"report.labels: {path}" + ("" if rows is None else f": {rows} rows"))
-
-
-def _check_segments(cfg: Config, clips: list[Clip], lines: list[str]) -> None:
-    """The segments file's rows against the corpus and the recordings' lengths (from their
-    containers' headers), before any work: bad rows by line, fatal with report.strict_labels."""
-    from videmo.evaluate.segments import load_segments
-    from videmo.extract.chunks import probe_duration
-
-    path = cfg.resolve(cfg.corpus.segments)
-    if path is None or not path.is_file():
-        raise ConfigError(f"config key 'corpus.segments': {path} is not a file"
-                          f"{_given(cfg, str(cfg.corpus.segments))}")
-    segments, issues = load_segments(cfg, [c.clip_id for c in clips],
-                                     {c.clip_id: probe_duration(c, cfg) for c in clips})
-    for line in issues.lines() if issues else []:
-        log.warning("segments %s: %s (left out; report.strict_labels: true stops here)", path,
-                    line)
-    bad = f", {len(issues.rows)} bad rows left out" if issues and issues.any() else ""
-    lines.append(f"corpus.segments: {path}: {len(segments)} segments{bad}")
 
 
 def _check_out(cfg: Config, lines: list[str]) -> None:
@@ -443,12 +423,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not run.path.is_dir():
         raise RunDirError(f"run directory not found: {run.path}")
     cfg = run.config()
-    cut = tuple(f"corpus.{k}=" for k in config_mod.CORPUS_CLIP_KEYS)  # segments, windows
+    cut = tuple(f"corpus.{k}" for k in config_mod.CORPUS_CLIP_KEYS)  # segments, windows
     bad = [o for o in args.overrides if not o.strip().startswith(("report.", *cut))]
     if bad:
-        raise ConfigError(f"videmo report changes only report.* keys (and corpus.segments, "
-                          f"segments_columns, window_s, window_step_s); {bad[0]!r} would need a "
-                          f"new extract (videmo extract CONFIG --set ...)")
+        raise ConfigError(f"videmo report changes only report.* and {', '.join(cut)} keys; "
+                          f"{bad[0]!r} would need a new extract (videmo extract CONFIG --set ...)")
     overrides = [*args.overrides, *_labels_override(args)]
     if args.classifier:
         overrides.append(f"report.classifier={Path(args.classifier).expanduser().resolve()}")
@@ -463,8 +442,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         run.append_history(shlex.join(sys.argv))
         # merges shards' per-clip files, of the corpus as it is now
         clips = current_clips(cfg, run.corpus_json)
-        from videmo.execute.chunked import merge_finished
-
+        from videmo.execute.chunked import merge_finished  # imports the pipeline: only here
         merge_finished(run, clips or [], cfg)  # recordings whose chunks shards finished
         frames, _ = run.consolidate(cfg.extract_hash(), clips, tables=cfg.feature_tables())
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,7 @@ from videmo.evaluate.labels import (
 
 if TYPE_CHECKING:
     from videmo.config import Config, ReportConfig
+    from videmo.schema import Clip
 
 ROLES = ("recording", "start", "end", "id", "label", "person")
 REQUIRED = ("recording", "start", "end")
@@ -60,6 +62,9 @@ KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
 END_SLACK_S = 0.05
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
 _SECONDS = re.compile(r"^\d+(?:[.,]\d*)?$|^[.,]\d+$")
+
+
+log = logging.getLogger(__name__)
 
 
 class SegmentsError(LabelsError):
@@ -311,3 +316,23 @@ def load_segments(cfg: Config, recordings: Iterable[str],
         raise SegmentsError(issues.message() + " (report.strict_labels: true; fix the rows, or "
                                                "set it false to leave them out with a warning)")
     return segments, issues
+
+
+def preflight_segments(cfg: Config, clips: list[Clip]) -> str:
+    """Check the segments file against the corpus and the recordings' lengths (from their
+    containers' headers) before any work: bad rows are warned about by line, or stop the run
+    with ``report.strict_labels``. Returns the line ``videmo config check`` prints."""
+    from videmo.config import ConfigError
+    from videmo.extract.chunks import probe_duration
+
+    path = cfg.resolve(cfg.corpus.segments)
+    if path is None or not path.is_file():
+        raise ConfigError(f"config key 'corpus.segments': {path} is not a file (relative paths "
+                          f"are relative to the config file's folder {cfg.base_dir})")
+    segments, issues = load_segments(cfg, [c.clip_id for c in clips],
+                                     {c.clip_id: probe_duration(c, cfg) for c in clips})
+    for line in issues.lines() if issues else []:
+        log.warning("segments %s: %s (left out; report.strict_labels: true stops here)", path,
+                    line)
+    bad = f", {len(issues.rows)} bad rows left out" if issues and issues.any() else ""
+    return f"corpus.segments: {path}: {len(segments)} segments{bad}"
