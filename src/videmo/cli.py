@@ -95,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "may differ from the run's: --set report.aggregate=mean.")
     p.add_argument("run_dir", help="run directory made by extract/run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a report.* key (or re-cut the clips: corpus.segments, "
-                        "corpus.window_s), e.g. --set report.balance=uniform")
+                   help="override a report.* key or corpus.segments / window_s (re-cut clips)")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
     p.add_argument("--classifier", metavar="MODEL_DIR",
