@@ -19,8 +19,7 @@ from videmo import __version__
 from videmo import config as config_mod
 from videmo.config import Config, ConfigError
 from videmo.evaluate import labels as labels_mod
-from videmo.evaluate.labels import LabelsError
-from videmo.evaluate.segments import preflight_segments
+from videmo.evaluate.segments import LabelsError, preflight_segments  # a labels file's error
 from videmo.execute.slurm import SlurmError
 from videmo.extract.corpus import Clip, CorpusError, current_clips, discover, discover_root
 from videmo.extract.detectors import DETECTORS
@@ -75,12 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="videos -> per-frame table of faces and 7 emotion scores",
                        description="Sample frames of every clip, find faces, score them; writes "
                                    "RUN/frames.parquet and RUN/manifest.csv. Resumes: clips "
-                                   "already done with the same config are skipped (long "
-                                   "recordings chunk by chunk: run.chunk_s).")
+                                   "already done with the same config are skipped.")
     _add_extract_args(p)
     p.add_argument("--shard", metavar="I/N",
-                   help="do shard I of N (0-based) of the corpus (clips, chunks of long "
-                        "recordings), balanced by frames to sample; "
+                   help="do shard I of N (0-based) of the corpus, balanced by frames to sample; "
                         "default inside a SLURM array (0..N-1): SLURM_ARRAY_TASK_ID/"
                         "SLURM_ARRAY_TASK_COUNT. The merged tables are left to `videmo report`.")
 
@@ -193,9 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("annotate", help="a local page where observers mark events in the clips",
                        description="Serve a page (127.0.0.1, a free port, printed) that plays the "
-                                   "corpus's clips (or corpus.segments) with buttons for "
-                                   "annotate.buttons; every press is appended to "
-                                   "RUN/annotations.csv at once. Ctrl-C stops.")
+                                   "corpus's clips with buttons for annotate.buttons; every press "
+                                   "is appended to RUN/annotations.csv at once. Ctrl-C stops.")
     p.add_argument("config", help="YAML config file (its corpus and annotate: section)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set annotate.transcode=always")
@@ -272,8 +268,7 @@ def preflight(cfg: Config, *, corpus: bool = True, labels: bool = True, out: boo
             checked.clips = _check_corpus(cfg, checked.lines)
     if labels:
         _check_labels(cfg, checked.lines)
-        if checked.clips is not None and cfg.corpus.segments is not None:
-            checked.lines.append(preflight_segments(cfg, checked.clips))
+        checked.lines += preflight_segments(cfg, checked.clips)  # corpus.segments' rows
     if out:
         _check_out(cfg, checked.lines)
     if templates and cfg.slurm.templates is not None:
@@ -422,11 +417,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not run.path.is_dir():
         raise RunDirError(f"run directory not found: {run.path}")
     cfg = run.config()
-    cut = tuple(f"corpus.{k}" for k in config_mod.CORPUS_CLIP_KEYS)  # segments, windows
-    bad = [o for o in args.overrides if not o.strip().startswith(("report.", *cut))]
+    bad = [o for o in args.overrides if not o.strip().startswith(config_mod.REPORT_PREFIXES)]
     if bad:
-        raise ConfigError(f"videmo report changes only report.* and {', '.join(cut)} keys; "
-                          f"{bad[0]!r} would need a new extract (videmo extract CONFIG --set ...)")
+        raise ConfigError(f"videmo report changes only report.* and corpus.segments/window_s "
+                          f"keys; {bad[0]!r} would need a new extract (videmo extract CONFIG ...)")
     overrides = [*args.overrides, *_labels_override(args)]
     if args.classifier:
         overrides.append(f"report.classifier={Path(args.classifier).expanduser().resolve()}")
@@ -439,11 +433,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     clear_locks_of_merged_array(run)  # only inside a merge job: its array has ended
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
-        # merges shards' per-clip files, of the corpus as it is now
-        clips = current_clips(cfg, run.corpus_json)
-        from videmo.execute.chunked import merge_finished  # imports the pipeline: only here
-        merge_finished(run, clips or [], cfg)  # recordings whose chunks shards finished
-        frames, _ = run.consolidate(cfg.extract_hash(), clips, tables=cfg.feature_tables())
+        from videmo.execute.chunked import consolidate  # shards' chunks and clips, as now
+        frames, _ = consolidate(run, cfg, current_clips(cfg, run.corpus_json))
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())

@@ -18,6 +18,7 @@ from videmo.config.keys import (
     EXTRACT_SECTIONS,
     EXTRACT_VERSION,
     OPENCV_DISTRIBUTIONS,
+    REPORT_PREFIXES,
     extract_key,
     key_hash,
 )
@@ -60,7 +61,7 @@ from videmo.config.reference import iter_options, reference_markdown, template
 
 __all__ = [
     "ANNOTATE_SHORTCUTS", "CORPUS_CLIP_KEYS", "CORPUS_SELECTION_KEYS", "EXTRACT_SECTIONS",
-    "EXTRACT_VERSION",
+    "EXTRACT_VERSION", "REPORT_PREFIXES",
     "IMAGE_EXTENSIONS", "OPENCV_DISTRIBUTIONS",
     "VIDEO_EXTENSIONS", "AnnotateConfig", "Config", "ConfigError", "CorpusConfig",
     "EmotionsConfig", "FacesConfig", "HaarConfig", "LearnConfig", "MediapipeConfig", "MeshConfig",

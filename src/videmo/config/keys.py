@@ -24,6 +24,8 @@ EXTRACT_SECTIONS = ("corpus", "sampling", "faces", "emotions")
 CORPUS_SELECTION_KEYS = ("paths", "include", "exclude", "video_extensions")
 # corpus keys that cut recordings into report clips: applied to the per-frame table at report time
 CORPUS_CLIP_KEYS = ("segments", "segments_columns", "window_s", "window_step_s")
+# what `videmo report --set` may change: report options and how recordings are cut into clips
+REPORT_PREFIXES = ("report.", *(f"corpus.{k}" for k in CORPUS_CLIP_KEYS))
 
 # The version of what extraction computes from a clip (frames, boxes, scores). Bump it in the
 # commit that changes the per-frame numbers for the same config and models (sampling, decoding,

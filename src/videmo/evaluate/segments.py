@@ -318,12 +318,16 @@ def load_segments(cfg: Config, recordings: Iterable[str],
     return segments, issues
 
 
-def preflight_segments(cfg: Config, clips: list[Clip]) -> str:
+def preflight_segments(cfg: Config, clips: list[Clip] | None) -> list[str]:
     """Check the segments file against the corpus and the recordings' lengths (from their
     containers' headers) before any work: bad rows are warned about by line, or stop the run
-    with ``report.strict_labels``. Returns the line ``videmo config check`` prints."""
+    with ``report.strict_labels``. Returns the line ``videmo config check`` prints (none
+    without ``corpus.segments`` or without the corpus's ``clips``)."""
     from videmo.config import ConfigError
     from videmo.extract.chunks import probe_duration
+
+    if clips is None or cfg.corpus.segments is None:
+        return []
 
     path = cfg.resolve(cfg.corpus.segments)
     if path is None or not path.is_file():
@@ -335,4 +339,4 @@ def preflight_segments(cfg: Config, clips: list[Clip]) -> str:
         log.warning("segments %s: %s (left out; report.strict_labels: true stops here)", path,
                     line)
     bad = f", {len(issues.rows)} bad rows left out" if issues and issues.any() else ""
-    return f"corpus.segments: {path}: {len(segments)} segments{bad}"
+    return [f"corpus.segments: {path}: {len(segments)} segments{bad}"]

@@ -391,3 +391,12 @@ def merge_finished(run: RunDir, clips: Iterable[Clip], cfg: Config) -> list[str]
             merged.append(clip.clip_id)
     return merged
 
+
+
+def consolidate(run: RunDir, cfg: Config, clips: list[Clip] | None
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The merge job's step (``videmo report``): merge the chunked recordings whose chunks are
+    all done, then rebuild the merged tables from the per-clip files of the corpus ``clips``
+    (None: the corpus last recorded)."""
+    merge_finished(run, clips or [], cfg)
+    return run.consolidate(cfg.extract_hash(), clips, tables=cfg.feature_tables())
