@@ -8,6 +8,9 @@ emotion events with the predicted frame emotions (per clip, per observer and ove
 ``metrics.json`` (``observer_agreement``) and the summary, and marks the events on the timeline
 figures. A file that cannot be read does not stop the report: its error is warned, written to
 ``observer_agreement.error`` and shown on the page.
+
+The observers contribute :data:`OBSERVERS`, the page's "Observer events" section (agreement
+tiles, per clip and per observer), and each clip's events table in its timeline.
 """
 
 from __future__ import annotations
@@ -16,13 +19,27 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from videmo import schema
 from videmo.annotate import ANNOTATIONS_CSV
-from videmo.annotate.merge import AnnotationsError, agreement, join_frames, read_annotations
+from videmo.annotate.merge import (
+    AGREEMENT,
+    EVENTS,
+    WITH_FACE,
+    AnnotationsError,
+    agreement,
+    join_frames,
+    read_annotations,
+)
+from videmo.report.sections import Section
+from videmo.report.tables import Cell, Table, anchor, count, dec, missing, pct, table_from_frame
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.report.model import Report
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +127,56 @@ def observer_events(run_path: Path, frames: pd.DataFrame) -> ObserverEvents | No
     overall = {c: _number(total[c].iloc[0]) for c in total.columns}
     return ObserverEvents(path, joined, agreement(joined, schema.CLIP_ID),
                           agreement(joined, schema.OBSERVER), overall)
+
+
+# ------------------------------------------------------------------ on the page
+def events_table(events: pd.DataFrame, table_id: str) -> Table:
+    """A clip's events, for its timeline."""
+    s = schema
+    df = events.assign(media_s=events[s.MEDIA_MS] / 1000.0)
+    agree = {True: "yes", False: "no"}
+    return table_from_frame(df, table_id, [
+        (s.OBSERVER, "observer", str), (s.BUTTON, "button", str),
+        ("media_s", "media time (s)", lambda v: dec(v, 2)),
+        (s.TIME_S, "frame time (s)", lambda v: dec(v, 2)),
+        (s.MATCHED, "matched", lambda v: "yes" if v else "no"),
+        (s.N_FACES, "faces", count),
+        (s.PREDICTED_EMOTION, "predicted emotion", lambda v: "" if missing(v) else str(v)),
+        (s.AGREE, "agree", lambda v: "" if missing(v) else agree[bool(v)])], False)
+
+
+def agreement_table(df: pd.DataFrame, key: str, table_id: str, heading: str,
+                    linked: set[str] | None = None) -> Table:
+    """Agreement per clip (each linked to its timeline when in ``linked``) or per observer."""
+    table = table_from_frame(df, table_id, [
+        (key, heading, str), (EVENTS, "emotion events", count),
+        (schema.MATCHED, "matched to a frame", count), (WITH_FACE, "with a face", count),
+        (schema.AGREE, "agree", count), (AGREEMENT, "agreement", pct)])
+    if linked is not None:
+        for row in table.rows:
+            cid = row.cells[0].text
+            if cid in linked:
+                row.cells[0] = Cell(cid, cid, f"#{anchor(cid)}")
+    return table
+
+
+def observers_context(report: Report, cfg: Config) -> dict[str, Any]:
+    obs = report.observer_events()
+    if obs is None:
+        raise ValueError("the observer events section needs readable observer events "
+                         "(RUN/annotations.csv); its available() says when")
+    return {
+        "observers": obs,
+        "observer_overall": obs.overall,
+        "observer_clips": agreement_table(obs.per_clip, schema.CLIP_ID, "agreement-clips",
+                                          "clip", set(report.timeline_clips())),
+        "observer_people": agreement_table(obs.per_observer, schema.OBSERVER,
+                                           "agreement-observers", "observer"),
+        "observer_list": sorted(obs.joined[schema.OBSERVER].dropna().unique()),
+        "merged_file": MERGED_CSV,
+    }
+
+
+OBSERVERS = Section("observers", "Observer events", "sections/observers.html",
+                    context=observers_context,
+                    available=lambda report: report.observer_events() is not None)

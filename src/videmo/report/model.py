@@ -111,6 +111,19 @@ class Report:
     run_dir: Path | None = None  # the run directory read (it may have moved since run.json)
     figures: ReportFigures = field(default_factory=ReportFigures)
 
+    def observer_events(self) -> ObserverEvents | None:
+        """The run's observer events when its annotations.csv could be read (else None)."""
+        return self.observers if self.observers is not None and not self.observers.error \
+            else None
+
+    def timeline_clips(self) -> list[str]:
+        """The clips with a timeline on the page, in table order: a timeline figure, or
+        observer events (shown as a table when figures are off)."""
+        obs = self.observer_events()
+        events = obs.counts() if obs else {}
+        return [c for c in self.clips[schema.FILENAME].astype(str)
+                if c in self.figures.timelines or c in events]
+
     def notes(self) -> list[str]:
         """What a reader must know before trusting the numbers (the page's warnings)."""
         m = self.metrics

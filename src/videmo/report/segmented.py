@@ -1,11 +1,13 @@
 """The report of a run whose clips are segments or windows of its recordings: clips.csv's
-span columns and the per-recording timeline (the clips themselves: :mod:`videmo.evaluate.assemble`).
+span columns and the per-recording timeline (the clips themselves: :mod:`videmo.evaluate.assemble`),
+shown in report.html's "Recordings" section (:data:`RECORDINGS`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -20,7 +22,13 @@ from videmo.evaluate.assemble import (
 )
 from videmo.evaluate.segments import format_time
 from videmo.report.figures import CLASS_COLOURS, _save
+from videmo.report.sections import Section
+from videmo.report.tables import data_uri
 from videmo.store import safe_name
+
+if TYPE_CHECKING:
+    from videmo.config import Config
+    from videmo.report.model import Report
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +94,14 @@ def _lane_of(part: pd.DataFrame) -> dict[str, int]:
 
 def _lanes(part: pd.DataFrame) -> int:
     return max(_lane_of(part).values(), default=0) + 1
+
+
+# ------------------------------------------------------------------ on the page
+def recordings_context(report: Report, cfg: Config) -> dict[str, Any]:
+    return {"recording_images": [(r, data_uri(p))
+                                 for r, p in report.figures.recordings.items()]}
+
+
+RECORDINGS = Section("recordings", "Recordings", "sections/recordings.html",
+                     context=recordings_context,
+                     available=lambda report: bool(report.figures.recordings))
