@@ -20,13 +20,14 @@ the network's float32 probabilities on them, which ``videmo train`` (``train.imp
 compares after loading the weights into Keras; ``OUT/summary.json``: recipe, epochs,
 history of each.
 
-Needs only numpy and torch:  python scripts/train_pixels_gpu.py DATA OUT --models ...
+Needs numpy, OpenCV and torch:  python scripts/train_pixels_gpu.py DATA OUT --models ...
 DATA holds ``train.npz`` (x uint8 (n, 48, 48), y) or ``train-*.npz`` parts, and ``select.npz``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import math
@@ -34,16 +35,19 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-SIZE = 48
-CLASSES = 7
-WIDTHS = {"pixel_vgg": (32, 64, 128, 256), "pixel_vgg_48": (48, 96, 192, 384),
-          "pixel_vgg_64": (64, 128, 256, 512)}
-RECIPE = {"batch_size": 128, "lr": 0.05, "warmup_epochs": 2, "weight_decay": 5e-4,
-          "momentum": 0.9, "label_smoothing": 0.1, "rotate_deg": 10.0, "min_scale": 0.8,
-          "max_shift": 0.1, "erase_p": 0.5, "dropout": 0.4}
+# the network's widths and the recipe are the package's (videmo.train.pixels imports numpy and
+# OpenCV only, both on the GPU machine): one definition for the CPU and the GPU training
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from videmo import schema  # noqa: E402
+from videmo.extract.crop import SIZE  # noqa: E402
+from videmo.train.pixels import WIDTHS, Recipe  # noqa: E402
+
+CLASSES = len(schema.EMOTIONS)
+RECIPE = {k: v for k, v in dataclasses.asdict(Recipe(epochs=0)).items() if k != "epochs"}
 
 
 def load(data: str):

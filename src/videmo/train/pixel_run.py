@@ -89,6 +89,42 @@ def _stack_predict(est, probs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _networks(cfg, name: str, recipe, seeds: list[int], split, out: Path, machine: str,
+              progress: bool) -> tuple[list, list[dict[str, Any]]]:
+    """One Keras network per seed, imported (``train.import_weights``) or trained here, and
+    each one's record for the card."""
+    t = cfg.train
+    x_fit, y_fit, x_sel, y_sel = split
+    networks, members = [], []
+    for seed in seeds:
+        if t.import_weights:
+            network, meta = pixels.import_weights(name, recipe, cfg.resolve(t.import_weights),
+                                                  seed)
+            if (meta["n_train"], meta["n_selection"]) != (len(y_fit), len(y_sel)):
+                raise data.DataError(
+                    f"{name}-s{seed} was trained on {meta['n_train']} images (selection "
+                    f"{meta['n_selection']}), this data has {len(y_fit)} ({len(y_sel)})")
+            members.append({
+                "seed": seed, "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
+                "train_seconds": meta["train_seconds"], "recipe": meta["recipe"],
+                "trained_on": f"{meta['device']}, PyTorch {meta['torch']} "
+                              f"(scripts/train_pixels_gpu.py), bf16 autocast",
+                "import_check_max_abs_diff": meta["import_check_max_abs_diff"],
+                "history": meta["history"]})
+        else:
+            tag = name if len(seeds) == 1 else f"{name}-s{seed}"
+            fitted = pixels.fit(name, x_fit, y_fit, x_sel, y_sel, recipe, seed, out, progress,
+                                tag=tag)
+            network = fitted.network
+            members.append({
+                "seed": seed, "epochs": recipe.epochs, "best_epoch": fitted.epochs,
+                "train_seconds": round(fitted.seconds, 1), "recipe": recipe.__dict__,
+                "trained_on": f"{machine}, TensorFlow (videmo train)",
+                "history": fitted.history})
+        networks.append(network)
+    return networks, members
+
+
 def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str, Any],
                        progress: bool = True) -> None:
     """Train, export and score every pixel model of ``cfg.train.models`` into ``results``."""
@@ -115,33 +151,8 @@ def train_pixel_models(cfg, images: data.ImageSet, out: Path, results: dict[str,
     seeds = t.seeds or [t.seed]
     for name in [m for m in t.models if m in pixels.PIXEL_MODELS]:
         recipe = pixels.Recipe(epochs=t.epochs, batch_size=t.batch_size)
-        networks, members = [], []
-        for seed in seeds:
-            if t.import_weights:
-                network, meta = pixels.import_weights(name, recipe,
-                                                      cfg.resolve(t.import_weights), seed)
-                if (meta["n_train"], meta["n_selection"]) != (len(y_fit), len(y_sel)):
-                    raise data.DataError(
-                        f"{name}-s{seed} was trained on {meta['n_train']} images (selection "
-                        f"{meta['n_selection']}), this data has {len(y_fit)} ({len(y_sel)})")
-                members.append({
-                    "seed": seed, "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
-                    "train_seconds": meta["train_seconds"], "recipe": meta["recipe"],
-                    "trained_on": f"{meta['device']}, PyTorch {meta['torch']} "
-                                  f"(scripts/train_pixels_gpu.py), bf16 autocast",
-                    "import_check_max_abs_diff": meta["import_check_max_abs_diff"],
-                    "history": meta["history"]})
-            else:
-                fitted = pixels.fit(name, x_fit, y_fit, x_sel, y_sel, recipe, seed, out,
-                                    progress, tag=name if len(seeds) == 1 else
-                                    f"{name}-s{seed}")
-                network = fitted.network
-                members.append({
-                    "seed": seed, "epochs": recipe.epochs, "best_epoch": fitted.epochs,
-                    "train_seconds": round(fitted.seconds, 1), "recipe": recipe.__dict__,
-                    "trained_on": f"{results['machine']}, TensorFlow (videmo train)",
-                    "history": fitted.history})
-            networks.append(network)
+        networks, members = _networks(cfg, name, recipe, seeds, (x_fit, y_fit, x_sel, y_sel),
+                                      out, results["machine"], progress)
         network = pixels.ensemble(name, networks)
         seconds = round(sum(m["train_seconds"] for m in members), 1)
         best_epochs = [m["best_epoch"] for m in members]
