@@ -182,3 +182,15 @@ def test_cli_out_is_a_string(tmp_path, out):
     for command in ("extract", "run", "submit"):
         args = build_parser().parse_args([command, str(cfg_file), "--out", out])
         assert load_config(args).run.out == out
+
+
+def test_absolute_makes_every_file_option_absolute(tmp_path):
+    """A job that runs elsewhere (a SLURM task, a comparison's variant) reads the config with
+    base_dir '/': every file the config names must then still be found."""
+    cfg = load_text(tmp_path, "corpus: {paths: [clips], segments: coded.csv}\n"
+                              "run: {out: out}\nreport: {labels: labels.csv, out: rep}\n"
+                              "annotate: {cache: cache}\n").absolute()
+    assert cfg.corpus.paths == [str(tmp_path / "clips")]
+    assert cfg.corpus.segments == str(tmp_path / "coded.csv")
+    assert cfg.report.labels == str(tmp_path / "labels.csv")
+    assert cfg.annotate.cache == str(tmp_path / "cache")

@@ -558,7 +558,8 @@ class Config:
 
         return dataclasses.replace(
             self,
-            corpus=dataclasses.replace(self.corpus, paths=[str(p) for p in self.corpus_paths]),
+            corpus=dataclasses.replace(self.corpus, paths=[str(p) for p in self.corpus_paths],
+                                       segments=absolute(self.corpus.segments)),
             run=dataclasses.replace(self.run, out=str(self.out_dir.resolve())),
             report=dataclasses.replace(self.report, labels=absolute(self.report.labels),
                                        out=absolute(self.report.out),
