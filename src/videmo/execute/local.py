@@ -160,9 +160,12 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
              only: dict[str, set[int]] | None = None) -> ExtractSummary:
     """The extract stage over ``clips``, with the run directory locked."""
     config_hash = cfg.extract_hash()
-    todo = [c for c in clips if force or not run.is_done(c, cfg, config_hash)]
+    tables = cfg.feature_tables()
+    todo = [c for c in clips if force or not run.is_done(c, cfg, config_hash, tables)]
     # long recordings go as chunks; with corpus.segments, done ones may lack times segments need
-    reopen = [c for c in clips if c not in todo] if cfg.corpus.segments is not None else []
+    todo_ids = {c.clip_id for c in todo}
+    reopen = ([c for c in clips if c.clip_id not in todo_ids]
+              if cfg.corpus.segments is not None else [])
     units, waiting = chunked.expand(todo, cfg, run, force, done=reopen, only=only)
     todo += [c for c in reopen if c.clip_id in waiting]
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))

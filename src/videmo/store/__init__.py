@@ -281,12 +281,15 @@ class RunDir:
         except (FileNotFoundError, ValueError):
             return None
 
-    def is_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
+    def is_done(self, clip: Clip, cfg: Config, config_hash: str | None = None,
+                tables: list | None = None) -> bool:
         """Done with this extract config, every table of ``cfg.features`` on disk, and made
         from the file as it is now (same size and mtime): a fixed, replaced or touched file
-        is redone."""
+        is redone. ``config_hash`` and ``tables`` (``cfg.feature_tables()``) may be given once
+        for many clips."""
+        tables = cfg.feature_tables() if tables is None else tables
         return self.table_done(clip, cfg, config_hash) and \
-            all(self.table_part_done(clip, t) for t in cfg.feature_tables())
+            all(self.table_part_done(clip, t) for t in tables)
 
     def table_done(self, clip: Clip, cfg: Config, config_hash: str | None = None) -> bool:
         """The per-frame table of ``clip`` is done (the emotions extractor)."""
