@@ -50,6 +50,13 @@ def to_square(face: Face) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _window(face: Face) -> tuple[int, int, int, int]:
+    """(x1, x2, y1, y2): fer's widened square box in the padded frame's coordinates."""
+    x, y, w, h = to_square(face)
+    return (x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING,
+            y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING)
+
+
 def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[int]]:
     """Model inputs (k, 64, 64) float32 in [-1, 1] and the indices of faces that could be cropped.
 
@@ -63,9 +70,7 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
     fill = _pad_value(frame)
     crops, kept = [], []
     for i, face in enumerate(faces):
-        x, y, w, h = to_square(face)
-        x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
-        y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
+        x1, x2, y1, y2 = _window(face)
         if x2 <= 0 or y2 <= 0:  # numpy would count a negative end from the far side
             crop = pad(_grey(frame))[max(0, y1): y2, max(0, x1): x2]
         else:
@@ -91,9 +96,7 @@ def croppable(image: np.ndarray, faces: list[Face]) -> list[int]:
     padded_rows, padded_cols = range(rows + 2 * PADDING), range(cols + 2 * PADDING)
     kept = []
     for i, face in enumerate(faces):
-        x, y, w, h = to_square(face)
-        x1, x2 = x - OFFSETS[0] + PADDING, x + w + OFFSETS[0] + PADDING
-        y1, y2 = y - OFFSETS[1] + PADDING, y + h + OFFSETS[1] + PADDING
+        x1, x2, y1, y2 = _window(face)
         # the slice crop_faces takes (a negative end counts from the far side, as in numpy)
         if len(padded_rows[max(0, y1): y2]) and len(padded_cols[max(0, x1): x2]):
             kept.append(i)
