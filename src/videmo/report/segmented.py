@@ -23,7 +23,7 @@ from videmo.evaluate.assemble import (
 from videmo.evaluate.segments import format_time
 from videmo.report.figures import CLASS_COLOURS, _save
 from videmo.report.sections import Section
-from videmo.report.tables import data_uri
+from videmo.report.tables import data_uri, missing
 from videmo.store import safe_name
 
 if TYPE_CHECKING:
@@ -51,13 +51,13 @@ def recording_timelines(clips: pd.DataFrame, out_dir: Path, limit: int = 50
         part = part.sort_values([START_S, END_S])
         labelled = part[schema.GOLDEN].notna().any()
         rows = [("predicted", schema.PREDICT)] + ([("golden", schema.GOLDEN)] if labelled else [])
-        fig, ax = plt.subplots(figsize=(10, 0.9 + 0.45 * len(rows) * _lanes(part)))
         lanes = _lane_of(part)
         n_lanes = max(lanes.values(), default=0) + 1
+        fig, ax = plt.subplots(figsize=(10, 0.9 + 0.45 * len(rows) * n_lanes))
         for r, (_name, col) in enumerate(rows):
             for _, row in part.iterrows():
                 value = row[col]
-                if value is None or (isinstance(value, float) and pd.isna(value)):
+                if missing(value):
                     continue
                 y = r * (n_lanes + 0.5) + lanes[row[schema.FILENAME]]
                 ax.broken_barh([(row[START_S], row[END_S] - row[START_S])], (y, 0.8),
@@ -90,10 +90,6 @@ def _lane_of(part: pd.DataFrame) -> dict[str, int]:
             ends.append(row[END_S])
             lanes[row[schema.FILENAME]] = len(ends) - 1
     return lanes
-
-
-def _lanes(part: pd.DataFrame) -> int:
-    return max(_lane_of(part).values(), default=0) + 1
 
 
 # ------------------------------------------------------------------ on the page
