@@ -225,3 +225,19 @@ def test_one_recording_over_three_shards_merges_into_the_unchunked_table(recordi
     whole = extract(make_config(tmp_path / "w", root, sampling={"every_n": 2},
                                 run={"chunk_s": None}), progress=False)
     pd.testing.assert_frame_equal(whole.table, pd.read_parquet(run.frames_path))
+
+
+def test_a_recording_no_segment_names_is_merged_not_failed(recordings, tmp_path):
+    """Two recordings share the file name ``debate`` (cfr/ and vfr/): a segment naming just
+    ``debate`` names neither (it is reported as a bad row). The chunks are planned against the
+    whole corpus, and merging must match the segments against the same corpus: matched against
+    a recording alone, ``debate`` would name it, ask for chunks never planned, and fail it."""
+    root = recordings["cfr"].parent.parent
+    (tmp_path / "s.csv").write_text("recording,start,end\ncfr/debate,0.5,1.5\n"
+                                    "debate,4,5\n")
+    cfg = make_config(tmp_path, root, sampling={"every_n": 2}, report={"strict_labels": False},
+                      corpus={"segments": str(tmp_path / "s.csv")}, run={"chunk_s": 2.0})
+    summary = extract(cfg, progress=False)
+    run = RunDir(cfg.out_dir)
+    assert not summary.failed, [run.record(c) for c in ("cfr/debate", "vfr/debate")]
+    assert run.record("vfr/debate")[schema.STATUS] == schema.DONE

@@ -257,15 +257,18 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
 
 
 # -------------------------------------------------------------- merging
-def merge(run: RunDir, clip: Clip, cfg: Config) -> dict[str, Any] | None:
+def merge(run: RunDir, clip: Clip, cfg: Config,
+          corpus: list[Clip] | None = None) -> dict[str, Any] | None:
     """Merge a recording's done chunks into its part and record, when every chunk it needs is
-    done; else None. Safe to call from several processes: the result is the same."""
+    done; else None. Safe to call from several processes: the result is the same. ``corpus``:
+    the clips the segments file is matched against, as when the chunks were planned (a file
+    name that two clips share names neither; alone it would name this one)."""
     plan = chunk_plan(clip, cfg)
     if plan is None:
         return None
     config_hash = cfg.extract_hash()
     stamp = file_stamp(clip, cfg)
-    spans = needed_spans(cfg, [clip])
+    spans = needed_spans(cfg, corpus if corpus is not None else [clip])
     needed = _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
     done = [c for c in plan if c.picks and chunk_done(
         run, ChunkUnit(clip, c, cfg.run.chunk_s), cfg, config_hash, stamp)]
@@ -328,13 +331,16 @@ def merging(records: Iterator[dict[str, Any]], waiting: dict[str, int],
     record once its last chunk is in (at once for those waiting for none), or its failure at
     its first failed chunk (the done chunks stay for a rerun). ``partial`` (a shard): chunks
     of the recording may be another shard's; when this one's are done and others are not, the
-    recording counts as done here, and the last shard (or the merge job) merges it."""
+    recording counts as done here, and the last shard (or the merge job) merges it.
+    ``clips``: every clip of the run (the segments file is matched against them all, as in
+    :func:`expand`)."""
     left = dict(waiting)
+    corpus = list(clips.values())
     failed: set[str] = set()
     frames: dict[str, int] = dict.fromkeys(waiting, 0)
 
     def finish(cid: str) -> dict[str, Any]:
-        merged = merge(run, clips[cid], cfg)
+        merged = merge(run, clips[cid], cfg, corpus)
         if merged is not None:
             return merged
         if partial:
@@ -384,10 +390,11 @@ def merge_finished(run: RunDir, clips: Iterable[Clip], cfg: Config) -> list[str]
     is not (a SLURM task that finished another shard's last chunk, or the merge job)."""
     merged = []
     config_hash = cfg.extract_hash()
+    clips = list(clips)
     for clip in clips:
         if not (chunk_dir(run, clip.clip_id)).is_dir() or run.is_done(clip, cfg, config_hash):
             continue
-        if merge(run, clip, cfg) is not None:
+        if merge(run, clip, cfg, clips) is not None:
             merged.append(clip.clip_id)
     return merged
 

@@ -182,7 +182,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
     finished: set[str] = set()
     results = chunked.merging(
         _map(units, cfg, run, jobs, threads, frames_bar.update if show else None, force),
-        waiting, {c.clip_id: c for c in todo}, run, cfg, partial=shard is not None)
+        waiting, {c.clip_id: c for c in clips}, run, cfg, partial=shard is not None)
     try:
         for record in results:
             finished.add(record[schema.CLIP_ID])
