@@ -520,7 +520,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 force=args.force, progress=False if args.no_progress else None,
                 command=command))[1].result
     print(compare.to_markdown(table), end="")
-    print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png")
+    print(f"-> {out / 'comparison.csv'}, comparison.md, comparison.png, comparison.html")
     return EXIT_OK
 
 
