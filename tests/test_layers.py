@@ -23,6 +23,9 @@ RULES = [
     ("videmo.report.model", "videmo.report.build", "the model is below its builder"),
     ("videmo.registry", "videmo", "a registry names parts: it imports none of them"),
     ("videmo.config", "videmo.execute", "the config reads registries, it runs nothing"),
+    ("videmo.config", "videmo.extract", "the config names registries by reference, it imports "
+                                        "no stage (the extract key is assembled in extract/)"),
+    ("videmo.config", "videmo.evaluate", "the config is below evaluation"),
     ("videmo.config", "videmo.store", "the config is below the run directory"),
     ("videmo.config", "videmo.report", "the config is below the report"),
     ("videmo.store.files", "videmo.store.locks", "atomic files are below the locks"),

@@ -99,7 +99,7 @@ def test_a_registered_extractor_gets_its_own_table_cache_and_resume(tmp_path, br
     monkeypatch.setattr("videmo.execute.local.analyze_clip", spy)
     Brightness.version = 2
     extract(cfg, jobs=1, progress=False)
-    assert seen == [{"emotions": False, "tables": ["brightness"]}] * 2
+    assert seen == [{"tables": ["brightness"]}] * 2
     assert {p: p.stat().st_mtime_ns for p in run.parts.glob("*.parquet")} == parts
     pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), frames)
     rec = json.loads(run.record_path("1001_DFA_HAP_XX").read_text())

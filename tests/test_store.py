@@ -252,7 +252,9 @@ def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypat
     monkeypatch.setattr(models, "SHA256", {**models.SHA256, models.HAAR_CASCADE: "0" * 64})
     assert haar.extract_hash() != before[0] and mtcnn.extract_hash() == before[1]
     monkeypatch.undo()
-    real = config_keys._package_version
+    from videmo import runtime
+
+    real = runtime.package_version
 
     def bumped(package):
         def version(*names):
@@ -262,10 +264,10 @@ def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypat
     for package, changes in [("opencv-python-headless", (True, True)),
                              ("ai-edge-litert", (True, True)),
                              ("tensorflow", (False, True)), ("mtcnn", (False, True))]:
-        monkeypatch.setattr(config_keys, "_package_version", bumped(package))
+        monkeypatch.setattr(runtime, "package_version", bumped(package))
         after = haar.extract_hash(), mtcnn.extract_hash()
         assert (after[0] != before[0], after[1] != before[1]) == changes, package
-    monkeypatch.setattr(config_keys, "_package_version", real)
+    monkeypatch.setattr(runtime, "package_version", real)
     assert (haar.extract_hash(), mtcnn.extract_hash()) == before
 
 

@@ -15,6 +15,22 @@ from collections.abc import Iterator
 from typing import Any
 
 
+def resolve(ref: str) -> Any:
+    """The object a ``"module:attr"`` reference names (the module imported now); the one
+    parser of such references."""
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"{ref!r} is not a 'module:attr' reference")
+    return getattr(importlib.import_module(module), attr)
+
+
+def did_you_mean(name: object, names: Iterator[str] | tuple[str, ...] | list[str],
+                 template: str = " (did you mean {!r}?)") -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names`` to ``name``, else ``""``."""
+    hint = difflib.get_close_matches(str(name), list(names), n=1)
+    return template.format(hint[0]) if hint else ""
+
+
 class Registry:
     """An ordered mapping name -> part, resolved lazily; ``what`` names the kind in errors
     (e.g. "face detector")."""
@@ -33,6 +49,10 @@ class Registry:
     def pop(self, name: str) -> Any:
         return self._entries.pop(name)
 
+    def entries(self) -> list[tuple[str, Any]]:
+        """(name, entry) pairs as registered: a reference not imported yet stays a string."""
+        return list(self._entries.items())
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
 
@@ -50,13 +70,11 @@ class Registry:
         try:
             entry = self._entries[name]
         except KeyError:
-            hint = difflib.get_close_matches(str(name), self.names(), n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise KeyError(f"unknown {self.what} {name!r}{extra}; known: "
+            hint = did_you_mean(name, self.names())
+            raise KeyError(f"unknown {self.what} {name!r}{hint}; known: "
                            f"{', '.join(self.names())}") from None
         if isinstance(entry, str) and ":" in entry:
-            module, attr = entry.split(":", 1)
-            entry = getattr(importlib.import_module(module), attr)
+            entry = resolve(entry)
             self._entries[name] = entry
         return entry
 

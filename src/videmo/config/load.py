@@ -27,9 +27,11 @@ from videmo import schema
 from videmo.config.options import (
     Config,
     ConfigError,
+    EmotionsConfig,
     ReportConfig,
     option_types,
 )
+from videmo.config.plugins import plugin_sections, registry_of, take_sections
 
 
 # ---------------------------------------------------------------- the type walker
@@ -272,14 +274,16 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    cfg = Config(**_section(Config, data))
+    sections = plugin_sections()
+    data, given = take_sections(data, sections)
+    plugins = {path: _coerce(sections[path][0], value, path) for path, value in given.items()}
+    cfg = Config(**_section(Config, data), plugins=plugins)
     cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
     _validate(cfg)
-    from videmo.extract.features.frame_models import FRAME_MODELS
-
     # a frame model that reads another extractor's outputs (the mesh frame models: the mesh)
     # turns it on: it is computed anyway, so it is also kept (and the recorded config says so)
-    reads = [n for n in FRAME_MODELS.get(cfg.emotions.model).reads if n not in cfg.features]
+    model = registry_of(EmotionsConfig, "model").get(cfg.emotions.model)
+    reads = [n for n in getattr(model, "reads", ()) if n not in cfg.features]
     if reads:
         cfg = dataclasses.replace(cfg, features=[*cfg.features, *reads])
     return cfg
@@ -336,8 +340,12 @@ def option_type(parts: list[str]) -> Any:
     """The declared type at a dotted key (a field, or a value of a mapping option); None if the
     key is unknown (the loader then names it with a "did you mean")."""
     tp: Any = Config
-    for part in parts:
-        if dataclasses.is_dataclass(tp):
+    sections = plugin_sections()
+    for i, part in enumerate(parts):
+        here = ".".join(parts[: i + 1])
+        if here in sections:
+            tp = sections[here][0]
+        elif dataclasses.is_dataclass(tp):
             fields = {f.name for f in dataclasses.fields(tp) if f.metadata.get("doc") is not None}
             if part not in fields:
                 return None

@@ -511,31 +511,60 @@ class Config:
                                metadata={"doc": "Frame classifiers trained on still faces "
                                                 "(videmo train, MODELS.md)."})
     base_dir: str = field(default=".", metadata={"doc": None}, compare=False)
+    # the sections of registered plug-ins given in the file, by dotted path (config/plugins.py)
+    plugins: dict[str, Any] = field(default_factory=dict, metadata={"doc": None})
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (the form written next to outputs)."""
+        from videmo.config.plugins import put
+
         d = dataclasses.asdict(self)
         d.pop("base_dir")
+        for path, values in d.pop("plugins").items():
+            put(d, path, values)
         return d
 
+    def options(self, section: str) -> Any:
+        """The options of a dotted ``section``: the config's own (``faces.haar``) or a
+        registered plug-in's (its defaults when the file does not give it)."""
+        node: Any = self
+        for part in section.split("."):
+            names = {f.name for f in dataclasses.fields(node)} \
+                if dataclasses.is_dataclass(node) else set()
+            if part not in names:
+                break
+            node = getattr(node, part)
+        else:
+            return node
+        if section in self.plugins:
+            return self.plugins[section]
+        from videmo.config.plugins import plugin_sections
+
+        known = plugin_sections()
+        if section not in known:
+            raise ConfigError(f"no config section {section!r}")
+        return known[section][0]()
+
+    # The cache keys are assembled by the extract stage from the parts' specs; the config
+    # names where (a reference read on first use, as ``choices`` are) and imports no stage.
     def extract_key(self) -> dict[str, Any]:
         """Everything that changes the per-frame numbers, as plain data (kept in run.json so a
-        refusal can name what differs); see :func:`videmo.config.keys.extract_key`."""
-        from videmo.config import keys
+        refusal can name what differs); see :func:`videmo.extract.keys.extract_key`."""
+        from videmo.registry import resolve
 
-        return keys.extract_key(self)
+        return resolve("videmo.extract.keys:extract_key")(self)
 
     def feature_tables(self) -> list[FeatureTable]:
         """The side tables this config computes (every extractor of ``features`` but the
         per-frame one), each with its cache hash; read from the extractors' declarations
         (:func:`videmo.extract.features.side_tables`)."""
-        from videmo.extract.features import side_tables
+        from videmo.registry import resolve
 
-        return side_tables(self)
+        return resolve("videmo.extract.features:side_tables")(self)
 
-    def mesh_hash(self) -> str | None:
-        """The mesh table's cache hash; None when the mesh is not among ``features``."""
-        return next((t.cache_hash for t in self.feature_tables() if t.name == "mesh"), None)
+    def table_hash(self, name: str) -> str | None:
+        """The cache hash of side table ``name`` (``mesh``); None when ``features`` lacks it."""
+        return next((t.cache_hash for t in self.feature_tables() if t.name == name), None)
 
     def extract_hash(self) -> str:
         """Hash of :meth:`extract_key`: a clip done under another hash is redone (not report or

@@ -10,6 +10,7 @@ import yaml
 
 from videmo.config.load import type_name
 from videmo.config.options import Config, option_types
+from videmo.config.plugins import plugin_sections
 
 
 def iter_options(cls: type = Config, prefix: str = ""):
@@ -24,6 +25,11 @@ def iter_options(cls: type = Config, prefix: str = ""):
         yield prefix + f.name, tp, default, doc
         if dataclasses.is_dataclass(tp):
             yield from iter_options(tp, prefix + f.name + ".")
+    # registered plug-ins' own sections under this one (config/plugins.py)
+    for path, (options, doc) in plugin_sections().items():
+        if path.rpartition(".")[0] == prefix[:-1]:
+            yield path, options, options(), doc
+            yield from iter_options(options, path + ".")
 
 
 def template() -> str:

@@ -36,6 +36,7 @@ from videmo.extract.chunks import (
     read_clock,
     sample_chunk,
 )
+from videmo.extract.features import BASE
 from videmo.extract.frames import SourceInfo
 from videmo.extract.pipeline import (
     SCORED_COLUMNS,
@@ -234,7 +235,7 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
         result = ClipResult(clip, schema.FAILED, None, "the recording's frame clock cannot be "
                                                        "read any more; rerun to redo it whole")
     else:
-        result = analyze_clip(clip, cfg, models, on_frames, emotions=True, tables=[],
+        result = analyze_clip(clip, cfg, models, on_frames, tables=[BASE],
                               frames_of=lambda info: sample_chunk(clip, cfg, clock, unit.span,
                                                                   info))
     record = {schema.CLIP_ID: clip.clip_id, CHUNK: unit.span.index, CHUNK_S: unit.chunk_s,

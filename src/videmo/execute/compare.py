@@ -272,9 +272,9 @@ def describe_submission(jobs: dict[str, Job], final: Job, planned: list[Planned]
 
 
 def _extraction_key(cfg: Config) -> str:
-    """Equal for configs whose extraction is the same work: the extract and mesh hashes and
-    the corpus keys that choose clips (which the extract hash leaves out)."""
+    """Equal for configs whose extraction is the same work: the extract and side tables'
+    hashes and the corpus keys that choose clips (which the extract hash leaves out)."""
     corpus = cfg.to_dict()["corpus"]
-    return json.dumps([cfg.extract_hash(), cfg.mesh_hash(),
+    return json.dumps([cfg.extract_hash(), {t.name: t.cache_hash for t in cfg.feature_tables()},
                        {k: corpus[k] for k in config_mod.CORPUS_SELECTION_KEYS}],
                       sort_keys=True, default=str)

@@ -29,6 +29,7 @@ from videmo.execute import chunked
 from videmo.execute import shard as shard_mod
 from videmo.execute.chunked import ChunkUnit, process_chunk
 from videmo.extract.corpus import Clip, discover
+from videmo.extract.features import BASE
 from videmo.extract.pipeline import analyze_clip, load_models
 from videmo.runtime import cpu_seconds, threads_for
 from videmo.store import RunDir, file_stamp
@@ -85,7 +86,8 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
     table_done = not force and run.table_done(clip, cfg)
     tables = cfg.feature_tables()
     todo = [t.name for t in tables if force or not run.table_part_done(clip, t)]
-    result = analyze_clip(clip, cfg, models, on_frames, emotions=not table_done, tables=todo)
+    result = analyze_clip(clip, cfg, models, on_frames,
+                          tables=([] if table_done else [BASE]) + todo)
     return run.save(result, cfg.extract_hash(), stamp, tables)
 
 

@@ -21,7 +21,15 @@ import pandas as pd
 from videmo import schema
 from videmo.config import Config, TracksConfig
 from videmo.extract.corpus import Clip
-from videmo.extract.detectors import Face, FaceDetector, detect_faces, make_detector, select_faces
+from videmo.extract.detectors import (
+    DetectorSpec,
+    Face,
+    FaceDetector,
+    detect_faces,
+    detector_spec,
+    make_detector,
+    select_faces,
+)
 from videmo.extract.features import (
     BASE,
     FaceBatch,
@@ -41,11 +49,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Models:
-    """What a worker loads once and reuses for every clip: the detector and the feature
-    extractors of ``cfg.features`` (and what they need), by name, in the order they run."""
+    """What a worker loads once and reuses for every clip: the detector (and its spec) and the
+    feature extractors of ``cfg.features`` (and what they need), by name, in the order they
+    run."""
 
     detector: FaceDetector
     extractors: dict[str, FeatureExtractor]
+    spec: DetectorSpec = field(default_factory=lambda: DetectorSpec(make=make_detector))
 
 
 _MODELS: dict[tuple, Models] = {}
@@ -56,15 +66,17 @@ def load_models(cfg: Config, threads: int | None = None) -> Models:
     if threads is not None:
         configure_threads(threads)
     names = ordered(cfg.features, cfg)
-    # what the models depend on: the detector's options and each extractor's config section
-    key = (repr(cfg.faces), tuple(names),
-           *(repr(getattr(cfg, extractor_class(n).section, None)) for n in names))
+    # what the models depend on: the detector's options, each extractor's config section and
+    # the plug-ins' sections
+    key = (repr(cfg.faces), tuple(names), repr(sorted(cfg.plugins.items())),
+           *(repr(cfg.options(extractor_class(n).section)) for n in names))
     if key not in _MODELS:
         t0 = time.perf_counter()
+        spec = detector_spec(cfg.faces.detector)
         with quiet_native_logs():  # TensorFlow / LiteRT start-up chatter, written natively
-            detector = make_detector(cfg.faces, current_threads())
+            detector = spec.build(cfg, current_threads())
             extractors = {name: extractor_class(name)(cfg, current_threads()) for name in names}
-            _MODELS[key] = Models(detector, extractors)
+            _MODELS[key] = Models(detector, extractors, spec)
         log.debug("loaded %s + %s in %.1fs", cfg.faces.detector, ", ".join(extractors),
                   time.perf_counter() - t0)
     return _MODELS[key]
@@ -169,22 +181,22 @@ FRAME_DTYPES = schema.FRAME_DTYPES
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,
                  on_frames: Callable[[int], None] | None = None, *,
-                 emotions: bool = True, tables: Iterable[str] | None = None,
+                 tables: Iterable[str] | None = None,
                  frames_of: Callable[[SourceInfo], Iterator[Frame]] | None = None) -> ClipResult:
     """Sample, detect, select and run the feature extractors on one clip. Never raises for a
     bad clip: a clip that cannot be read comes back with status ``failed`` and the reason.
 
-    ``emotions`` (the base extractor, :data:`~videmo.extract.features.BASE`: the per-frame
-    table) and ``tables`` (the side tables, by extractor name; default: every loaded one)
-    choose what to compute; a finished run that turns the mesh on computes only the mesh: the
-    same frames and faces (detection is deterministic) without scoring them again. An
-    extractor the ones asked for need runs too (the mesh under a mesh frame model), and its
-    table is kept when it is loaded.
+    ``tables``: the tables to compute, by extractor name (default: every loaded one); the base
+    extractor's (:data:`~videmo.extract.features.BASE`) is the per-frame table, the others are
+    side tables. A finished run that turns the mesh on computes only the mesh: the same frames
+    and faces (detection is deterministic) without scoring them again. An extractor the ones
+    asked for need runs too (the mesh under a mesh frame model), and its table is kept when it
+    is loaded.
     ``on_frames(n)`` is told after each batch that ``n`` more frames were analysed, so progress
     moves within a long clip; it must not raise. ``frames_of(info)`` replaces
     :func:`sample_frames` as the source of frames (one chunk of a long recording)."""
-    side = [n for n in models.extractors if n != BASE] if tables is None else list(tables)
-    wanted = ([BASE] if emotions else []) + side
+    wanted = list(models.extractors) if tables is None else list(tables)
+    base_table = BASE in wanted
     run_names = ordered(wanted, cfg) if wanted else []
     unloaded = [n for n in run_names if n not in models.extractors]
     if unloaded:
@@ -198,13 +210,14 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
     rows: list[tuple] = []
     side_rows: dict[str, list[tuple]] = {n: [] for n in kept}
     sampled = with_face = 0
-    batch_size = cfg.faces.mtcnn.batch_size if cfg.faces.detector == "mtcnn" else 8
+    batch_size = models.spec.batch_for(cfg)
     try:
         frames = sample_frames(clip, cfg, info) if frames_of is None else frames_of(info)
         if current_threads() >= 2:  # a spare core: decode the next frames while detecting
             frames = prefetch(frames, batch_size)
         for batch in _batches(frames, batch_size):
-            found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width)
+            found = detect_faces(models.detector, [f.image for f in batch], cfg.faces.max_width,
+                                 models.spec.grey)
             for frame, faces in zip(batch, found, strict=True):
                 frame_rows, faces_batch = _rows_for_frame(
                     frame, faces, cfg.faces.select, base, extractors, clip.clip_id)
@@ -226,7 +239,8 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
         log.debug("clip %s failed:\n%s", clip.clip_id, traceback.format_exc())
         return ClipResult(clip, schema.FAILED, None, f"{type(e).__name__}: {e}", sampled,
                           with_face, time.perf_counter() - t0, info)
-    return ClipResult(clip, schema.DONE, frame_table(rows, cfg.faces.tracks) if emotions else None,
+    return ClipResult(clip, schema.DONE,
+                      frame_table(rows, cfg.faces.tracks) if base_table else None,
                       "; ".join(info.warnings), sampled, with_face, time.perf_counter() - t0,
                       info, {n: extractors[n].to_table(side_rows[n]) for n in kept})
 

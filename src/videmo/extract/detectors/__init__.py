@@ -3,13 +3,17 @@
 ``haar`` (OpenCV's cascade, fer's default), ``mtcnn`` (the mtcnn package's networks on LiteRT,
 or on TensorFlow with ``faces.mtcnn_engine: tensorflow``) and ``mediapipe`` (the BlazeFace
 short-range model of MediaPipe's face landmarker, run with LiteRT). Each lives in its own module
-and is imported only when chosen, so only ``mtcnn_engine: tensorflow`` imports TensorFlow.
+and is imported only when chosen, so only ``mtcnn_engine: tensorflow`` imports TensorFlow. A
+detector is that module plus one :class:`~videmo.extract.specs.DetectorSpec` here (or
+``DETECTORS.register(name, spec)`` at run time): the spec says its options section, model
+files, packages, batch size, grey input, keypoints and crop framing.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from videmo import models
 from videmo.extract.detectors.base import (
     Face,
     FaceDetector,
@@ -17,22 +21,41 @@ from videmo.extract.detectors.base import (
     downscale,
     select_faces,
 )
+from videmo.extract.specs import DetectorSpec, _call, spec_of
 from videmo.registry import Registry
 
 if TYPE_CHECKING:
     from videmo.config import FacesConfig
 
-__all__ = ["DETECTORS", "Face", "FaceDetector", "detect_faces", "downscale", "make_detector",
-           "select_faces"]
+__all__ = ["DETECTORS", "DetectorSpec", "Face", "FaceDetector", "detect_faces",
+           "detector_spec", "downscale", "make_detector", "select_faces"]
 
-# faces.detector: name -> "module:function(cfg: FacesConfig, threads) -> FaceDetector"
+# faces.detector: name -> its spec (what it loads, its options, its batch size ...); the code
+# is imported only when the detector is made
 DETECTORS = Registry("face detector (faces.detector)", {
-    "haar": "videmo.extract.detectors.haar:from_config",
-    "mtcnn": "videmo.extract.detectors.mtcnn_litert:from_config",
-    "mediapipe": "videmo.extract.detectors.blazeface:from_config",
+    "haar": DetectorSpec(
+        "videmo.extract.detectors.haar:from_config", section="faces.haar",
+        files=(models.HAAR_CASCADE,), grey=True,
+        doc="OpenCV's frontal-face Haar cascade with fer's parameters."),
+    "mtcnn": DetectorSpec(
+        "videmo.extract.detectors.mtcnn_litert:from_config", section="faces.mtcnn",
+        files="videmo.extract.detectors.mtcnn_litert:files",
+        packages="videmo.extract.detectors.mtcnn_litert:packages",
+        batch_size="videmo.extract.detectors.mtcnn_litert:batch_size",
+        key="videmo.extract.detectors.mtcnn_litert:key",
+        doc="MTCNN (P- and R-Net, optionally O-Net) on LiteRT or on TensorFlow."),
+    "mediapipe": DetectorSpec(
+        "videmo.extract.detectors.blazeface:from_config", section="faces.mediapipe",
+        files=(models.FACE_LANDMARKER,), packages=("ai-edge-litert",), keypoints=True,
+        doc="MediaPipe's BlazeFace short-range detector on LiteRT, with eye keypoints."),
 })
+
+
+def detector_spec(name: str) -> DetectorSpec:
+    """The spec of detector ``name`` (a bare factory registered the old way: the defaults)."""
+    return spec_of(DETECTORS.get(name), DetectorSpec)
 
 
 def make_detector(cfg: FacesConfig, threads: int = 1) -> FaceDetector:
     """The detector ``cfg.detector`` names, with its options (``threads``: LiteRT's)."""
-    return DETECTORS.get(cfg.detector)(cfg, threads)
+    return _call(detector_spec(cfg.detector).make, cfg, threads)

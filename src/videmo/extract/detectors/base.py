@@ -4,8 +4,8 @@ interface, selection of faces, and detection on downscaled frames.
 A detector maps a batch of BGR frames to one list of :class:`Face` per frame, boxes in the
 pixels of the frames it was given. :func:`detect_faces` adds what every detector shares:
 optional downscaling before detection (boxes mapped back to full resolution) and face
-selection. A new detector implements ``detect`` in its own module and adds one line to the
-registry in ``videmo.extract.detectors``.
+selection. A new detector implements ``detect`` in its own module and adds one spec to the
+registry in ``videmo.extract.detectors`` (:class:`videmo.extract.specs.DetectorSpec`).
 """
 
 
@@ -74,9 +74,10 @@ def downscale(frame: np.ndarray, max_width: int | None) -> tuple[np.ndarray, flo
 
 
 def detect_faces(detector: FaceDetector, frames: list[np.ndarray],
-                 max_width: int | None = None) -> list[list[Face]]:
-    """Faces per frame in full-resolution pixels, optionally detected on downscaled frames."""
-    if max_width is not None and getattr(detector, "grey", False):
+                 max_width: int | None = None, grey: bool = False) -> list[list[Face]]:
+    """Faces per frame in full-resolution pixels, optionally detected on downscaled frames;
+    ``grey``: the detector reads grey frames (its spec says so), converted before shrinking."""
+    if max_width is not None and grey:
         frames = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f for f in frames]
     if max_width is None:
         return detector.detect(frames, 1.0)

@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade with fer's parameters (on the grey image)."""
 
-    name = "haar"
-    grey = True  # works on grey frames: detect_faces converts before shrinking (1/3 the work)
+    name = "haar"  # works on grey frames: its spec says grey, so frames are converted first
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 50):
         path = models.model_path(models.HAAR_CASCADE)

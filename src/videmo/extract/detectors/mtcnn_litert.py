@@ -37,7 +37,7 @@ from videmo import models
 from videmo.extract.detectors.base import Face
 
 if TYPE_CHECKING:
-    from videmo.config import FacesConfig
+    from videmo.config import Config, FacesConfig
 
 MIN_FACE_SIZE = 20  # the package's default min_face_size, which videmo always runs with
 CELL, STRIDE, PNET_MIN_INPUT = 12, 2, 12
@@ -349,3 +349,35 @@ def from_config(cfg: FacesConfig, threads: int = 1):
         return MtcnnDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet)
     return MtcnnLiteDetector(cfg.mtcnn.min_confidence, cfg.mtcnn.min_size, cfg.mtcnn.onet,
                              threads)
+
+
+# ---------------------------------------------------------------- its spec (detectors/__init__.py)
+def _litert(cfg: Config) -> bool:
+    return cfg.faces.detector == "mtcnn" and cfg.faces.mtcnn_engine == "litert"
+
+
+def files(cfg: Config) -> tuple[str, ...]:
+    """The networks the LiteRT engine loads (the TensorFlow one reads the mtcnn package's)."""
+    if not _litert(cfg):
+        return ()
+    return (models.MTCNN_PNET, models.MTCNN_RNET) + ((models.MTCNN_ONET,)
+                                                     if cfg.faces.mtcnn.onet else ())
+
+
+def packages(cfg: Config) -> tuple[str, ...]:
+    return ("ai-edge-litert",) if _litert(cfg) else ("tensorflow", "keras", "mtcnn")
+
+
+def batch_size(cfg: Config) -> int:
+    return cfg.faces.mtcnn.batch_size
+
+
+def key(faces: dict, cfg: Config) -> dict:
+    """Options added later stay out of the cache key while they hold the behaviour of before:
+    ``mtcnn_engine`` unless MTCNN runs on LiteRT, ``mtcnn.onet`` unless on."""
+    faces = dict(faces)
+    if not _litert(cfg):
+        faces.pop("mtcnn_engine", None)
+    if not cfg.faces.mtcnn.onet:
+        faces["mtcnn"] = {k: v for k, v in faces["mtcnn"].items() if k != "onet"}
+    return faces

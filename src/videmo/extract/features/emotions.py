@@ -201,6 +201,15 @@ def make_model(engine: str, threads: int = 1, batch_size: int = 64) -> EmotionMo
     raise ValueError(f"unknown emotion engine {engine!r}")
 
 
+def files(cfg: Config) -> tuple[str, ...]:
+    """fer's network as ``emotions.engine`` loads it (its spec in frame_models.py)."""
+    return (models.EMOTION_TFLITE if cfg.emotions.engine == "tflite" else models.EMOTION_KERAS,)
+
+
+def packages(cfg: Config) -> tuple[str, ...]:
+    return ("ai-edge-litert",) if cfg.emotions.engine == "tflite" else ("tensorflow", "keras")
+
+
 class FerScorer:
     """``emotions.model: fer``: fer's mini-Xception on the face's FER crop
     (``emotions.engine``)."""
@@ -242,9 +251,9 @@ class EmotionsExtractor(FeatureExtractor):
 
     @classmethod
     def needs(cls, cfg: Config) -> tuple[str, ...]:
-        from videmo.extract.features.frame_models import FRAME_MODELS
+        from videmo.extract.features.frame_models import frame_model_spec
 
-        return FRAME_MODELS.get(cfg.emotions.model).reads
+        return frame_model_spec(cfg.emotions.model).reads
 
     @classmethod
     def cache_key(cls, cfg: Config) -> dict:
@@ -256,10 +265,10 @@ class EmotionsExtractor(FeatureExtractor):
         return croppable(image, faces)
 
     def __init__(self, cfg: Config, threads: int) -> None:
-        from videmo.extract.features.frame_models import FRAME_MODELS
+        from videmo.extract.features.frame_models import frame_model_spec
 
         self.model_name = cfg.emotions.model
-        self.scorer = FRAME_MODELS.get(self.model_name).make(cfg, threads)
+        self.scorer = frame_model_spec(self.model_name).build(cfg, threads)
 
     @classmethod
     def of(cls, model: EmotionModel) -> EmotionsExtractor:

@@ -1,52 +1,54 @@
 """The frame models: what scores a face's seven emotions (``emotions.model``), by name.
 
-Each entry names the class that scores a :class:`~videmo.extract.features.base.FaceBatch`
-(``cls(cfg, threads)``, then ``score(batch) -> one (7,) array per face``) and what it reads.
-The :class:`~videmo.extract.features.emotions.EmotionsExtractor` runs the one a config names;
-the config reads the names from :data:`FRAME_MODELS`, so a new frame model is one class and
-one entry here. Nothing is imported until a model is made.
+Each entry is a :class:`~videmo.extract.specs.FrameModelSpec`: the class that scores a
+:class:`~videmo.extract.features.base.FaceBatch` (``make(cfg, threads)``, then ``score(batch)
+-> one (7,) array per face``), what it reads, the ``emotions`` options that change its numbers,
+its model files and packages (the cache key reads them). The
+:class:`~videmo.extract.features.emotions.EmotionsExtractor` runs the one a config names; the
+config reads the names from :data:`FRAME_MODELS`, so a new frame model is one module and one
+entry here (or ``FRAME_MODELS.register(name, spec)`` at run time). Nothing is imported until a
+model is made.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
+from videmo import models
+from videmo.extract.specs import FrameModelSpec, spec_of
 from videmo.registry import Registry
 
-if TYPE_CHECKING:
-    from videmo.config import Config
+__all__ = ["FRAME_MODELS", "FrameModelSpec", "frame_model_spec", "mesh_frame_models"]
 
-
-@dataclass(frozen=True)
-class FrameModelSpec:
-    """``scorer``: "module:class" of the scorer; ``reads``: the feature extractors whose
-    outputs it scores (``emotions.model`` turns them on; the mesh frame models read ``mesh``,
-    and a face without a mesh gets no scores)."""
-
-    scorer: str
-    reads: tuple[str, ...] = ()
-
-    @property
-    def reads_mesh(self) -> bool:
-        return "mesh" in self.reads
-
-    def make(self, cfg: Config, threads: int) -> Any:
-        module, attr = self.scorer.split(":")
-        return getattr(importlib.import_module(module), attr)(cfg, threads)
-
+_MESH = "videmo.extract.features.frame_model"
 
 FRAME_MODELS = Registry("frame model (emotions.model)", {
-    "fer": FrameModelSpec("videmo.extract.features.emotions:FerScorer"),
-    "pixels": FrameModelSpec("videmo.extract.features.pixel_model:PixelScorer"),
-    "blendshapes": FrameModelSpec("videmo.extract.features.frame_model:MeshScorer",
-                                  reads=("mesh",)),
-    "landmarks": FrameModelSpec("videmo.extract.features.frame_model:MeshScorer",
-                                reads=("mesh",)),
+    "fer": FrameModelSpec(
+        "videmo.extract.features.emotions:FerScorer",
+        files="videmo.extract.features.emotions:files",
+        packages="videmo.extract.features.emotions:packages", keyed=("engine", "batch_size"),
+        doc="fer's mini-Xception on the face's 64x64 grey pixels (tflite or Keras)."),
+    "pixels": FrameModelSpec(
+        "videmo.extract.features.pixel_model:PixelScorer",
+        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
+        keyed=("model", "align", "flip"),
+        doc="videmo's convolutional network on a 48x48 grey crop framed for the detector."),
+    "blendshapes": FrameModelSpec(
+        f"{_MESH}:MeshScorer", reads=("mesh",),
+        files=(*models.FRAME_MODEL_FILES["blendshapes"], models.FACE_LANDMARKER),
+        packages=("ai-edge-litert", "tensorflow", "keras"),
+        doc="A network on MediaPipe's blendshape scores (trained by videmo train)."),
+    "landmarks": FrameModelSpec(
+        f"{_MESH}:MeshScorer", reads=("mesh",),
+        files=(*models.FRAME_MODEL_FILES["landmarks"], models.FACE_LANDMARKER),
+        packages=("ai-edge-litert", "tensorflow", "keras"),
+        doc="A 1D-CNN on pose-normalised face landmarks (trained by videmo train)."),
 })
+
+
+def frame_model_spec(name: str) -> FrameModelSpec:
+    """The spec of frame model ``name``."""
+    return spec_of(FRAME_MODELS.get(name), FrameModelSpec)
 
 
 def mesh_frame_models() -> tuple[str, ...]:
     """The frame models that read the face mesh (``emotions.model`` turns the mesh on)."""
-    return tuple(n for n in FRAME_MODELS if FRAME_MODELS.get(n).reads_mesh)
+    return tuple(n for n in FRAME_MODELS if frame_model_spec(n).reads_mesh)

@@ -27,6 +27,7 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
+from videmo.extract.detectors import detector_spec
 from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
 
 if TYPE_CHECKING:
@@ -170,13 +171,21 @@ def crops_for(frame: np.ndarray, faces: list, framing: Framing, align: bool,
     return np.stack(out)
 
 
+def files(cfg: Config) -> tuple[str, ...]:
+    """The network, its card, the framings and, with ``emotions.align``, the eye cascade (its
+    spec in frame_models.py)."""
+    return (PIXEL_MODEL, PIXEL_MODEL_CARD, FACE_FRAMING) + ((EYE_CASCADE,) if cfg.emotions.align
+                                                            else ())
+
+
 class PixelScorer:
     """``emotions.model: pixels``: the pixel model on a 48x48 crop of each face, framed for the
     run's detector (``emotions.align``, ``emotions.flip``)."""
 
     def __init__(self, cfg: Config, threads: int) -> None:
         self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
-        self.framing = framing_for(cfg.faces.detector)
+        own = detector_spec(cfg.faces.detector).framing
+        self.framing = Framing(*own) if own is not None else framing_for(cfg.faces.detector)
         self.align = cfg.emotions.align
         self.eye_finder = EyeFinder() if cfg.emotions.align else None
 
