@@ -29,7 +29,7 @@ def test_a_mesh_frame_model_turns_the_mesh_on_and_keys_the_table(tmp_path):
     blend = make_config(tmp_path, SAMPLE, emotions={"model": "blendshapes"})
     land = make_config(tmp_path, SAMPLE, emotions={"model": "landmarks"})
     assert fer.features == ["emotions"]
-    assert blend.features == ["emotions", "mesh"] and blend.mesh_hash() is not None
+    assert blend.features == ["emotions", "mesh"] and blend.table_hash("mesh") is not None
     assert len({fer.extract_hash(), blend.extract_hash(), land.extract_hash()}) == 3
     key = blend.extract_key()
     assert set(FRAME_MODEL_FILES["blendshapes"]) <= set(key["model_sha256"])
@@ -53,7 +53,7 @@ def test_extractors_run_after_what_they_need(tmp_path):
         cls = extractor_class(name)
         assert cls.name == name and cls.columns and cls.table
         assert cls.cache_hash(blend) == {"emotions": blend.extract_hash(),
-                                         "mesh": blend.mesh_hash()}[name]
+                                         "mesh": blend.table_hash("mesh")}[name]
     with pytest.raises(KeyError, match="known: emotions, mesh"):
         extractor_class("pose")
 

@@ -374,7 +374,7 @@ def mesh_run(tmp_path: Path, seed: int, n_clips: int, persons: int, lengths=(8, 
     for cid, rows in mesh.items():
         write_parquet_atomic(mesh_table(rows), run.table_part_path("mesh", cid), **MESH_PARQUET)
         rec = json.loads(run.record_path(cid).read_text())
-        rec[schema.MESH_HASH] = cfg.mesh_hash()
+        rec[schema.MESH_HASH] = cfg.table_hash("mesh")
         write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
     return run, cfg, golden
 
@@ -396,7 +396,7 @@ def test_blendshapes_and_landmarks_find_what_fer_does_not_see(tmp_path):
             assert r[schema.ACCURACY] >= 0.9 and r[schema.MACRO_F1] >= 0.9, r
             assert r[schema.P_VS_VOTE] < 0.001
     meta = json.loads((res.model_dir / "model.json").read_text())
-    assert meta["trained_on"]["mesh_hash"] == cfg.mesh_hash()
+    assert meta["trained_on"]["mesh_hash"] == cfg.table_hash("mesh")
     assert meta["extract_config"]["features"] == ["emotions", "mesh"]
 
 
@@ -407,7 +407,7 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
     assert len(frames) == len(run.frames(cfg.extract_hash()))
     merged = run.path / schema.MESH_TABLE
     mesh = pd.read_parquet(merged) if merged.exists() else \
-        run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash()).to_pandas()
+        run.side_table("mesh", cfg.extract_hash(), cfg.table_hash("mesh")).to_pandas()
     keys = list(schema.MESH_KEYS)
     both = frames.merge(mesh, on=keys, suffixes=("", "_mesh"))
     for col in ("mouthSmileLeft", "browDownRight"):
@@ -416,7 +416,7 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
     assert 0 < blank.sum() < len(both)
     from videmo.extract.features.mesh import landmarks_array
 
-    table = run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash())
+    table = run.side_table("mesh", cfg.extract_hash(), cfg.table_hash("mesh"))
     # NaN rows too
     np.testing.assert_array_equal(families._landmarks(table), landmarks_array(table))
     lm = np.stack(both[schema.LANDMARKS_POSE])
@@ -441,14 +441,15 @@ def test_mesh_rows_join_the_face_rows_and_missing_meshes_are_nan_then_imputed(tm
 def test_a_run_without_the_mesh_names_features_emotions_mesh(tmp_path):
     clips, golden = simulated(seed=1, n_clips=6, persons=2)
     run, cfg = fake_run(tmp_path, clips, golden, features=["fer+blendshapes"])
-    with pytest.raises(base.LearnError, match=r"'blendshapes' comes from the face mesh.*no mesh "
+    with pytest.raises(base.LearnError, match=r"'blendshapes' comes from the mesh table.*no mesh "
                                            r"table \(its config has no mesh.*`features: "
                                            r"\[emotions, mesh\]`"):
         R.learn(run, cfg, progress=False)
     run, cfg = fake_run(tmp_path / "on", clips, golden, extract_features=["emotions", "mesh"],
                         features=["landmarks", "blendshapes"])
-    with pytest.raises(base.LearnError, match=r"'blendshapes', 'landmarks' come from the face "
-                                           r"mesh.*no clip has a mesh made under its config"):
+    with pytest.raises(base.LearnError, match=r"'blendshapes', 'landmarks' come from the mesh "
+                                           r"table.*no clip has a mesh table made under its "
+                                           r"config"):
         R.learn(run, cfg, progress=False)
 
 
@@ -463,7 +464,7 @@ def test_the_lstm_on_mesh_families_then_report_classifier_on_mesh_runs(tmp_path,
     assert "chosen model: lstm (blendshapes+landmarks)" in out
     model = run.path / "learn" / "model"
     card = (model / "model-card.md").read_text()
-    assert f"mesh hash {cfg.mesh_hash()}; landmarks: x, y, z of 23 pose-normalised" in card
+    assert f"mesh hash {cfg.table_hash('mesh')}; landmarks: x, y, z of 23 pose-normalised" in card
     loaded = model_io.load_classifier(model)
     frames = run.frames(cfg.extract_hash())
     with pytest.raises(base.LearnError, match="not in the per-frame table"):
@@ -528,7 +529,7 @@ def test_mesh_families_read_the_real_mesh_rows_of_the_sample(sample_mesh_run):
     expected = np.stack([normalize_landmarks(lm)[idx].reshape(-1)
                          for lm in landmarks_array(both)])
     np.testing.assert_array_equal(np.stack(both[schema.LANDMARKS_POSE]), expected)
-    table = run.side_table("mesh", cfg.extract_hash(), cfg.mesh_hash())
+    table = run.side_table("mesh", cfg.extract_hash(), cfg.table_hash("mesh"))
     np.testing.assert_array_equal(families._landmarks(table.slice(3, 5)),  # an offset into a buffer
                                   landmarks_array(table)[3:8])
     xyz = expected.reshape(len(both), -1, 3)

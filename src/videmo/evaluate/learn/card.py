@@ -105,11 +105,11 @@ def write_card(model_dir: Path, run: RunDir, cfg: Config, ids, y, units, folds: 
         f"{cfg.faces.detector}; sampling every_n {cfg.sampling.every_n}, fps "
         f"{cfg.sampling.fps}).",
         *([f"Face mesh (features: [emotions, mesh]): mesh.min_presence "
-           f"{cfg.mesh.min_presence}, mesh hash {cfg.mesh_hash()}"
+           f"{cfg.mesh.min_presence}, mesh hash {cfg.table_hash('mesh')}"
            + (f"; landmarks: x, y, z of {len(LANDMARK_SUBSET)} pose-normalised points "
               f"(videmo.evaluate.learn.families.LANDMARK_SUBSET)" if "landmarks" in meta["features"]
               else "") + "."]
-          if any(FAMILIES[n].mesh for n in meta["features"]) else []),
+          if any(FAMILIES[n].table == "mesh" for n in meta["features"]) else []),
         f"{len(ids)} labelled clips of {len(set(units))} group(s) by report.group_pattern "
         f"`{cfg.report.group_pattern}`.",
         f"{_balance_line(y)[0].upper()}{_balance_line(y)[1:]}.", "",

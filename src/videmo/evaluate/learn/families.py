@@ -13,7 +13,7 @@ naming it and what turns it on.
   mesh]``; RUN/features/mesh.parquet), joined to the per-frame rows on (clip_id, frame_index,
   face_index) by :func:`with_mesh` when a mesh family is asked for (by ``videmo learn`` and by
   a saved model applied in ``videmo report``). The mesh must have been made under the run's
-  extract and mesh settings (``Config.mesh_hash``); a run without one is a LearnError naming
+  extract and mesh settings (``Config.table_hash("mesh")``); a run without one is a LearnError naming
   ``features: [emotions, mesh]``. A face whose mesh is missing (presence under
   ``mesh.min_presence``: the mesh table keeps the row with empty columns) is NaN: the pooled
   statistics replace it by the clip's mean of that column (a clip without any mesh stays NaN
@@ -38,16 +38,17 @@ naming it and what turns it on.
 
 from __future__ import annotations
 
-import difflib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from videmo import schema
 from videmo.evaluate.learn.base import LearnError
+from videmo.registry import did_you_mean
 
 if TYPE_CHECKING:
     from videmo.config import Config, LearnConfig
@@ -63,8 +64,10 @@ class FeatureFamily:
     ``columns`` are read in order; each holds a number per row or a float array of one fixed
     length per row (every element becomes a feature, named by ``element_names`` when given,
     else ``column[i]``). An empty ``columns`` declares a family whose extractor does not write
-    the per-frame table yet. ``mesh``: the columns come from the run's face mesh table
-    (RUN/features/mesh.parquet), joined to the per-frame rows by :func:`with_mesh`.
+    the per-frame table yet. ``table``: the columns come from that extractor's side table
+    (``mesh``: RUN/features/mesh.parquet), joined to the per-frame rows by
+    :func:`with_side_tables`; ``derive(side_table) -> {column: values}`` computes columns
+    that are not the table's own (the landmarks family's pose-normalised subset).
     ``enabled_by`` is named in the error when a run lacks the columns: say which config key or
     extractor writes them."""
 
@@ -72,8 +75,9 @@ class FeatureFamily:
     columns: tuple[str, ...]
     enabled_by: str
     doc: str
-    mesh: bool = False
+    table: str | None = None
     element_names: tuple[str, ...] = ()
+    derive: Callable[[Any], dict[str, Any]] | None = None
 
     def missing(self, frames: pd.DataFrame) -> list[str]:
         return [c for c in self.columns if c not in frames.columns]
@@ -150,12 +154,13 @@ register_family(FeatureFamily(
     "The seven FER emotion probabilities of each face row."))
 register_family(FeatureFamily(
     "blendshapes", schema.BLENDSHAPES, MESH_ON,
-    "MediaPipe's 52 blendshape scores of each face row (0-1).", mesh=True))
+    "MediaPipe's 52 blendshape scores of each face row (0-1).", table="mesh"))
 register_family(FeatureFamily(
     "landmarks", (schema.LANDMARKS_POSE,), MESH_ON,
     f"Pose-normalised face landmarks of each face row: x, y, z of {len(LANDMARK_SUBSET)} "
     f"expression-bearing points (LANDMARK_SUBSET), {len(LANDMARK_NAMES)} values.",
-    mesh=True, element_names=LANDMARK_NAMES))
+    table="mesh", element_names=LANDMARK_NAMES,
+    derive=lambda side: {schema.LANDMARKS_POSE: list(pose_landmarks(_landmarks(side)))}))
 
 
 def _landmarks(table) -> np.ndarray:
@@ -171,51 +176,70 @@ def _landmarks(table) -> np.ndarray:
     return out
 
 
-def with_mesh(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str],
-              where: str) -> pd.DataFrame:
-    """``frames`` with the columns of the mesh families among ``families`` joined from the
-    run's mesh table (made under ``cfg``'s extract and mesh settings) on
+def side_table_families(families: set[str] | tuple[str, ...]) -> list[str]:
+    """The side tables (extractor names) the named families read, in name order."""
+    return sorted({FAMILIES[n].table for n in families if FAMILIES[n].table})
+
+
+def with_side_tables(frames: pd.DataFrame, run: RunDir, cfg: Config, families: set[str],
+                     where: str) -> pd.DataFrame:
+    """``frames`` with the columns of the families among ``families`` that read a side table,
+    joined from the run's side tables (made under ``cfg``'s extract and table settings) on
     (clip_id, frame_index, face_index); ``frames`` itself when none is asked for.
 
-    A face row without a mesh (presence under ``mesh.min_presence``: the mesh table keeps the
-    row with empty columns) or without a mesh row at all gets NaN, which the learners impute
-    (see the module doc). A run without a mesh table is a LearnError naming what turns it on;
-    clips with face rows but no mesh rows are named in a warning."""
-    need = sorted(n for n in families if FAMILIES[n].mesh)
-    if not need:
-        return frames
-    mesh_hash = cfg.mesh_hash()
-    table = run.side_table("mesh", cfg.extract_hash(), mesh_hash) if mesh_hash is not None else None
+    A face row without a value (the mesh keeps a face under ``mesh.min_presence`` with empty
+    columns) or without a row in the side table gets NaN, which the learners impute (see the
+    module doc). A run without the table is a LearnError naming what turns it on; clips with
+    face rows but no rows in the table are named in a warning."""
+    for name in side_table_families(families):
+        need = sorted(n for n in families if FAMILIES[n].table == name)
+        frames = _join(frames, run, cfg, name, need, where)
+    return frames
+
+
+def _join(frames: pd.DataFrame, run: RunDir, cfg: Config, name: str, need: list[str],
+          where: str) -> pd.DataFrame:
+    cache_hash = cfg.table_hash(name)
+    table = run.side_table(name, cfg.extract_hash(), cache_hash) \
+        if cache_hash is not None else None
     if table is None:
-        why = ("its config has no mesh among `features`" if mesh_hash is None else
-               "no clip has a mesh made under its config")
+        why = (f"its config has no {name} among `features`" if cache_hash is None else
+               f"no clip has a {name} table made under its config")
         raise LearnError(f"feature famil{'ies' if len(need) > 1 else 'y'} "
                          f"{', '.join(map(repr, need))} come{'' if len(need) > 1 else 's'} "
-                         f"from the face mesh, and {where} has no mesh table ({why}): "
-                         f"extract with `features: [emotions, mesh]` (e.g. videmo extract "
-                         f"CONFIG --set 'features=[emotions, mesh]': only the mesh is "
+                         f"from the {name} table, and {where} has no {name} table ({why}): "
+                         f"extract with `features: [emotions, {name}]` (e.g. videmo extract "
+                         f"CONFIG --set 'features=[emotions, {name}]': only the {name} is "
                          f"computed for clips already done), or drop "
                          f"{'them' if len(need) > 1 else 'it'} from learn.features")
     keys = list(schema.MESH_KEYS)
-    cols = [c for n in need for c in FAMILIES[n].columns if c in schema.BLENDSHAPES]
-    mesh = table.select([*keys, *cols]).to_pandas()
-    if "landmarks" in need:
-        mesh[schema.LANDMARKS_POSE] = list(pose_landmarks(_landmarks(table)))
-    mesh[schema.FACE_INDEX] = mesh[schema.FACE_INDEX].astype(frames[schema.FACE_INDEX].dtype)
-    out = frames.drop(columns=[c for c in mesh.columns if c not in keys and c in frames],
-                      errors="ignore").merge(mesh, on=keys, how="left", validate="many_to_one")
-    if schema.LANDMARKS_POSE in out:
-        blank = np.full(len(LANDMARK_NAMES), np.nan, dtype=np.float32)
-        out[schema.LANDMARKS_POSE] = [v if isinstance(v, np.ndarray) else blank
-                                      for v in out[schema.LANDMARKS_POSE]]
+    own = set(table.column_names)
+    cols = [c for n in need for c in FAMILIES[n].columns if c in own and c not in keys]
+    side = table.select([*keys, *dict.fromkeys(cols)]).to_pandas()
+    derived: dict[str, int] = {}  # array columns computed from the table, and their width
+    for n in need:
+        if FAMILIES[n].derive is not None:
+            for col, values in FAMILIES[n].derive(table).items():
+                side[col] = values
+                derived[col] = len(FAMILIES[n].element_names) or (len(values[0]) if len(values)
+                                                                   else 0)
+    side[schema.FACE_INDEX] = side[schema.FACE_INDEX].astype(frames[schema.FACE_INDEX].dtype)
+    out = frames.drop(columns=[c for c in side.columns if c not in keys and c in frames],
+                      errors="ignore").merge(side, on=keys, how="left", validate="many_to_one")
+    for col, width in derived.items():  # a row without a value gets an array of NaN
+        blank = np.full(width, np.nan, dtype=np.float32)
+        out[col] = [v if isinstance(v, np.ndarray) else blank for v in out[col]]
     faces = frames[schema.FACE_INDEX] >= 0
     without = sorted(set(frames.loc[faces, schema.CLIP_ID].astype(str))
-                     - set(mesh[schema.CLIP_ID].astype(str)))
+                     - set(side[schema.CLIP_ID].astype(str)))
     if without:
-        log.warning("%s: %d clip(s) with faces have no mesh rows (their %s features are "
-                    "missing and imputed): %s", where, len(without), "+".join(need),
+        log.warning("%s: %d clip(s) with faces have no %s rows (their %s features are "
+                    "missing and imputed): %s", where, len(without), name, "+".join(need),
                     ", ".join(without[:10]) + (" ..." if len(without) > 10 else ""))
     return out
+
+
+with_mesh = with_side_tables  # the name of before the side tables were generic
 
 
 def parse_feature_set(spec: str) -> tuple[str, ...]:
@@ -223,8 +247,7 @@ def parse_feature_set(spec: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in spec.split("+"))
     for n in names:
         if n not in FAMILIES:
-            hint = difflib.get_close_matches(n, list(FAMILIES), n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            extra = did_you_mean(n, list(FAMILIES), " (did you mean '{}'?)")
             raise LearnError(f"config key 'learn.features': unknown feature family {n!r} in "
                              f"{spec!r}{extra}; known: {', '.join(FAMILIES)}")
     if len(set(names)) != len(names):

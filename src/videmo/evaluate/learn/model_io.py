@@ -30,7 +30,12 @@ from videmo.evaluate.learn.base import (
     get_learner,
 )
 from videmo.evaluate.learn.clips import STATS, Clips, build_clips
-from videmo.evaluate.learn.families import FAMILIES, check_families, with_mesh
+from videmo.evaluate.learn.families import (
+    FAMILIES,
+    check_families,
+    side_table_families,
+    with_side_tables,
+)
 from videmo.runtime import git_commit
 from videmo.store import write_text_atomic
 
@@ -51,7 +56,7 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
     """Write model.json (and model.keras for the LSTM) to ``model_dir``; no pickle."""
     model_dir.mkdir(parents=True, exist_ok=True)
     d = cfg.to_dict()
-    mesh = any(FAMILIES[n].mesh for n in fitted.features)
+    tables = side_table_families(fitted.features)
     meta: dict[str, Any] = {
         "format": MODEL_FORMAT, "format_version": 1, "classifier": fitted.classifier,
         "features": list(fitted.features), "params": fitted.params,
@@ -60,9 +65,11 @@ def save_model(fitted: Fitted, model_dir: Path, clips: Clips, run: RunDir, cfg: 
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "trained_on": {"run": str(run.path.resolve()), "clips": len(clips),
                        "extract_hash": cfg.extract_hash(), "clip_ids": list(clips.ids),
-                       "mesh_hash": cfg.mesh_hash() if mesh else None},
+                       # a side table's cache hash under "<name>_hash" (mesh_hash), as records
+                       **{f"{t}_hash": cfg.table_hash(t) for t in tables}},
         "extract_config": {k: d[k] for k in ("sampling", "faces", "emotions",
-                                             *(("features", "mesh") if mesh else ()))},
+                                             *(("features", *(t for t in tables if t in d))
+                                               if tables else ()))},
         "files": {},
     }
     learner = get_learner(fitted.classifier)
@@ -99,11 +106,12 @@ class ClipClassifier:
             raise ModelError(f"{self.path}: feature famil{'ies' if len(unknown) > 1 else 'y'} "
                              f"{', '.join(unknown)} unknown to this videmo (known: "
                              f"{', '.join(FAMILIES)})")
-        trained = self.meta["trained_on"].get("mesh_hash")
-        if trained and cfg.mesh_hash() and trained != cfg.mesh_hash():
-            log.warning("model %s was trained on a mesh made with other settings (mesh hash "
-                        "%s, this run %s)", self.path, trained, cfg.mesh_hash())
-        return with_mesh(frames, run, cfg, set(self.features),
+        for table in side_table_families(self.features):
+            trained, now = self.meta["trained_on"].get(f"{table}_hash"), cfg.table_hash(table)
+            if trained and now and trained != now:
+                log.warning("model %s was trained on a %s table made with other settings (%s "
+                            "hash %s, this run %s)", self.path, table, table, trained, now)
+        return with_side_tables(frames, run, cfg, set(self.features),
                          f"run {run.path} (model {self.path} reads {'+'.join(self.features)})")
 
     def predict(self, frames: pd.DataFrame, clip_ids: list[str]) -> dict[str, str]:

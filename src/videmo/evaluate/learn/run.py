@@ -26,7 +26,7 @@ from videmo.evaluate.labels import golden_labels
 from videmo.evaluate.learn import card, cv
 from videmo.evaluate.learn.base import CLASSES, LearnError, get_learner
 from videmo.evaluate.learn.clips import Clips, build_clips
-from videmo.evaluate.learn.families import check_families, feature_sets, with_mesh
+from videmo.evaluate.learn.families import check_families, feature_sets, with_side_tables
 from videmo.evaluate.learn.model_io import save_model
 from videmo.evaluate.stats import (
     MIN_BOOTSTRAP_GROUPS,
@@ -70,7 +70,7 @@ def labelled_clips(run: RunDir, cfg: Config, families: set[str]) -> Labelled:
     from videmo.evaluate.metrics import group_of
 
     rc = cfg.report
-    frames = with_mesh(run.frames(cfg.extract_hash()), run, cfg, families, str(run.path))
+    frames = with_side_tables(run.frames(cfg.extract_hash()), run, cfg, families, str(run.path))
     done_ids = sorted(set(frames[schema.CLIP_ID].astype(str)))
     check_families(frames, families, str(run.path))
     labels_path = cfg.resolve(rc.labels)
