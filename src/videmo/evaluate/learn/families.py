@@ -11,10 +11,10 @@ naming it and what turns it on.
 * ``blendshapes``: MediaPipe's 52 blendshape scores (schema.BLENDSHAPES) and ``landmarks``:
   pose-normalised landmarks, both from the run's face mesh table (``features: [emotions,
   mesh]``; RUN/features/mesh.parquet), joined to the per-frame rows on (clip_id, frame_index,
-  face_index) by :func:`with_mesh` when a mesh family is asked for (by ``videmo learn`` and by
-  a saved model applied in ``videmo report``). The mesh must have been made under the run's
-  extract and mesh settings (``Config.table_hash("mesh")``); a run without one is a LearnError naming
-  ``features: [emotions, mesh]``. A face whose mesh is missing (presence under
+  face_index) by :func:`with_side_tables` when a family of that table is asked for (by
+  ``videmo learn`` and by a saved model applied in ``videmo report``). The mesh must have been
+  made under the run's extract and mesh settings (``Config.table_hash("mesh")``); a run without
+  one is a LearnError naming ``features: [emotions, mesh]``. A face whose mesh is missing (presence under
   ``mesh.min_presence``: the mesh table keeps the row with empty columns) is NaN: the pooled
   statistics replace it by the clip's mean of that column (a clip without any mesh stays NaN
   and the Pipeline's imputer gives it the training fold's median), the LSTM by the training
