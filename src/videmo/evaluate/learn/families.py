@@ -16,9 +16,9 @@ naming it and what turns it on.
   made under the run's extract and mesh settings (``Config.table_hash("mesh")``); a run without
   one is a LearnError naming ``features: [emotions, mesh]``. A face whose mesh is missing
   (presence under ``mesh.min_presence``: the mesh table keeps the row with empty columns) is
-  NaN: the pooled statistics replace it by the clip's mean of that column (a clip without any mesh stays NaN
-  and the Pipeline's imputer gives it the training fold's median), the LSTM by the training
-  fold's mean (0 after standardising).
+  NaN: the pooled statistics replace it by the clip's mean of that column (a clip without any
+  mesh stays NaN and the Pipeline's imputer gives it the training fold's median), the LSTM by
+  the training fold's mean (0 after standardising).
 * **Landmark dimensionality.** All 478 x 3 landmarks are 1,434 values a row, 11,472 pooled
   features a clip: on ~50 clips a fit would be mostly noise, and the normalisation pins the
   33 points it is fitted on anyway. The family reads a fixed, documented subset instead
