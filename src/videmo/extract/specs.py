@@ -79,7 +79,9 @@ class PartSpec:
 
 @dataclass(frozen=True)
 class DetectorSpec(PartSpec):
-    """A face detector (``faces.detector``): ``make(faces_cfg, threads) -> FaceDetector``.
+    """A face detector (``faces.detector``): ``make(options, threads) -> FaceDetector``, where
+    ``options`` is the plug-in's own section when it declares ``options``, else the ``faces``
+    section (the shipped detectors read their sub-sections of it).
 
     ``batch_size``: frames per ``detect`` call (an int or a function of the config);
     ``grey``: it reads grey frames (they are converted before downscaling, a third of the
@@ -97,7 +99,8 @@ class DetectorSpec(PartSpec):
     key: str | Callable[[dict, Config], dict] | None = None
 
     def build(self, cfg: Config, threads: int) -> Any:
-        return _call(self.make, cfg.faces, threads)
+        own = self.options is not None and self.section is not None
+        return _call(self.make, cfg.options(self.section) if own else cfg.faces, threads)
 
     def batch_for(self, cfg: Config) -> int:
         return int(per_config(self.batch_size, cfg))

@@ -57,5 +57,8 @@ def detector_spec(name: str) -> DetectorSpec:
 
 
 def make_detector(cfg: FacesConfig, threads: int = 1) -> FaceDetector:
-    """The detector ``cfg.detector`` names, with its options (``threads``: LiteRT's)."""
-    return _call(detector_spec(cfg.detector).make, cfg, threads)
+    """The detector ``cfg.detector`` names, with its options (``threads``: LiteRT's); a
+    plug-in with its own options section gets its defaults here (the pipeline builds it from
+    the whole config: :meth:`DetectorSpec.build`)."""
+    spec = detector_spec(cfg.detector)
+    return _call(spec.make, spec.options() if spec.options is not None else cfg, threads)
