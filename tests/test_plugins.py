@@ -245,3 +245,12 @@ def test_plugins_run_end_to_end_resume_and_report(tmp_path, plugins):
     # the report reads the run (its recorded config names the plug-ins' sections)
     assert main(["report", str(run.path)]) == 0
     assert (run.path / "report" / "report.html").exists() or any(run.path.rglob("report.html"))
+
+
+def test_models_md_lists_what_each_shipped_part_loads():
+    from pathlib import Path
+
+    from videmo.extract.keys import parts_markdown
+
+    text = (Path(__file__).resolve().parent.parent / "MODELS.md").read_text(encoding="utf-8")
+    assert parts_markdown() in text, "MODELS.md: regenerate 'What each part loads'"

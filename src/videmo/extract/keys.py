@@ -64,3 +64,23 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     key["model_sha256"] = {f: hashes[f] for f in files}
     key["packages"] = {n: runtime.package_version(*DISTRIBUTIONS.get(n, (n,))) for n in names}
     return key
+
+
+def parts_markdown() -> str:
+    """MODELS.md's table of what each registered detector and frame model loads, with its
+    default options, read from the specs (a test keeps MODELS.md in step)."""
+    from videmo.config import from_dict
+    from videmo.extract.features.frame_models import FRAME_MODELS
+
+    rows = ["| option | part | what it is | model files (default options) | packages |",
+            "|---|---|---|---|---|"]
+    parts = [("faces.detector", n, detector_spec(n), {"faces": {"detector": n}})
+             for n in DETECTORS]
+    parts += [("emotions.model", n, frame_model_spec(n), {"emotions": {"model": n}})
+              for n in FRAME_MODELS]
+    for option, name, spec, data in parts:
+        cfg = from_dict(data)
+        files = ", ".join(f"`{f}`" for f in spec.files_for(cfg)) or "none"
+        packages = ", ".join(spec.packages_for(cfg)) or "OpenCV only"
+        rows.append(f"| `{option}` | `{name}` | {spec.doc} | {files} | {packages} |")
+    return "\n".join(rows) + "\n"
