@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,11 +40,25 @@ class Registry:
         self.what = what
         self._entries: dict[str, Any] = dict(entries or {})
 
-    def register(self, name: str, entry: Any) -> Any:
-        """Add (or replace) ``name``; ``entry`` is ``"module:attr"`` or the part itself."""
+    def register(self, name: str, entry: Any, *, after: str | None = None,
+                 before: str | None = None) -> Any:
+        """Add (or replace) ``name``; ``entry`` is ``"module:attr"`` or the part itself. The
+        order is the registration order, or right ``after`` / ``before`` another name (the
+        report's sections are a page in registry order)."""
         if not name:
             raise ValueError(f"a {self.what} needs a name")
-        self._entries[name] = entry
+        if after is None and before is None:
+            self._entries[name] = entry
+            return entry
+        if after is not None and before is not None:
+            raise ValueError(f"{self.what} {name!r}: give after or before, not both")
+        anchor = after if after is not None else before
+        if anchor not in self._entries:
+            self.get(typing.cast(str, anchor))  # the "unknown ... did you mean" error
+        items = [(k, v) for k, v in self._entries.items() if k != name]
+        at = [k for k, _ in items].index(anchor) + (after is not None)
+        items.insert(at, (name, entry))
+        self._entries = dict(items)
         return entry
 
     def pop(self, name: str) -> Any:
@@ -55,6 +70,16 @@ class Registry:
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(name, part) pairs, every reference imported."""
+        return [(n, self.get(n)) for n in self.names()]
+
+    def values(self) -> list[Any]:
+        return [self.get(n) for n in self.names()]
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -13,7 +13,6 @@ mean" either.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 import types
@@ -32,6 +31,7 @@ from videmo.config.options import (
     option_types,
 )
 from videmo.config.plugins import plugin_sections, registry_of, take_sections
+from videmo.registry import did_you_mean
 
 
 # ---------------------------------------------------------------- the type walker
@@ -108,8 +108,7 @@ def _coerce(tp: Any, value: Any, key: str, *, text: bool = False) -> Any:
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
-        hint = difflib.get_close_matches(str(value), [str(a) for a in typing.get_args(tp)], n=1)
-        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        extra = did_you_mean(value, [str(a) for a in typing.get_args(tp)])
         raise ConfigError(f"config key '{key}': {value!r} is not one of "
                           f"{type_name(tp)}{extra}")
     if origin is list:
@@ -170,8 +169,7 @@ def _section(cls: type, data: dict[str, Any], prefix: str = "", *,
     fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("doc") is not None}
     for key in data:
         if key not in fields:
-            hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
-            extra = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            extra = did_you_mean(key, list(fields), f" (did you mean '{prefix}{{}}'?)")
             name = f"{prefix}{key}"
             shown = f"'{name}'" if name.isprintable() else repr(name)  # one line: '\n' as \n
             raise ConfigError(f"unknown config key {shown}{extra}; allowed here: "
@@ -196,8 +194,7 @@ def _validate(cfg: Config) -> None:
     mapping = cfg.report.mapping
     for emotion, cls in mapping.items():
         if emotion not in schema.EMOTIONS:
-            hint = difflib.get_close_matches(emotion, schema.EMOTIONS, n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            extra = did_you_mean(emotion, schema.EMOTIONS, " (did you mean '{}'?)")
             raise ConfigError(f"config key 'report.mapping.{emotion}': not one of the seven "
                               f"emotions {', '.join(schema.EMOTIONS)}{extra}")
         if cls not in schema.CLASSES:
@@ -258,8 +255,8 @@ def _validate_labels_options(r: ReportConfig) -> None:
                               f"{known[alias.strip().casefold()]}); label_aliases adds other "
                               f"values: remove it")
         if target.strip().casefold() not in known:
-            hint = difflib.get_close_matches(target.strip().casefold(), list(known), n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            extra = did_you_mean(target.strip().casefold(), list(known),
+                                 " (did you mean '{}'?)")
             raise ConfigError(f"config key '{key}': {target!r} is not a class or emotion; use "
                               f"one of {targets}{extra}")
     for key in ("labels_clip_column", "labels_label_column"):

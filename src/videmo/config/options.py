@@ -9,8 +9,6 @@ reference in :mod:`videmo.config.reference`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 import re
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from videmo import schema
+from videmo.registry import did_you_mean, resolve
 
 if typing.TYPE_CHECKING:
     from videmo.schema import FeatureTable
@@ -41,8 +40,7 @@ def opt(default: Any, doc: str, *, minimum: float | None = None, exclusive: bool
 
 def registry_names(ref: str) -> tuple[str, ...]:
     """The names a registry (``"module:attr"``) holds now."""
-    module, attr = ref.split(":")
-    return tuple(getattr(importlib.import_module(module), attr))
+    return tuple(resolve(ref))
 
 
 def option_types(cls: type) -> dict[str, Any]:
@@ -371,8 +369,7 @@ class AnnotateConfig:
         object.__setattr__(self, "shortcuts", {**ANNOTATE_SHORTCUTS, **self.shortcuts})
         for button, key in self.shortcuts.items():
             if button not in self.buttons and ANNOTATE_SHORTCUTS.get(button) != key:
-                hint = difflib.get_close_matches(button, self.buttons, n=1)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                extra = did_you_mean(button, self.buttons, " (did you mean '{}'?)")
                 raise ConfigError(f"config key 'annotate.shortcuts.{button}': not one of "
                                   f"annotate.buttons{extra}")
             if len(key) != 1 or not key.isprintable() or key.isspace():

@@ -29,7 +29,6 @@ report.html; :mod:`videmo.report.html`).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import itertools
 import json
@@ -44,6 +43,7 @@ import yaml
 from videmo import config as config_mod
 from videmo.config import Config, ConfigError
 from videmo.execute.executor import INTERRUPTED, Executor, Job, Step
+from videmo.registry import did_you_mean
 from videmo.report.compare import collect
 from videmo.store import RunDir
 
@@ -113,8 +113,7 @@ def load_job(path: str | Path) -> CompareJob:
     spec = data["compare"]
     for key in spec:
         if key not in JOB_KEYS:
-            hint = difflib.get_close_matches(key, JOB_KEYS, n=1)
-            extra = f" (did you mean 'compare.{hint[0]}'?)" if hint else ""
+            extra = did_you_mean(key, JOB_KEYS, " (did you mean 'compare.{}'?)")
             raise ConfigError(f"{path}: unknown key 'compare.{key}'{extra}; allowed: "
                               f"{', '.join(JOB_KEYS)}")
     if "base" not in spec:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from videmo.registry import Registry
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -78,43 +80,40 @@ class Section:
         return Markup(template.render(**self.context(report, cfg)))
 
 
-_registry: list[Section] = []
+# the page, in order: anchor -> Section (one Registry kind for every pluggable part)
+SECTIONS = Registry("report section")
 
 
-def _index(anchor: str) -> int:
-    for i, s in enumerate(_registry):
-        if s.anchor == anchor:
-            return i
-    raise SectionError(f"no section {anchor!r}; registered: "
-                       f"{', '.join(s.anchor for s in _registry) or 'none'}")
+def _known(anchor: str) -> None:
+    if anchor not in SECTIONS:
+        raise SectionError(f"no section {anchor!r}; registered: "
+                           f"{', '.join(SECTIONS) or 'none'}")
 
 
 def register(section: Section, *, after: str | None = None,
              before: str | None = None) -> Section:
     """Add ``section`` to the page: last, or right after / before the section of that anchor."""
-    if any(s.anchor == section.anchor for s in _registry):
+    if section.anchor in SECTIONS:
         raise SectionError(f"section anchor {section.anchor!r} is taken; choose another")
     if after is not None and before is not None:
         raise SectionError(f"section {section.anchor!r}: give after or before, not both")
-    if after is not None:
-        _registry.insert(_index(after) + 1, section)
-    elif before is not None:
-        _registry.insert(_index(before), section)
-    else:
-        _registry.append(section)
-    return section
+    for anchor in (after, before):
+        if anchor is not None:
+            _known(anchor)
+    return SECTIONS.register(section.anchor, section, after=after, before=before)
 
 
 def unregister(anchor: str) -> Section:
     """Take the section of ``anchor`` off the page (and return it)."""
-    return _registry.pop(_index(anchor))
+    _known(anchor)
+    return SECTIONS.pop(anchor)
 
 
 def registered() -> list[Section]:
     """Every registered section, in page order."""
-    return list(_registry)
+    return SECTIONS.values()
 
 
 def sections_of(report: Report) -> list[Section]:
     """The sections this report has something for, in page order."""
-    return [s for s in _registry if s.available(report)]
+    return [s for s in SECTIONS.values() if s.available(report)]

@@ -48,7 +48,7 @@ import pandas as pd
 
 from videmo import schema
 from videmo.evaluate.learn.base import LearnError
-from videmo.registry import did_you_mean
+from videmo.registry import Registry, did_you_mean
 
 if TYPE_CHECKING:
     from videmo.config import Config, LearnConfig
@@ -100,15 +100,14 @@ class FeatureFamily:
         return np.hstack(parts) if parts else np.zeros((len(rows), 0)), names
 
 
-FAMILIES: dict[str, FeatureFamily] = {}
+FAMILIES = Registry("feature family (learn.features)")
 
 
 def register_family(family: FeatureFamily) -> FeatureFamily:
     """Add (or replace) a family under its name; ``learn.features`` then accepts it."""
     if not family.name or "+" in family.name:
         raise ValueError(f"feature family name {family.name!r}: give a name without '+'")
-    FAMILIES[family.name] = family
-    return family
+    return FAMILIES.register(family.name, family)
 
 
 MESH_ON = "the face mesh: extract with `features: [emotions, mesh]`"
