@@ -97,14 +97,21 @@ def current_keys() -> dict[str, dict]:
 
 @pytest.fixture
 def pinned_versions(monkeypatch):
-    """Every installed version reads as "<name>-pinned" (missing ones stay missing)."""
-    real = importlib.metadata.version
+    """Every installed package's version reads as "<name>-pinned" (the first installed of
+    the names given, as :func:`videmo.runtime.package_version` reads them; it caches, so the
+    function itself is replaced)."""
+    from videmo import runtime
 
-    def version(name: str) -> str:
-        real(name)  # raises PackageNotFoundError as before
-        return f"{name}-pinned"
+    def package_version(*names: str) -> str:
+        for name in names:
+            try:
+                importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            return f"{name}-pinned"
+        return "not installed"
 
-    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(runtime, "package_version", package_version)
 
 
 def test_every_shipped_and_paired_extract_key_is_as_pinned(pinned_versions):

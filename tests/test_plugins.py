@@ -115,8 +115,8 @@ def plugins():
     DETECTORS.register("centre", DetectorSpec(
         make_centre, section="faces.centre", options=CentreOptions, batch_size=3,
         framing=(1.0, 0.0, 0.0), doc="A box in the middle of the frame (a test's detector)."))
-    FRAME_MODELS.register("tone", FrameModelSpec(
-        ToneScorer, section="emotions.tone", options=ToneOptions,
+    FRAME_MODELS.register("tone", FrameModelSpec(  # options by reference, as shipped parts do
+        ToneScorer, section="emotions.tone", options=f"{__name__}:ToneOptions",
         doc="Brightness as happiness (a test's frame model)."))
     EXTRACTORS.register("contrast", Contrast)
     CentreDetector.calls, Contrast.calls = [], 0

@@ -258,12 +258,15 @@ YAW, PITCH, ROLL = "yaw", "pitch", "roll"  # head pose in degrees (videmo.extrac
 TX, TY, TZ = "tx", "ty", "tz"  # head translation in cm (camera space of the canonical face)
 LANDMARKS = "landmarks"
 N_LANDMARKS = 478
-MESH_KEYS: tuple[str, ...] = (CLIP_ID, FRAME_INDEX, FACE_INDEX)
+# the keys every per-face table shares (the per-frame table and every side table): a side
+# table joins its rows to the per-frame rows on them
+ROW_KEYS: tuple[str, ...] = (CLIP_ID, FRAME_INDEX, FACE_INDEX)
+MESH_KEYS = ROW_KEYS  # the mesh table's name for them
 MESH_COLUMNS: tuple[str, ...] = (
     *MESH_KEYS, PRESENCE, YAW, PITCH, ROLL, TX, TY, TZ, *BLENDSHAPES, LANDMARKS,
 )
 MESH_TABLE = "features/mesh.parquet"  # the merged mesh table, in the run directory
-MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.mesh_hash)
+MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.table_hash("mesh"))
 # How mesh tables are written: float32 landmarks do not repeat, so no dictionaries (they only
 # grow the file); byte-stream-split floats compress well with zstd: about 4.9 kB a face, less
 # than the 6 kB of the raw float32 values, against 15 kB as CSV text of the same numbers.

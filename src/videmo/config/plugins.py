@@ -63,6 +63,8 @@ def plugin_sections() -> dict[str, tuple[type, str]]:
             section, options = (getattr(entry, "section", None), getattr(entry, "options", None))
             if isinstance(entry, str) or not section or options is None or _is_field(section):
                 continue
+            if isinstance(options, str):
+                options = resolve(options)
             if not dataclasses.is_dataclass(options):
                 raise TypeError(f"{registry.what} {name!r}: its options must be a dataclass")
             doc = getattr(entry, "doc", "") or f"Options of the {registry.what} {name!r}."

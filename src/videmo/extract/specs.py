@@ -57,18 +57,22 @@ class PartSpec:
 
     ``make``: ``"module:attr"`` (or the callable) that builds the part, ``make(cfg, threads)``;
     ``section``: the dotted config section of its options (``faces.haar``) or None;
-    ``options``: for a plug-in whose section is not a field of the config's dataclasses, the
-    frozen dataclass of its options (read back with ``cfg.options(section)``);
+    ``options``: for a part whose section is not a field of the config's dataclasses, the
+    frozen dataclass of its options, or a ``"module:attr"`` reference to it (read back with
+    ``cfg.options(section)``; in the cache key at its path only while the part is chosen);
     ``files``: the model files it loads (names in :mod:`videmo.models`), ``packages``: the
     packages that compute its numbers (see :data:`DISTRIBUTIONS`), each a tuple or a function
     of the config; ``doc``: one line for MODELS.md and the docs."""
 
     make: str | Callable[..., Any]
     section: str | None = None
-    options: type | None = None
+    options: type | str | None = None
     files: PerConfig = ()
     packages: PerConfig = ()
     doc: str = ""
+
+    def options_type(self) -> type | None:
+        return resolve(self.options) if isinstance(self.options, str) else self.options
 
     def files_for(self, cfg: Config) -> tuple[str, ...]:
         return tuple(per_config(self.files, cfg))
@@ -87,7 +91,8 @@ class DetectorSpec(PartSpec):
     ``grey``: it reads grey frames (they are converted before downscaling, a third of the
     work); ``keypoints``: its faces carry eye keypoints (the pixel model's ``align`` and the
     mesh use them; without, the eyes are searched); ``framing``: (scale, dx, dy) of the crop
-    the pixel model cuts from its boxes, or None for the one measured in face_framing.json;
+    the pixel model cuts from its boxes, the name of a detector whose measured framing its
+    boxes share, or None for its own measured in face_framing.json;
     ``key``: a function ``(faces_key, cfg) -> faces_key`` that leaves its options out of the
     cache key where they hold the behaviour of before they existed (so older runs stay done).
     """
@@ -95,7 +100,7 @@ class DetectorSpec(PartSpec):
     batch_size: PerConfig = 8
     grey: bool = False
     keypoints: bool = False
-    framing: tuple[float, float, float] | None = None
+    framing: tuple[float, float, float] | str | None = None
     key: str | Callable[[dict, Config], dict] | None = None
 
     def build(self, cfg: Config, threads: int) -> Any:

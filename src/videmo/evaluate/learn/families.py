@@ -211,7 +211,7 @@ def _join(frames: pd.DataFrame, run: RunDir, cfg: Config, name: str, need: list[
                          f"CONFIG --set 'features=[emotions, {name}]': only the {name} is "
                          f"computed for clips already done), or drop "
                          f"{'them' if len(need) > 1 else 'it'} from learn.features")
-    keys = list(schema.MESH_KEYS)
+    keys = list(schema.ROW_KEYS)
     own = set(table.column_names)
     cols = [c for n in need for c in FAMILIES[n].columns if c in own and c not in keys]
     side = table.select([*keys, *dict.fromkeys(cols)]).to_pandas()

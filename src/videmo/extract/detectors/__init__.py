@@ -61,4 +61,5 @@ def make_detector(cfg: FacesConfig, threads: int = 1) -> FaceDetector:
     plug-in with its own options section gets its defaults here (the pipeline builds it from
     the whole config: :meth:`DetectorSpec.build`)."""
     spec = detector_spec(cfg.detector)
-    return _call(spec.make, spec.options() if spec.options is not None else cfg, threads)
+    options = spec.options_type()
+    return _call(spec.make, options() if options is not None else cfg, threads)

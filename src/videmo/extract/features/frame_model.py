@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from videmo.config import Config
     from videmo.extract.features.base import FaceBatch
 
-FRAME_MODELS: tuple[str, ...] = tuple(FRAME_MODEL_FILES)  # the shipped ones, by name
 KINDS = ("blendshapes", "landmarks")
 
 

@@ -184,8 +184,9 @@ class PixelScorer:
 
     def __init__(self, cfg: Config, threads: int) -> None:
         self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
-        own = detector_spec(cfg.faces.detector).framing
-        self.framing = Framing(*own) if own is not None else framing_for(cfg.faces.detector)
+        own = detector_spec(cfg.faces.detector).framing  # a tuple, another detector, None
+        self.framing = Framing(*own) if isinstance(own, tuple) else framing_for(
+            own or cfg.faces.detector)
         self.align = cfg.emotions.align
         self.eye_finder = EyeFinder() if cfg.emotions.align else None
 
