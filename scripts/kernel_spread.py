@@ -117,7 +117,7 @@ def keras_probabilities() -> dict[str, list]:
     with np.load(REPO / "tests" / "data" / "frame_models_golden.npz") as g:
         blend, lms = g["blendshapes"], g["landmarks"]
     out = {}
-    for name in FM.FRAME_MODELS:
+    for name in FM.FRAME_MODEL_FILES:
         model = FM.load_frame_model(name)
         x = FM.features(model.card, blend, lms)
         out[name] = model.predict_features(x).tolist()
@@ -181,7 +181,7 @@ def main() -> None:
     print("sources equal to the stored ones in every configuration:",
           all((inputs[c]["source"] == stored["source"]).all() for c in CONFIGS))
     from videmo.extract.features import frame_model as FM
-    for name in FM.FRAME_MODELS:
+    for name in FM.FRAME_MODEL_FILES:
         model = FM.load_frame_model(name)
         probs = [model.predict_features(FM.features(model.card, inputs[c]["blendshapes"],
                                                     inputs[c]["landmarks"])) for c in CONFIGS]
@@ -201,7 +201,7 @@ def main() -> None:
                               capture_output=True, text=True)
         runs[onednn] = json.loads(done.stdout.strip().splitlines()[-1])
     golden_json = json.loads((REPO / "tests" / "data" / "frame_models_golden.json").read_text())
-    for name in FM.FRAME_MODELS:
+    for name in FM.FRAME_MODEL_FILES:
         vals = [np.array(runs[o][k]) for o in runs for k in (name, name + "/one-by-one")]
         rec = np.array(golden_json[name]["probabilities"])
         print(f"{name}: spread {spread(vals):.3g}, worst vs recorded "
