@@ -247,10 +247,12 @@ def test_plugins_run_end_to_end_resume_and_report(tmp_path, plugins):
     assert (run.path / "report" / "report.html").exists() or any(run.path.rglob("report.html"))
 
 
-def test_models_md_lists_what_each_shipped_part_loads():
+def test_models_md_and_the_config_reference_list_what_each_shipped_part_loads():
     from pathlib import Path
 
     from videmo.extract.keys import parts_markdown
 
-    text = (Path(__file__).resolve().parent.parent / "MODELS.md").read_text(encoding="utf-8")
-    assert parts_markdown() in text, "MODELS.md: regenerate 'What each part loads'"
+    root = Path(__file__).resolve().parent.parent
+    for doc in ("MODELS.md", "docs/config.md"):
+        text = (root / doc).read_text(encoding="utf-8")
+        assert parts_markdown() in text, f"{doc}: regenerate the table of what each part loads"
