@@ -524,23 +524,9 @@ class Config:
     def options(self, section: str) -> Any:
         """The options of a dotted ``section``: the config's own (``faces.haar``) or a
         registered plug-in's (its defaults when the file does not give it)."""
-        node: Any = self
-        for part in section.split("."):
-            names = {f.name for f in dataclasses.fields(node)} \
-                if dataclasses.is_dataclass(node) else set()
-            if part not in names:
-                break
-            node = getattr(node, part)
-        else:
-            return node
-        if section in self.plugins:
-            return self.plugins[section]
-        from videmo.config.plugins import plugin_sections
+        from videmo.config.plugins import section_options
 
-        known = plugin_sections()
-        if section not in known:
-            raise ConfigError(f"no config section {section!r}")
-        return known[section][0]()
+        return section_options(self, section)
 
     # The cache keys are assembled by the extract stage from the parts' specs; the config
     # names where (a reference read on first use, as ``choices`` are) and imports no stage.

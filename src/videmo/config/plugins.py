@@ -99,3 +99,25 @@ def put(d: dict[str, Any], path: str, value: Any) -> None:
     for p in parents:
         d = d.setdefault(p, {})
     d[leaf] = value
+
+
+def section_options(cfg: Any, section: str) -> Any:
+    """``cfg.options(section)``: walk the config's own sections, else the plug-ins' (given in
+    the file, or their defaults)."""
+    from videmo.config.options import ConfigError
+
+    node: Any = cfg
+    for part in section.split("."):
+        names = {f.name for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) \
+            else set()
+        if part not in names:
+            break
+        node = getattr(node, part)
+    else:
+        return node
+    if section in cfg.plugins:
+        return cfg.plugins[section]
+    known = plugin_sections()
+    if section not in known:
+        raise ConfigError(f"no config section {section!r}")
+    return known[section][0]()
