@@ -139,7 +139,7 @@ def test_turning_the_mesh_on_for_a_finished_run_extracts_only_the_mesh(tmp_path,
                                            "features: [emotions, mesh]"))
     assert main(["extract", str(job), "--no-progress"]) == 0
     assert sorted(c for c, _ in calls) == ["1001_DFA_HAP_XX", "1001_DFA_NEU_XX"]
-    assert all(kw == {"emotions": False, "tables": ["mesh"]} for _, kw in calls)
+    assert all(kw == {"tables": ["mesh"]} for _, kw in calls)
     assert {p: p.stat().st_mtime_ns for p in run.parts.glob("*.parquet")} == parts
     pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), table)
     assert (run.path / schema.MESH_TABLE).exists()
