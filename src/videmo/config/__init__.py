@@ -1,11 +1,14 @@
 """One YAML file -> one typed, frozen, validated :class:`Config`.
 
 Every option is a dataclass field with a type, a default and a one-line ``doc``
-(:mod:`videmo.config.options`). The loader (:mod:`videmo.config.load`) is strict: an unknown key
-fails with a "did you mean" hint, a wrong type or value names the key and what is allowed, and
-``--set key=value`` overrides a key for one run (:func:`apply_overrides`). The cache keys that
-guard a run directory live in :mod:`videmo.config.keys`; ``videmo config --template`` and the
-reference in docs/config.md come from :mod:`videmo.config.reference`.
+(:func:`opt`, :mod:`videmo.config.fields`); the sections are declared in
+:mod:`videmo.config.options` (the extraction sections and :class:`Config`) and
+:mod:`videmo.config.sections` (run, report, slurm, annotate, learn, train). The loader
+(:mod:`videmo.config.load`) is strict: an unknown key fails with a "did you mean" hint, a wrong
+type or value names the key and what is allowed, and ``--set key=value`` overrides a key for one
+run (:func:`apply_overrides`). The cache keys that guard a run directory live in
+:mod:`videmo.config.keys`; ``videmo config --template`` and the reference in docs/config.md
+come from :mod:`videmo.config.reference`.
 
 Everything a caller needs is importable from here (``from videmo.config import Config, load``).
 """
