@@ -93,6 +93,25 @@ def test_template_is_valid_and_gives_the_defaults(tmp_path):
         assert key.rsplit(".", 1)[-1] + ":" in text
 
 
+def test_template_names_what_each_detector_and_frame_model_loads():
+    """Under faces.detector and emotions.model, one comment line per registered part: its model
+    files at default options and its packages, from the specs (docs/config.md's table)."""
+    from videmo.extract.keys import parts_loaded
+
+    lines = config_mod.template().splitlines()
+    detector = next(i for i, line in enumerate(lines) if line.startswith("  detector: "))
+    model = next(i for i, line in enumerate(lines) if line.startswith("  model: "))
+    assert "  #   mtcnn: mtcnn_pnet.tflite, mtcnn_rnet.tflite; ai-edge-litert" \
+        in lines[:detector]
+    assert "  #   haar: haarcascade_frontalface_default.xml; OpenCV only" in lines[:detector]
+    assert "  #   pixels: pixels.tflite, pixels.json, face_framing.json; ai-edge-litert" \
+        in lines[detector:model]
+    for option, name, _doc, files, packages in parts_loaded():
+        end = detector if option == "faces.detector" else model
+        line = next(x for x in lines[:end] if x.startswith(f"  #   {name}: "))
+        assert all(f in line for f in files) and all(p in line for p in packages), line
+
+
 def test_extract_hash_ignores_report_and_run_options(tmp_path):
     a = load_text(tmp_path, "run: {out: x, jobs: 2}\n")
     b = load_text(tmp_path, "run: {out: y}\nreport: {labels: l.csv}\ncorpus: {paths: [z]}\n")

@@ -11,6 +11,7 @@ import yaml
 from videmo.config.load import type_name
 from videmo.config.options import Config, option_types
 from videmo.config.plugins import plugin_sections
+from videmo.registry import resolve
 
 
 def iter_options(cls: type = Config, prefix: str = ""):
@@ -32,10 +33,24 @@ def iter_options(cls: type = Config, prefix: str = ""):
             yield from iter_options(options, path + ".")
 
 
+def _loaded() -> dict[str, list[str]]:
+    """Option key -> one comment line per registered part it chooses, naming the model files
+    (at default options) and packages the part loads. Read from the specs by reference
+    (``videmo.extract.keys:parts_loaded``, docs/config.md's table), as the config reads its
+    choices, so the config imports no stage."""
+    out: dict[str, list[str]] = {}
+    for option, name, _doc, files, packages in resolve("videmo.extract.keys:parts_loaded")():
+        shown = f"{', '.join(files) or 'no model file'}; {', '.join(packages) or 'OpenCV only'}"
+        out.setdefault(option, []).append(f"{name}: {shown}")
+    return out
+
+
 def template() -> str:
-    """A complete, commented YAML config with every option at its default."""
+    """A complete, commented YAML config with every option at its default; an option that
+    chooses a detector or frame model lists what each choice loads."""
     lines = ["# videmo config: every option with its default. Delete what you do not change.",
              "# Docs: README.md (Configuration). Validate with: videmo config check FILE", ""]
+    loaded = _loaded()
     for key, tp, default, doc in iter_options():
         depth = key.count(".")
         indent = "  " * depth
@@ -47,6 +62,9 @@ def template() -> str:
             lines.append(f"{indent}{name}:")
             continue
         lines.append(f"{indent}# {doc} ({type_name(tp)})")
+        if key in loaded:
+            lines.append(f"{indent}# What each loads (model files at default options; packages):")
+            lines.extend(f"{indent}#   {line}" for line in loaded[key])
         value = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
         rendered = yaml.safe_dump({name: value}, default_flow_style=True, sort_keys=False,
                                   width=1000).strip()

@@ -66,21 +66,32 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     return key
 
 
-def parts_markdown() -> str:
-    """MODELS.md's table of what each registered detector and frame model loads, with its
-    default options, read from the specs (a test keeps MODELS.md in step)."""
+def parts_loaded() -> list[tuple[str, str, str, list[str], list[str]]]:
+    """(option, part, its doc, model files, packages) of every registered detector and frame
+    model at its default options, read from the specs: the rows of :func:`parts_markdown` and
+    of ``videmo config --template``'s lists (the config reads them by reference)."""
     from videmo.config import from_dict
     from videmo.extract.features.frame_models import FRAME_MODELS
 
-    rows = ["| option | part | what it is | model files (default options) | packages |",
-            "|---|---|---|---|---|"]
     parts = [("faces.detector", n, detector_spec(n), {"faces": {"detector": n}})
              for n in DETECTORS]
     parts += [("emotions.model", n, frame_model_spec(n), {"emotions": {"model": n}})
               for n in FRAME_MODELS]
+    rows = []
     for option, name, spec, data in parts:
         cfg = from_dict(data)
-        files = ", ".join(f"`{f}`" for f in spec.files_for(cfg)) or "none"
-        packages = ", ".join(spec.packages_for(cfg)) or "OpenCV only"
-        rows.append(f"| `{option}` | `{name}` | {spec.doc} | {files} | {packages} |")
+        rows.append((option, name, spec.doc, list(spec.files_for(cfg)),
+                     list(spec.packages_for(cfg))))
+    return rows
+
+
+def parts_markdown() -> str:
+    """MODELS.md's table of what each registered detector and frame model loads, with its
+    default options, read from the specs (a test keeps MODELS.md in step)."""
+    rows = ["| option | part | what it is | model files (default options) | packages |",
+            "|---|---|---|---|---|"]
+    for option, name, doc, files, packages in parts_loaded():
+        shown = ", ".join(f"`{f}`" for f in files) or "none"
+        rows.append(f"| `{option}` | `{name}` | {doc} | {shown} | "
+                    f"{', '.join(packages) or 'OpenCV only'} |")
     return "\n".join(rows) + "\n"
