@@ -141,3 +141,19 @@ def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
     """Whether ``record`` was made from the file as ``stamp`` describes it now."""
     return stamp[schema.FILE_SIZE] is not None and all(
         record.get(k) == stamp[k] for k in (schema.FILE_SIZE, schema.FILE_MTIME_NS))
+
+
+def check_out(cfg: Config, lines: list[str]) -> None:
+    """Before any work: ``run.out`` is a folder, or can be made, and can be written (a
+    :class:`videmo.config.ConfigError` naming the key); one line to ``lines``."""
+    from videmo.config import ConfigError
+
+    out = cfg.out_dir.resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"config key 'run.out': {out} exists and is not a folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"config key 'run.out': cannot write {out} ({parent} is not writable)")
+    where = "" if Path(cfg.run.out).expanduser().is_absolute() else \
+        " (relative to the current directory)"
+    lines.append(f"run.out: {out}{where}")
