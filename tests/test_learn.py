@@ -374,7 +374,7 @@ def mesh_run(tmp_path: Path, seed: int, n_clips: int, persons: int, lengths=(8, 
     for cid, rows in mesh.items():
         write_parquet_atomic(mesh_table(rows), run.table_part_path("mesh", cid), **MESH_PARQUET)
         rec = json.loads(run.record_path(cid).read_text())
-        rec[schema.MESH_HASH] = cfg.mesh_hash()
+        rec["mesh_hash"] = cfg.mesh_hash()
         write_text_atomic(run.record_path(cid), json.dumps(rec) + "\n")
     return run, cfg, golden
 

@@ -256,7 +256,8 @@ def test_compare_on_slurm_equals_compare_here(cluster, tmp_path, sample_corpus, 
     print(f"compare --slurm: {time.monotonic() - t0:.0f} s from submission to the table")
     for name in ("detector-haar_aggregate-majority", "detector-mtcnn_aggregate-majority"):
         job_of_run = ex.job_of(RunDir(tmp_path / "on-slurm" / name))
-        assert isinstance(job_of_run, slurm.SlurmJob) and job_of_run.state() in (ex.COMPLETED, ex.UNKNOWN)
+        assert isinstance(job_of_run, slurm.SlurmJob)
+        assert job_of_run.state() in (ex.COMPLETED, ex.UNKNOWN)
         assert run_status(RunDir(tmp_path / "on-slurm" / name)).complete
 
     assert main(["compare", str(job), "--out", str(tmp_path / "here"), "--no-progress"]) == 0

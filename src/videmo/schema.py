@@ -263,7 +263,6 @@ MESH_COLUMNS: tuple[str, ...] = (
     *MESH_KEYS, PRESENCE, YAW, PITCH, ROLL, TX, TY, TZ, *BLENDSHAPES, LANDMARKS,
 )
 MESH_TABLE = "features/mesh.parquet"  # the merged mesh table, in the run directory
-MESH_HASH = "mesh_hash"  # a clip record's key of its mesh part (Config.mesh_hash)
 # How mesh tables are written: float32 landmarks do not repeat, so no dictionaries (they only
 # grow the file); byte-stream-split floats compress well with zstd: about 4.9 kB a face, less
 # than the 6 kB of the raw float32 values, against 15 kB as CSV text of the same numbers.
@@ -289,7 +288,7 @@ class FeatureTable:
 
     @property
     def hash_key(self) -> str:
-        """The clip record's key of this table's cache hash (the mesh's: MESH_HASH)."""
+        """The clip record's key of this table's cache hash (the mesh's: ``mesh_hash``)."""
         return f"{self.name}_hash"
 
 

@@ -57,12 +57,16 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it, rename it into place and
     fsync the folder. The file is created with mode 0666 minus the umask, as any program's
-    output is (``mkstemp`` would make every output 0600, unreadable to the group)."""
+    output is (``mkstemp`` would make every output 0600, unreadable to the group).
+    ``keep_suffix``: the temporary name ends with ``path``'s own name, for writers that choose
+    the format by the extension (Keras's ``.keras``/``.weights.h5``, ``np.savez``, ffmpeg)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    token = secrets.token_hex(4)
+    tmp_path = path.parent / (f".{token}{TMP_SUFFIX}.{path.name}" if keep_suffix
+                              else f".{path.name}.{token}{TMP_SUFFIX}")
     os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp_path
