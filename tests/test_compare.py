@@ -326,6 +326,20 @@ def test_compare_slurm_submits_one_array_per_extraction_and_one_table_job(
                       slurm.SlurmJob)
 
 
+def test_a_slurm_job_cancels_every_part_it_submitted(tmp_path, fake_slurm):
+    """Job.cancel: scancel with the array and the merge job of every submission of the run."""
+    (fake_slurm / "scancel").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'cancelled'}\n")
+    (fake_slurm / "scancel").chmod(0o755)
+    cfg = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]},
+                      run={"out": str(tmp_path / "run")},
+                      slurm={"command": f"{sys.executable} -m videmo"})
+    job = slurm.SlurmExecutor().map_clips(cfg)
+    assert job.job_ids() == ["1001", "1002"] and job.tasks() is job
+    job.cancel()
+    assert (tmp_path / "cancelled").read_text() == "1001 1002\n"
+    assert ex.job_of(RunDir(tmp_path / "run")).job_ids() == ["1001", "1002"]
+
+
 def test_compare_slurm_dry_run_prints_every_script_and_submits_nothing(tmp_path, fake_slurm,
                                                                          capsys):
     _base(tmp_path)
