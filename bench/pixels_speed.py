@@ -41,14 +41,13 @@ def main() -> None:
     import cv2
 
     from videmo.extract.crop import face_crop
-    from videmo.extract.features.emotions import TfliteModel
+    from videmo.extract.features.emotions import TfliteModel, scale_input
     from videmo.extract.features.pixel_model import EyeFinder, PixelModel, framing_for
 
     with np.load(REPO / "tests" / "data" / "pixels_golden.npz") as z:
         crops = z["crops"]
     faces48 = np.concatenate([crops] * 2)[:32]
-    fer_in = np.stack([(cv2.resize(c, (64, 64)).astype(np.float32) / 255 - 0.5) * 2
-                       for c in faces48])
+    fer_in = scale_input([cv2.resize(c, (64, 64)) for c in faces48])
     pixels, flip, fer = PixelModel.load(1), PixelModel.load(1, flip=True), TfliteModel(1)
     frame = cv2.VideoCapture(str(sorted((REPO / "data" / "sample" / "crema-d")
                                         .glob("*.flv"))[0])).read()[1]

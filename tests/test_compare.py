@@ -152,7 +152,7 @@ def test_local_executor_hands_back_ended_jobs_that_read_back_from_disk(tmp_path)
     cfg = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]},
                       sampling={"every_n": 30}, run={"out": str(tmp_path / "run")})
     job = ex.LocalExecutor(progress=False).map_clips(cfg, report=False)
-    assert job.kind == "local" and job.state() == ex.COMPLETED and job.wait() == ex.COMPLETED
+    assert job.state() == ex.COMPLETED and job.wait() == ex.COMPLETED and job.tasks() is None
     assert job.summary.done == 1 and job.report is None and job.job_ids() == []
     back = ex.job_of(RunDir(tmp_path / "run"))
     assert isinstance(back, ex.LocalJob) and back.state() == ex.COMPLETED
@@ -165,13 +165,78 @@ def test_local_executor_hands_back_ended_jobs_that_read_back_from_disk(tmp_path)
     assert again.report is not None and (tmp_path / "run" / "report" / "metrics.json").exists()
 
 
+class _SerialJob(ex.Job):
+    """A job of the test's executor: it has ended when handed back; its state is the clips'."""
+
+    def __init__(self, run_dir: Path, value=None):
+        self.run_dir, self.value = run_dir, value
+
+    def state(self) -> str:
+        return ex.LocalJob(self.run_dir).state() if self.value is None else ex.COMPLETED
+
+    def result(self, timeout=None):
+        return self.value
+
+
+class _SerialExecutor(ex.Executor):
+    """An executor no module knows: one clip after another in this process, logging every
+    call, through the unit of work and the run directory's own writer."""
+
+    calls: list[str] = []
+
+    def map_clips(self, cfg, *, report=True, command=None, **options):
+        from videmo.execute.local import extract
+        from videmo.report.build import build_report
+
+        self.calls.append(f"map {cfg.out_dir.name}")
+        summary = extract(cfg, jobs=1, force=self.force, progress=False,
+                          command=command or self.command)
+        if report:
+            build_report(summary.run_dir, cfg, frames=summary.table)
+        return _SerialJob(summary.run_dir.path)
+
+    def resume(self, run_dir, overrides=None):
+        return self.map_clips(RunDir(run_dir).config())
+
+    def after(self, jobs, step):
+        states = [job.wait() for job in jobs]
+        self.calls.append(f"after {step.name} {states}")
+        return _SerialJob(step.out, step.fn())
+
+
+def test_an_executor_registered_in_a_test_runs_a_comparison(tmp_path, capsys):
+    """One registry line, no other module edited: `compare.executor: serial` maps both
+    detectors' runs through it, then its `after` writes the table that `videmo compare`
+    prints; the runs read back as finished jobs."""
+    _base(tmp_path)
+    job = tmp_path / "cmp.yaml"
+    job.write_text(f"compare:\n  base: base.yaml\n  out: {tmp_path / 'cmp'}\n"
+                   f"  executor: serial\n  vary: {{faces.detector: [haar, mtcnn]}}\n")
+    with pytest.raises(ConfigError, match="compare.executor is 'serial'; allowed: local, slurm"):
+        runner.load_job(job)
+    ex.EXECUTORS.register("serial", _SerialExecutor)
+    _SerialExecutor.calls = []
+    try:
+        assert main(["compare", str(job), "--no-progress"]) == 0
+    finally:
+        ex.EXECUTORS.pop("serial")
+    assert _SerialExecutor.calls == ["map detector-haar", "map detector-mtcnn",
+                                     "after compare ['COMPLETED', 'COMPLETED']"]
+    said = capsys.readouterr().out
+    assert "detector-haar" in said and "detector-mtcnn" in said
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert sorted(table["run"]) == ["detector-haar", "detector-mtcnn"]
+    back = ex.job_of(RunDir(tmp_path / "cmp" / "detector-mtcnn"))
+    assert back.state() == ex.COMPLETED and back.tasks() is None
+
+
 @pytest.mark.parametrize(("slurm_state", "state"), [
     ("PENDING", ex.PENDING), ("RUNNING", ex.RUNNING), ("COMPLETING", ex.RUNNING),
     ("COMPLETED", ex.COMPLETED), ("FAILED", ex.FAILED), ("OUT_OF_MEMORY", ex.FAILED),
     ("CANCELLED", ex.INTERRUPTED), ("TIMEOUT", ex.INTERRUPTED), (None, ex.UNKNOWN),
 ])
 def test_slurm_states_as_job_states(slurm_state, state):
-    assert ex.job_state(slurm_state) == state
+    assert slurm.job_state(slurm_state) == state
 
 
 class _Forever(ex.Job):
@@ -257,7 +322,22 @@ def test_compare_slurm_submits_one_array_per_extraction_and_one_table_job(
     assert (table["paired_clips"].dropna() == 3).all()
     mean = out / "detector-mtcnn_aggregate-mean" / "report" / "clips.csv"
     assert mean.exists()  # the table job wrote the shared variant's report
-    assert ex.job_of(RunDir(out / "detector-mtcnn_aggregate-majority")).kind == "slurm"
+    assert isinstance(ex.job_of(RunDir(out / "detector-mtcnn_aggregate-majority")),
+                      slurm.SlurmJob)
+
+
+def test_a_slurm_job_cancels_every_part_it_submitted(tmp_path, fake_slurm):
+    """Job.cancel: scancel with the array and the merge job of every submission of the run."""
+    (fake_slurm / "scancel").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'cancelled'}\n")
+    (fake_slurm / "scancel").chmod(0o755)
+    cfg = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]},
+                      run={"out": str(tmp_path / "run")},
+                      slurm={"command": f"{sys.executable} -m videmo"})
+    job = slurm.SlurmExecutor().map_clips(cfg)
+    assert job.job_ids() == ["1001", "1002"] and job.tasks() is job
+    job.cancel()
+    assert (tmp_path / "cancelled").read_text() == "1001 1002\n"
+    assert ex.job_of(RunDir(tmp_path / "run")).job_ids() == ["1001", "1002"]
 
 
 def test_compare_slurm_dry_run_prints_every_script_and_submits_nothing(tmp_path, fake_slurm,

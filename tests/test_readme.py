@@ -1,7 +1,10 @@
 """README.md cannot rot: every command of its ```bash blocks is run, in README order, in a
 sandbox holding a copy of jobs/, configs/ and the sample corpus (sampling.every_n made large so
 it stays quick). Commands that need what a test cannot have are checked otherwise, each for the
-reason in HOW_CHECKED. And the README's claim about unpickling is measured here too."""
+reason in HOW_CHECKED. The commands run in this process, one after another, as ``videmo``'s
+own ``main`` (the set-up, imports and models loaded once, as a user's shell cannot share them;
+``python -m videmo`` itself is run by the annotate command and by tests/test_faults.py). And
+the README's claim about unpickling is measured here too."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from videmo.cli import build_parser
+from videmo.cli import build_parser, main
 
 from . import browser
 from .conftest import REPO
@@ -98,8 +101,23 @@ def _fill_template(path: Path, sandbox: Path) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def test_every_readme_command(sandbox, ffmpeg_tool):  # videmo annotate needs ffmpeg
+def _run_here(argv: list[str], monkeypatch, capsys) -> str:
+    """``videmo ARGV`` in this process, as the shell would run it: its argv, its exit code
+    (0 expected); what it printed."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["videmo", *argv])
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 0, (argv, out[-2000:], err[-3000:])
+    return out
+
+
+def test_every_readme_command(sandbox, ffmpeg_tool, monkeypatch, capsys):  # annotate: ffmpeg
     env_cmd = [sys.executable, "-m", "videmo"]
+    monkeypatch.chdir(sandbox)
     done = []
     for argv in readme_commands():
         kind = how_checked(argv)
@@ -120,11 +138,9 @@ def test_every_readme_command(sandbox, ffmpeg_tool):  # videmo annotate needs ff
             if ">" in argv:
                 out_file = sandbox / argv[argv.index(">") + 1]
                 argv = argv[:argv.index(">")]
-            proc = subprocess.run([*env_cmd, *argv[1:]], cwd=sandbox, capture_output=True,
-                                  text=True, check=False, timeout=600)
-            assert proc.returncode == 0, (argv, proc.stdout[-2000:], proc.stderr[-3000:])
+            out = _run_here(argv[1:], monkeypatch, capsys)
             if out_file is not None:
-                out_file.write_text(proc.stdout)
+                out_file.write_text(out)
                 if argv[1:3] == ["config", "--template"]:
                     _fill_template(out_file, sandbox)
         done.append((kind, shlex.join(argv)))

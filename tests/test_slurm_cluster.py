@@ -250,13 +250,14 @@ def test_compare_on_slurm_equals_compare_here(cluster, tmp_path, sample_corpus, 
     assert main(["compare", str(job), "--slurm"]) == 0
     out = capsys.readouterr().out
     assert out.count("array job") == 2 and out.count("shares the extraction") == 2
-    final = ex.SlurmJob(tmp_path / "on-slurm", out.split("compare job ")[1].split(":")[0])
+    final = slurm.SlurmJob(tmp_path / "on-slurm", out.split("compare job ")[1].split(":")[0])
     assert final.wait(timeout=1200, poll=1.0) == ex.COMPLETED, \
         (tmp_path / "on-slurm" / "slurm" / "logs").iterdir()
     print(f"compare --slurm: {time.monotonic() - t0:.0f} s from submission to the table")
     for name in ("detector-haar_aggregate-majority", "detector-mtcnn_aggregate-majority"):
         job_of_run = ex.job_of(RunDir(tmp_path / "on-slurm" / name))
-        assert job_of_run.kind == "slurm" and job_of_run.state() in (ex.COMPLETED, ex.UNKNOWN)
+        assert isinstance(job_of_run, slurm.SlurmJob)
+        assert job_of_run.state() in (ex.COMPLETED, ex.UNKNOWN)
         assert run_status(RunDir(tmp_path / "on-slurm" / name)).complete
 
     assert main(["compare", str(job), "--out", str(tmp_path / "here"), "--no-progress"]) == 0

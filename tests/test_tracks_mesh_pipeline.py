@@ -144,7 +144,7 @@ def test_turning_the_mesh_on_for_a_finished_run_extracts_only_the_mesh(tmp_path,
     pd.testing.assert_frame_equal(pd.read_parquet(run.frames_path), table)
     assert (run.path / schema.MESH_TABLE).exists()
     rec = json.loads(run.record_path("1001_DFA_HAP_XX").read_text())
-    assert rec[schema.MESH_HASH] and rec[schema.STATUS] == schema.DONE
+    assert rec["mesh_hash"] and rec[schema.STATUS] == schema.DONE
     calls.clear()
     assert main(["extract", str(job), "--no-progress"]) == 0  # nothing left to do
     assert calls == [] and "0 done, 2 already done" in capsys.readouterr().out

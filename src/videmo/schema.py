@@ -292,7 +292,7 @@ class FeatureTable:
 
     @property
     def hash_key(self) -> str:
-        """The clip record's key of this table's cache hash (the mesh's: MESH_HASH)."""
+        """The clip record's key of this table's cache hash (the mesh's: ``mesh_hash``)."""
         return f"{self.name}_hash"
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videmo.extract.corpus import Clip
+from videmo.store.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,7 @@ class Transcoder:
             raise TranscodeError(f"cannot read {clip.path}: {e}") from None
         if target.is_file() and target.stat().st_size > 0:
             return target
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with self._encode:
+        with self._encode, atomic_path(target, keep_suffix=True) as tmp:
             if self._closed:
                 raise TranscodeError("the server is stopping")
             log.info("transcoding %s -> %s", clip.path, target)
@@ -158,16 +157,9 @@ class Transcoder:
             finally:
                 with self._lock:
                     self._procs.discard(proc)
-            try:
-                if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
-                    raise TranscodeError(f"ffmpeg could not transcode {clip.path} (exit "
-                                         f"{proc.returncode}): {err.strip()[-500:]}")
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+            if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+                raise TranscodeError(f"ffmpeg could not transcode {clip.path} (exit "
+                                     f"{proc.returncode}): {err.strip()[-500:]}")
         return target
 
     def close(self) -> None:

@@ -434,3 +434,23 @@ def check_labels(cfg: Config, path: Path | str | None = None) -> LabelsFile | No
     relative = not Path(given).expanduser().is_absolute()
     return read_labels(Path(str(cfg.resolve(given))), cfg.report,
                        given=given if relative else None)
+
+
+def check_labels_path(cfg: Config, lines: list[str]) -> None:
+    """Before any work: ``report.labels``, when set, is a file that parses (a
+    :class:`videmo.config.ConfigError` naming the key and the path); one line to ``lines``."""
+    from videmo.config import ConfigError
+    from videmo.config.paths import given
+
+    raw = cfg.report.labels
+    if raw is None:
+        lines.append("report.labels: not set (no evaluation)")
+        return
+    path = cfg.resolve(raw)
+    if path is None or not path.exists():
+        raise ConfigError(f"config key 'report.labels': {path} does not exist{given(cfg, raw)}")
+    if not path.is_file():
+        raise ConfigError(f"config key 'report.labels': {path} is not a file{given(cfg, raw)}")
+    found = check_labels(cfg)  # parses with the chosen columns, known values
+    rows = len(found.rows) if found is not None else None
+    lines.append(f"report.labels: {path}" + ("" if rows is None else f": {rows} rows"))

@@ -42,7 +42,7 @@ import yaml
 
 from videmo import config as config_mod
 from videmo.config import Config, ConfigError
-from videmo.execute.executor import INTERRUPTED, Executor, Job, Step
+from videmo.execute.executor import EXECUTORS, INTERRUPTED, Executor, Job, Step
 from videmo.registry import did_you_mean
 from videmo.report.compare import collect
 from videmo.store import RunDir
@@ -60,16 +60,16 @@ JOB_OPTIONS: dict[str, tuple[str, str, str]] = {
              "combination is one variant."),
     "jobs": ("integer or null", "`null`", "Worker processes of each local run (`run.jobs` of "
              "every variant)."),
-    "executor": ("`local` \\| `slurm`", "`local`", "Where the variants run: this machine, one "
-                 "after another, or a SLURM cluster (each extraction an array and a merge job "
-                 "sized by the variant's `slurm:` section, then one job that waits for every "
-                 "merge job and writes the tables); `videmo compare --slurm` for one run."),
+    "executor": (" \\| ".join(f"`{n}`" for n in EXECUTORS), "`local`", "Where the variants "
+                 "run: this machine, one after another, or a SLURM cluster (each extraction an "
+                 "array and a merge job sized by the variant's `slurm:` section, then one job "
+                 "that waits for every merge job and writes the tables); `videmo compare "
+                 "--slurm` for one run."),
     "reference": ("string or null", "`null`", "The variant every row is set against (accuracy "
                   "difference, its paired bootstrap interval, McNemar's p), on each row's own "
                   "dataset; null: the first variant."),
 }
 JOB_KEYS = tuple(JOB_OPTIONS)
-EXECUTORS = ("local", "slurm")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def load_job(path: str | Path) -> CompareJob:
     executor = spec.get("executor") or "local"
     if executor not in EXECUTORS:
         raise ConfigError(f"{path}: compare.executor is {executor!r}; allowed: "
-                          f"{', '.join(EXECUTORS)}")
+                          f"{', '.join(EXECUTORS.names())}")
     variants = _variants(path, spec.get("vary") or {})
     reference = spec.get("reference")
     if reference is not None and str(reference) not in [v.name for v in variants]:
@@ -209,9 +209,10 @@ def run_job(job: CompareJob, executor: Executor) -> tuple[dict[str, Job], Job]:
             log.info("compare: %s shares the extraction of %s (only report options differ)",
                      name, p.shares)
             continue
-        log.info("compare: %s %s (%s)", executor.kind, name, " ".join(p.variant.overrides))
+        log.info("compare: %s %s (%s)", type(executor).__name__, name,
+                 " ".join(p.variant.overrides))
         jobs[name] = executor.map_clips(p.cfg, report=True, command=f"videmo compare {name}")
-        if executor.kind == "local" and jobs[name].state() == INTERRUPTED:
+        if executor.waits and jobs[name].state() == INTERRUPTED:
             raise KeyboardInterrupt
     out = job.out.resolve()
     argv = ("compare", str(job.path), "--out", str(out), "--collect")
@@ -243,9 +244,8 @@ def collect_job(job: CompareJob, planned: list[Planned] | None = None) -> pd.Dat
 
 def describe_submission(jobs: dict[str, Job], final: Job, planned: list[Planned],
                         dry_run: bool) -> str:
-    """What ``videmo compare --slurm`` prints: the jobs of every variant and the last one."""
-    from videmo.execute import slurm
-
+    """What ``videmo compare`` prints when its executor's jobs run on (a cluster's): the jobs
+    of every variant and the last one."""
     lines = []
     for p in planned:
         name, job = p.variant.name, jobs.get(p.variant.name)
@@ -254,18 +254,14 @@ def describe_submission(jobs: dict[str, Job], final: Job, planned: list[Planned]
                          f"written by the compare job")
         elif dry_run:
             lines.append(f"# ==== variant {name}")
-            lines.append(slurm.describe(job.submission, True).rstrip())
+            lines.append(job.describe(True).rstrip())
         else:
-            sub = job.submission
-            array = f"array job {sub.array_job} ({len(sub.shards)} of {sub.count} shard(s))" \
-                if sub.array_job else "every shard done"
-            lines.append(f"variant {name}: {array}, merge job {sub.merge_job} -> "
-                         f"{sub.run_dir}")
+            lines.append(f"variant {name}: {job.brief()}")
     if dry_run:
-        lines += ["# ==== the compare job (not submitted)", final.submission.scripts.merge]
+        lines += ["# ==== the compare job (not submitted)", final.describe(True)]
     else:
-        lines.append(f"compare job {final.final_job}: the tables, when every merge job has "
-                     f"ended -> {final.run_dir / 'comparison.csv'} (log: "
+        lines.append(f"compare job {', '.join(final.job_ids())}: the tables, when every merge "
+                     f"job has ended -> {final.run_dir / 'comparison.csv'} (log: "
                      f"{final.run_dir / 'slurm' / 'logs'})")
     return "\n".join(line.rstrip() for line in lines) + "\n"
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from videmo import schema
 from videmo.execute import shard as shard_mod
-from videmo.execute.executor import ACTIVE_STATES, Job, TaskState, job_of
+from videmo.execute.executor import Job, Tasks, job_of
+from videmo.execute.slurm.queue import ACTIVE_STATES, TaskState
 from videmo.extract.corpus import CorpusError, discover
 from videmo.store import RunDir, RunDirError, is_truncated
 
@@ -94,7 +95,7 @@ class RunStatus:
     merge: str = ""  # SLURM state of the latest merge job ("" when SLURM forgot it)
     jobs: list[str] = field(default_factory=list)
     squeue_available: bool = True
-    slurm: bool = False  # submitted with `videmo submit` (RUN/slurm/jobs.json exists)
+    scheduled: bool = False  # made by a scheduler's job (videmo submit: RUN/slurm/jobs.json)
     resume: str | None = None  # what finishes the run, by the job that made it (None: rerun)
     command: str = ""  # the last command that wrote the run (run.json)
     task_failures: list[TaskFailure] = field(default_factory=list)
@@ -160,10 +161,11 @@ def run_status(run: RunDir) -> RunStatus:
     status = RunStatus(str(run.path), shards, problems, truncated,
                        command=_extract_command(meta))
     job = job_of(run)
-    status.slurm = job.kind == "slurm"
+    tasks = job.tasks()
+    status.scheduled = tasks is not None
     status.resume = job.resume_command()
-    if job.job_ids():
-        _add_job_states(status, job)
+    if tasks is not None and job.job_ids():
+        _add_job_states(status, job, tasks)
     return status
 
 
@@ -177,38 +179,38 @@ def _extract_command(meta: dict[str, Any]) -> str:
     return str(meta.get("command") or "")
 
 
-def _add_job_states(status: RunStatus, job: Job) -> None:
+def _add_job_states(status: RunStatus, job: Job, tasks: Tasks) -> None:
     """The scheduler's word on the run's tasks and its final (merge) job."""
     status.jobs = job.job_ids()
-    status.squeue_available = job.scheduler_available
+    status.squeue_available = tasks.scheduler_available
     for s in status.shards:
         if s.index is not None:
-            s.array_job = job.array_of(s.index)
-    merge = job.final()
+            s.array_job = tasks.array_of(s.index)
+    merge = tasks.final()
     if merge is not None:
         status.merge = f"{merge.state} ({merge.reason})" if merge.reason not in ("None", "") \
             else merge.state
         if merge.state not in ACTIVE_STATES and merge.state != "COMPLETED":
-            status.merge_failure = _merge_failure(job, merge)
+            status.merge_failure = _merge_failure(job.run_dir, tasks, merge)
     for s in status.shards:
         if s.array_job is None or s.index is None:
             continue
-        s.task = job.task_of(s.index)
+        s.task = tasks.task_of(s.index)
         if s.task is None:
             continue
         s.queue = s.task.state
         if (s.task.state not in ACTIVE_STATES and s.task.state != "COMPLETED"
                 and s.counts[schema.PENDING]):
-            log = job.log_of(s.task)
+            log = tasks.log_of(s.task)
             status.task_failures.append(TaskFailure(s.index, s.task, s.recorded == 0, log,
                                                     _tail(log)))
 
 
-def _merge_failure(job: Job, merge: TaskState) -> MergeFailure:
+def _merge_failure(run_dir: Path, tasks: Tasks, merge: TaskState) -> MergeFailure:
     """Why the merge job ended as it did: the report it wrote (when that report counts clips
     that are not done), else the end of its log."""
-    run = RunDir(job.run_dir)
-    log = job.log_of(merge)
+    run = RunDir(run_dir)
+    log = tasks.log_of(merge)
     report, not_done = None, 0
     try:
         cfg = run.config()

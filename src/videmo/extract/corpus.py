@@ -208,3 +208,40 @@ def current_clips(cfg: Config, recorded: Path) -> list[Clip] | None:
         log.warning("cannot list the corpus (%s): the merged files keep the clips recorded "
                     "in %s", e, recorded)
         return None
+
+
+def check_corpus(cfg: Config, lines: list[str]) -> list[Clip]:
+    """Before any work: every ``corpus.paths`` root exists and holds clips (a
+    :class:`videmo.config.ConfigError` naming the key and the path); one line per root
+    appended to ``lines``. The clips found, which extract reuses."""
+    from videmo.config import ConfigError
+    from videmo.config.paths import given
+
+    roots = cfg.corpus_paths
+    for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+        if not root.exists():
+            raise ConfigError(f"config key 'corpus.paths': {root} does not exist"
+                              f"{given(cfg, raw)}")
+    try:
+        clips = discover(cfg)
+    except CorpusError:
+        for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+            if not discover_root(root, cfg):
+                raise _no_clips(cfg, raw, root) from None
+        raise
+    for raw, root in zip(cfg.corpus.paths, roots, strict=True):
+        n = sum(1 for c in clips if c.path == root or root in c.path.parents)
+        if n == 0:
+            raise _no_clips(cfg, raw, root)
+        lines.append(f"corpus.paths: {root}: {n} clip{'s' * (n != 1)}")
+    return clips
+
+
+def _no_clips(cfg: Config, raw: str, root: Path) -> Exception:
+    from videmo.config import ConfigError
+    from videmo.config.paths import given
+
+    return ConfigError(
+        f"config key 'corpus.paths': no clips in {root}{given(cfg, raw)} (video extensions "
+        f"{' '.join(cfg.corpus.video_extensions)}, or folders of images; corpus.include "
+        f"{cfg.corpus.include}, corpus.exclude {cfg.corpus.exclude})")

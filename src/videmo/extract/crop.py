@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from videmo.extract.images import to_grey
+
 SIZE = 48
 
 
@@ -38,14 +40,6 @@ class Framing:
 
 
 WHOLE = Framing()  # a FER2013 image: its own box, as it is
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[:, :, 0]
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def eye_angle(left_eye: Sequence[float], right_eye: Sequence[float]) -> float:
@@ -70,7 +64,7 @@ def face_crop(image: np.ndarray, box: tuple[float, float, float, float],
         raise ValueError(f"face box {box} is empty")
     cx = x + w / 2 + framing.dx * max(w, h)
     cy = y + h / 2 + framing.dy * max(w, h)
-    grey = _grey(image)
+    grey = to_grey(image)
     if angle == 0.0 and _is_whole(grey, cx, cy, side):
         region = grey
     else:

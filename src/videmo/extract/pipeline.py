@@ -244,7 +244,3 @@ def analyze_clip(clip: Clip, cfg: Config, models: Models,
                       "; ".join(info.warnings), sampled, with_face, time.perf_counter() - t0,
                       info, {n: extractors[n].to_table(side_rows[n]) for n in kept})
 
-
-def empty_frame_table() -> pd.DataFrame:
-    return schema.empty_frame_table()
-

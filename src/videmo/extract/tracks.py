@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videmo.extract.images import iou
+
 
 @dataclass
 class _Track:
@@ -27,11 +29,11 @@ class _Track:
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
+    """IoU of two (x, y, w, h) boxes."""
+    def corners(box: np.ndarray) -> np.ndarray:
+        return np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]], np.float64)
+
+    return float(iou(corners(a), corners(b))[0])
 
 
 def _similarity(a: np.ndarray, b: np.ndarray, min_iou: float, max_shift: float) -> float:

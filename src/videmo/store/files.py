@@ -57,12 +57,16 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it, rename it into place and
     fsync the folder. The file is created with mode 0666 minus the umask, as any program's
-    output is (``mkstemp`` would make every output 0600, unreadable to the group)."""
+    output is (``mkstemp`` would make every output 0600, unreadable to the group).
+    ``keep_suffix``: the temporary name ends with ``path``'s own name, for writers that choose
+    the format by the extension (Keras's ``.keras``/``.weights.h5``, ``np.savez``, ffmpeg)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    token = secrets.token_hex(4)
+    tmp_path = path.parent / (f".{token}{TMP_SUFFIX}.{path.name}" if keep_suffix
+                              else f".{path.name}.{token}{TMP_SUFFIX}")
     os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp_path
@@ -141,3 +145,19 @@ def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
     """Whether ``record`` was made from the file as ``stamp`` describes it now."""
     return stamp[schema.FILE_SIZE] is not None and all(
         record.get(k) == stamp[k] for k in (schema.FILE_SIZE, schema.FILE_MTIME_NS))
+
+
+def check_out(cfg: Config, lines: list[str]) -> None:
+    """Before any work: ``run.out`` is a folder, or can be made, and can be written (a
+    :class:`videmo.config.ConfigError` naming the key); one line to ``lines``."""
+    from videmo.config import ConfigError
+
+    out = cfg.out_dir.resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"config key 'run.out': {out} exists and is not a folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"config key 'run.out': cannot write {out} ({parent} is not writable)")
+    where = "" if Path(cfg.run.out).expanduser().is_absolute() else \
+        " (relative to the current directory)"
+    lines.append(f"run.out: {out}{where}")

@@ -27,6 +27,7 @@ import numpy as np
 from videmo import schema
 from videmo.models import sha256_of
 from videmo.store import write_text_atomic
+from videmo.store.files import atomic_path
 from videmo.train import data, models, pixels
 
 CALIBRATION_IMAGES = 300
@@ -54,10 +55,8 @@ def export_tflite(network, path: Path, representative: np.ndarray | None = None)
                 [r[None, :, :, None].astype(np.float32)] for r in representative)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         blob = converter.convert()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_suffix(".tmp")
-    tmp_path.write_bytes(blob)
-    tmp_path.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
 
 
 def fer_probabilities(x: np.ndarray) -> np.ndarray:
@@ -65,13 +64,13 @@ def fer_probabilities(x: np.ndarray) -> np.ndarray:
     fer's own preprocessing of a face crop (resize to 64x64, scale to [-1, 1])."""
     import cv2
 
-    from videmo.extract.features.emotions import INPUT_SIZE, TfliteModel
+    from videmo.extract.features.emotions import INPUT_SIZE, TfliteModel, scale_input
 
     model = TfliteModel(1)
     out = np.zeros((len(x), len(schema.EMOTIONS)), np.float32)
     for start in range(0, len(x), 256):
         batch = np.stack([cv2.resize(img, INPUT_SIZE) for img in x[start:start + 256]])
-        out[start:start + 256] = model.predict((batch.astype(np.float32) / 255.0 - 0.5) * 2.0)
+        out[start:start + 256] = model.predict(scale_input(batch))
     return out
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, WHOLE, face_crop
+from videmo.store.files import atomic_path, write_text_atomic
 from videmo.train import data, models_reading
 
 # filters per stage; pixel_vgg is the one shipped, the wider two are measured beside it
@@ -90,10 +90,8 @@ def read_crops(images: data.ImageSet, cache: Path, progress: bool = True) -> dic
             img = item.read()
             x[n] = face_crop(img, (0, 0, img.shape[1], img.shape[0]), WHOLE)
         y = np.array([i.label for i in items], np.int64)
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, path)
+        with atomic_path(path, keep_suffix=True) as tmp:
+            np.savez(tmp, x=x, y=y)
         out[split] = (x, y)
     return out
 
@@ -196,13 +194,9 @@ def predict(network, x: np.ndarray, flip: bool = False, batch: int = 512) -> np.
 def _save_state(ckpt: Path, network, state: dict[str, Any]) -> None:
     """Weights + optimizer (``last.keras``) and ``state.json``, each replaced atomically;
     the state names the epoch it belongs to, so a kill between the two is detected."""
-    ckpt.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt / "last.tmp.keras"
-    network.save(tmp)
-    os.replace(tmp, ckpt / "last.keras")
-    tmp_state = ckpt / "state.tmp.json"
-    tmp_state.write_text(json.dumps(state, indent=1))
-    os.replace(tmp_state, ckpt / "state.json")
+    with atomic_path(ckpt / "last.keras", keep_suffix=True) as tmp:
+        network.save(tmp)
+    write_text_atomic(ckpt / "state.json", json.dumps(state, indent=1))
 
 
 def _load_state(ckpt: Path, fingerprint: str):
@@ -340,10 +334,8 @@ def fit(name: str, x_fit: np.ndarray, y_fit: np.ndarray, x_sel: np.ndarray,
         state["seconds"] += time.time() - t0
         if sel > state["best_selection"]:
             state["best_selection"], state["best_epoch"] = sel, epoch + 1
-            tmp = ckpt / "best.tmp.weights.h5"
-            ckpt.mkdir(parents=True, exist_ok=True)
-            network.save_weights(tmp)
-            os.replace(tmp, ckpt / "best.weights.h5")
+            with atomic_path(ckpt / "best.weights.h5", keep_suffix=True) as tmp:
+                network.save_weights(tmp)
         _save_state(ckpt, network, state)
         bar.update(1)
         bar.set_postfix(loss=f"{state['history']['loss'][-1]:.3f}", sel=f"{sel:.1%}",

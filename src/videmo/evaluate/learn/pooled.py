@@ -8,6 +8,16 @@ more). Their settings (:meth:`grid`) are chosen by an inner CV.
 (imputer, scaler, coefficients; every tree's nodes), evaluated here in numpy
 (:func:`predict_json`) and checked against scikit-learn when saved. scikit-learn is imported
 only to fit, so that applying a saved model (``videmo report --classifier``) does not load it.
+
+Why not skops (``skops.io``, the maintained pickle-free format for scikit-learn objects; it is
+on PyPI, 0.16 checked in December 2026): it stores the estimators' own attributes, so (1) a
+model folder would load only with a scikit-learn close to the one that fitted it (skops makes
+no promise across versions; this JSON is plain numbers any numpy reads); (2) loading imports
+scikit-learn (1.4-2.6 s for ``sklearn.ensemble`` on the 2-core test machine, 5 runs) into
+every ``report --classifier``; (3) its safety rests on an allow-list of types that each
+release of scikit-learn may change (``trusted=``), where this form has no types at all. What
+it would save is the ~25 lines of :func:`_trees_raw`, which the save-time check pins to
+scikit-learn's own predictions on the training clips (a mismatch refuses to save).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from videmo.extract.images import to_grey
+
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +80,7 @@ def detect_faces(detector: FaceDetector, frames: list[np.ndarray],
     """Faces per frame in full-resolution pixels, optionally detected on downscaled frames;
     ``grey``: the detector reads grey frames (its spec says so), converted before shrinking."""
     if max_width is not None and grey:
-        frames = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f for f in frames]
+        frames = [to_grey(f) for f in frames]
     if max_width is None:
         return detector.detect(frames, 1.0)
     shrunk = [downscale(f, max_width) for f in frames]

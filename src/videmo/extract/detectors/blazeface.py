@@ -29,6 +29,7 @@ import numpy as np
 
 from videmo.extract import bundle
 from videmo.extract.detectors.base import Face
+from videmo.extract.images import iou
 
 if TYPE_CHECKING:
     from videmo.config import FacesConfig
@@ -125,16 +126,6 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
     return boxes[valid], kp[valid], scores[keep][valid]
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])
-    iy = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])
-    inter = np.where((ix > 0) & (iy > 0), ix * iy, 0.0)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                  threshold: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """MediaPipe's WEIGHTED non-maximum suppression: take the best remaining detection, average
@@ -145,7 +136,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     out = []
     while remaining.size:
         best = remaining[0]
-        overlap = _iou(boxes[best], boxes[remaining]) > threshold
+        overlap = iou(boxes[best], boxes[remaining]) > threshold
         members = remaining[overlap]
         if members.size == 0:  # a degenerate box does not overlap itself; keep it as it is
             members = remaining[:1]

@@ -9,6 +9,7 @@ import numpy as np
 
 from videmo import models
 from videmo.extract.detectors.base import Face
+from videmo.extract.images import to_grey
 
 if TYPE_CHECKING:
     from videmo.config import FacesConfig
@@ -32,7 +33,7 @@ class HaarDetector:
         side = max(1, int(self.min_size * scale))
         out = []
         for frame in frames:
-            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+            grey = to_grey(frame)
             boxes = self.cascade.detectMultiScale(
                 grey,
                 scaleFactor=self.scale_factor,

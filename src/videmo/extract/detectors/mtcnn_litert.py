@@ -334,12 +334,6 @@ class MtcnnLiteDetector:
                                h * raw[:, 5:10] + rows[:, 2:3] - 1], axis=1)
 
 
-def level_shapes(height: int, width: int) -> list[tuple[int, int]]:
-    """The P-Net input sizes of a frame (for benchmarks and tests)."""
-    return [(int(height * s), int(width * s)) for s in pyramid(height, width)
-            if min(int(height * s), int(width * s)) >= PNET_MIN_INPUT - 1]
-
-
 def from_config(cfg: FacesConfig, threads: int = 1):
     """``faces.detector: mtcnn`` (an entry of :data:`videmo.extract.detectors.DETECTORS`): on
     LiteRT, or on TensorFlow via the mtcnn package with ``faces.mtcnn_engine: tensorflow``."""

@@ -17,6 +17,7 @@ import numpy as np
 from videmo import models, schema
 from videmo.extract.detectors import Face
 from videmo.extract.features.base import FaceBatch, FeatureExtractor
+from videmo.extract.images import to_grey
 
 if TYPE_CHECKING:
     from videmo.config import Config
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 PADDING = 40
 OFFSETS = (10, 10)
 INPUT_SIZE = (64, 64)
+
+
+def scale_input(crops: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """fer's input scaling: 64x64 grey crops (0-255) as float32 in [-1, 1]."""
+    return (np.asarray(crops, dtype=np.float32) / 255.0 - 0.5) * 2.0
 
 
 def pad(grey: np.ndarray) -> np.ndarray:
@@ -72,7 +78,7 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
     for i, face in enumerate(faces):
         x1, x2, y1, y2 = _window(face)
         if x2 <= 0 or y2 <= 0:  # numpy would count a negative end from the far side
-            crop = pad(_grey(frame))[max(0, y1): y2, max(0, x1): x2]
+            crop = pad(to_grey(frame))[max(0, y1): y2, max(0, x1): x2]
         else:
             crop = _padded_region(frame, fill, max(0, y1), min(y2, rows + 2 * PADDING),
                                   max(0, x1), min(x2, cols + 2 * PADDING))
@@ -83,8 +89,7 @@ def crop_faces(frame: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[i
         kept.append(i)
     if not crops:
         return np.empty((0, *INPUT_SIZE), np.float32), kept
-    batch = np.asarray(crops, dtype=np.float32)
-    return (batch / 255.0 - 0.5) * 2.0, kept
+    return scale_input(crops), kept
 
 
 def croppable(image: np.ndarray, faces: list[Face]) -> list[int]:
@@ -103,14 +108,10 @@ def croppable(image: np.ndarray, faces: list[Face]) -> list[int]:
     return kept
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-
-
 def _pad_value(frame: np.ndarray) -> int:
     """The border value :func:`pad` writes, as uint8 (rounded by OpenCV, as fer's is)."""
     rows = frame.shape[0]
-    mean = cv2.mean(_grey(frame[rows - 2: rows]))[0]
+    mean = cv2.mean(to_grey(frame[rows - 2: rows]))[0]
     one = cv2.copyMakeBorder(np.zeros((1, 1), np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT,
                              value=[mean, mean, mean])
     return int(one[0, 0])
@@ -125,7 +126,7 @@ def _padded_region(frame: np.ndarray, fill: int, y1: int, y2: int, x1: int,
     ix1, ix2 = max(x1, PADDING), min(x2, PADDING + cols)
     if iy2 > iy1 and ix2 > ix1:
         region = frame[iy1 - PADDING: iy2 - PADDING, ix1 - PADDING: ix2 - PADDING]
-        out[iy1 - y1: iy2 - y1, ix1 - x1: ix2 - x1] = _grey(region)
+        out[iy1 - y1: iy2 - y1, ix1 - x1: ix2 - x1] = to_grey(region)
     return out
 
 

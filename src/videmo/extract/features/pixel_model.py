@@ -28,6 +28,7 @@ import numpy as np
 from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
 from videmo.extract.detectors import detector_spec
+from videmo.extract.images import to_grey
 from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def crops_for(frame: np.ndarray, faces: list, framing: Framing, align: bool,
     """(k, 48, 48) uint8 crops of ``faces`` in a BGR ``frame`` for a pixel model."""
     if not faces:
         return np.zeros((0, SIZE, SIZE), np.uint8)
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    grey = to_grey(frame)
     out = []
     for face in faces:
         angle = face_angle(face, grey, finder) if align else 0.0
