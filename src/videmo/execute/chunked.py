@@ -27,7 +27,6 @@ import pandas as pd
 
 from videmo import schema
 from videmo.config import Config
-from videmo.evaluate.assemble import SAMPLED_SPANS
 from videmo.extract.chunks import (
     ChunkSpan,
     FrameClock,
@@ -214,7 +213,7 @@ def _covered(rec: dict[str, Any] | None, needed: list[ChunkSpan]) -> bool:
     """Whether a done recording's record covers the ``needed`` chunks already."""
     if rec is None:
         return False
-    spans = rec.get(SAMPLED_SPANS)
+    spans = rec.get(schema.SAMPLED_SPANS)
     if not spans:
         return True  # extracted whole
     return all(any(a <= c.start_s + 1e-9 and b >= c.end_s - 1e-9
@@ -286,7 +285,7 @@ def merge(run: RunDir, clip: Clip, cfg: Config,
     info.check_shortfall(cfg.sampling, False, "truncated file or wrong header: the container "
                                               "announces more frames than it holds")
     covered = {c.index for c in done} | {c.index for c in plan if not c.picks}
-    extra = {} if len(covered) == len(plan) else {SAMPLED_SPANS: _spans(plan, covered)}
+    extra = {} if len(covered) == len(plan) else {schema.SAMPLED_SPANS: _spans(plan, covered)}
     width, height = _frame_size(clip)
     info.width, info.height = width, height
     reasons = sorted({r.get(schema.REASON) for r in records if r.get(schema.REASON)})
