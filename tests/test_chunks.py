@@ -286,3 +286,23 @@ def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
     assert all(r[chunked.WORKERS] == 2 for r in records)
     assert whole.table.equals(cut.table)
     assert chunked.merge(run, Clip("debate", recordings["vfr"]), cfg) is not None  # jobs 1
+
+
+def test_merging_chunks_keeps_frames_without_a_face():
+    """A chunk's Parquet part holds a frame without a face as pd.NA boxes (Int32): the merge's
+    per-frame table takes them as missing boxes (it failed with "float() argument must be ...
+    not 'NAType'" on a 720p recording with Haar, where a few frames have no face)."""
+    from videmo.extract.pipeline import frame_table
+
+    nan7 = (float("nan"),) * len(schema.EMOTIONS)
+    scores = (0.1,) * len(schema.EMOTIONS)
+    part = pd.DataFrame.from_records(
+        [("r", 0, 0.0, 1, 0, 10, 10, 50, 50, float("nan"), *scores),
+         ("r", 20, 0.67, 0, -1, None, None, None, None, float("nan"), *nan7),
+         ("r", 40, 1.33, 1, 0, 12, 10, 50, 50, float("nan"), *scores)],
+        columns=list(schema.FRAME_COLUMNS[:-1])).astype(
+        {c: t for c, t in schema.FRAME_DTYPES.items() if c != schema.TRACK})
+    assert part[schema.BOX[0]].isna().sum() == 1 and str(part[schema.BOX[0]].dtype) == "Int32"
+    table = frame_table(list(part.itertuples(index=False, name=None)))
+    assert table[schema.TRACK].tolist() == [0, -1, 0]
+    assert table[schema.BOX[0]].isna().tolist() == [False, True, False]
