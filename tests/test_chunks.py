@@ -241,3 +241,68 @@ def test_a_recording_no_segment_names_is_merged_not_failed(recordings, tmp_path)
     run = RunDir(cfg.out_dir)
     assert not summary.failed, [run.record(c) for c in ("cfr/debate", "vfr/debate")]
     assert run.record("vfr/debate")[schema.STATUS] == schema.DONE
+
+
+@pytest.mark.parametrize("duration,chunk_s,workers,expected", [
+    (180.0, 300.0, 1, (1, 300.0)),    # one worker: one pass, as before
+    (180.0, 300.0, 2, (2, 90.0)),     # shorter than jobs x chunk_s: one chunk per worker
+    (900.0, 300.0, 2, (4, 225.0)),    # 3 x 300 s would leave a worker idle for the last one
+    (900.0, 300.0, 3, (3, 300.0)),    # already a multiple of the workers: the plan as before
+    (3600.0, 300.0, 2, (12, 300.0)),
+    (12.7, 2.5, 2, (6, 2.5)),
+    (40.0, 300.0, 2, (1, 300.0)),     # two 20 s chunks would be under MIN_CHUNK_S
+    (100.0, 300.0, 4, (3, 100.0 / 3)),  # as many as MIN_CHUNK_S allows
+])
+def test_a_recording_is_cut_for_the_workers_there_are(duration, chunk_s, workers, expected):
+    from videmo.extract.chunks import MIN_CHUNK_S, chunk_count
+
+    assert MIN_CHUNK_S == 30.0
+    n, length = chunk_count(duration, chunk_s, workers)
+    assert (n, length) == pytest.approx(expected)
+    assert length <= chunk_s and n * length >= duration - 1e-9
+
+
+def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
+        recordings, tmp_path, monkeypatch):
+    """``--jobs 2`` on a recording shorter than ``run.chunk_s`` (one chunk for one worker):
+    two equal chunks, one per worker; the merged table equals the unchunked one; a report run
+    with ``run.jobs: 1`` still finds the plan the chunks were made for."""
+    from videmo.extract import chunks as chunks_mod
+
+    monkeypatch.setattr(chunks_mod, "MIN_CHUNK_S", 1.0)  # the test recording is 12.7 s
+    root = recordings["vfr"].parent
+    whole = extract(make_config(tmp_path / "a", root, sampling={"every_n": 3},
+                                run={"chunk_s": None}), progress=False)
+    cfg = make_config(tmp_path / "b", root, sampling={"every_n": 3}, run={"chunk_s": 20.0})
+    assert chunked.chunk_plan(Clip("debate", recordings["vfr"]), cfg) is None  # jobs 1
+    cut = extract(cfg, jobs=2, progress=False)
+    assert whole.ok and cut.ok and cut.done == 1
+    run = RunDir(tmp_path / "b" / "run")
+    records = [json.loads(p.read_text()) for p in
+               sorted(chunked.chunk_dir(run, "debate").glob("*.json"))]
+    half = read_clock(recordings["vfr"]).duration_s / 2
+    assert [x for r in records for x in (r["start_s"], r["end_s"])] == pytest.approx(
+        [0.0, half, half, 2 * half])
+    assert all(r[chunked.WORKERS] == 2 for r in records)
+    assert whole.table.equals(cut.table)
+    assert chunked.merge(run, Clip("debate", recordings["vfr"]), cfg) is not None  # jobs 1
+
+
+def test_merging_chunks_keeps_frames_without_a_face():
+    """A chunk's Parquet part holds a frame without a face as pd.NA boxes (Int32): the merge's
+    per-frame table takes them as missing boxes (it failed with "float() argument must be ...
+    not 'NAType'" on a 720p recording with Haar, where a few frames have no face)."""
+    from videmo.extract.pipeline import frame_table
+
+    nan7 = (float("nan"),) * len(schema.EMOTIONS)
+    scores = (0.1,) * len(schema.EMOTIONS)
+    part = pd.DataFrame.from_records(
+        [("r", 0, 0.0, 1, 0, 10, 10, 50, 50, float("nan"), *scores),
+         ("r", 20, 0.67, 0, -1, None, None, None, None, float("nan"), *nan7),
+         ("r", 40, 1.33, 1, 0, 12, 10, 50, 50, float("nan"), *scores)],
+        columns=list(schema.FRAME_COLUMNS[:-1])).astype(
+        {c: t for c, t in schema.FRAME_DTYPES.items() if c != schema.TRACK})
+    assert part[schema.BOX[0]].isna().sum() == 1 and str(part[schema.BOX[0]].dtype) == "Int32"
+    table = frame_table(list(part.itertuples(index=False, name=None)))
+    assert table[schema.TRACK].tolist() == [0, -1, 0]
+    assert table[schema.BOX[0]].isna().tolist() == [False, True, False]

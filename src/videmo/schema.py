@@ -126,6 +126,7 @@ WIDTH, HEIGHT = "width", "height"
 # the recording's length in seconds: its last decoded frame's time plus one frame period (the
 # container's count / fps when decoding stopped early); segments and windows are checked on it
 DURATION_S = "duration_s"
+SAMPLED_SPANS = "sampled_spans"  # a chunked recording's record: the [start, end) extracted
 FINISHED_AT = "finished_at"
 HOST = "host"
 

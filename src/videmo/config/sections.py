@@ -25,13 +25,16 @@ class RunConfig:
                                "against the current directory.")
     jobs: int = opt(1, "Worker processes on this machine (each loads the models once).",
                     minimum=1)
-    threads: int | None = opt(None, "Threads per worker for OpenCV/TensorFlow; null: "
-                                    "SLURM_CPUS_PER_TASK or cores / jobs.", minimum=1)
+    threads: int | None = opt(None, "Threads per worker for OpenCV/TensorFlow and FFmpeg's "
+                                    "decoder; null: SLURM_CPUS_PER_TASK or cores / jobs.",
+                              minimum=1)
     on_error: Literal["continue", "abort"] = opt("continue", "On a failed clip: record it and "
                                                              "go on, or stop the run.")
     chunk_s: float | None = opt(300.0, "Recordings longer than this are split into chunks of "
                                        "this many seconds, the units of --jobs, SLURM shards "
-                                       "and resume (cut exactly at frame timestamps); null: a "
+                                       "and resume (cut exactly at frame timestamps); with "
+                                       "jobs > 1, into a multiple of jobs equal chunks (none "
+                                       "under 30 s) when that keeps every worker busy; null: a "
                                        "recording is one unit.", minimum=0, exclusive=True)
 
 

@@ -128,7 +128,7 @@ def clips_cut(cfg: Config) -> bool:
     return cfg.corpus.segments is not None or cfg.corpus.window_s is not None
 
 
-SAMPLED_SPANS = "sampled_spans"  # a chunked recording's record: the [start, end) extracted
+SAMPLED_SPANS = schema.SAMPLED_SPANS
 
 
 def record_duration(rec: Mapping) -> float | None:

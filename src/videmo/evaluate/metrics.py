@@ -29,8 +29,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
 from videmo import schema
 from videmo.evaluate.stats import (  # noqa: F401  (CI_KEYS: the keys the report writes)
     BOOTSTRAP_RESAMPLES,
@@ -81,6 +79,10 @@ def evaluate(predicted: list[str], golden: list[str | None]) -> dict[str, Any]:
     predicted_counts = {p: predicted.count(p) for p in PRED_CLASSES}
     per_class: dict[str, dict[str, Any]] = {}
     if n:
+        # scikit-learn (and SciPy under it) only where metrics are computed: the extract path
+        # imports this module's neighbours and must not pay ~1.4 s for them (issue 32)
+        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
         precision, recall, f1, support = precision_recall_fscore_support(
             y_true, y_pred, labels=classes, zero_division=0.0)
         matrix = confusion_matrix(y_true, y_pred, labels=list(PRED_CLASSES))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.stats import binomtest
 
 from videmo import schema
 
@@ -124,6 +123,8 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     only_a, only_b = int((ra & ~rb).sum()), int((rb & ~ra).sum())
     if only_a + only_b == 0:
         return 1.0
+    from scipy.stats import binomtest  # SciPy only where a test is run
+
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 

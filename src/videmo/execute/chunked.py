@@ -27,10 +27,10 @@ import pandas as pd
 
 from videmo import schema
 from videmo.config import Config
-from videmo.evaluate.assemble import SAMPLED_SPANS
 from videmo.extract.chunks import (
     ChunkSpan,
     FrameClock,
+    chunk_count,
     plan_chunks,
     probe_duration,
     read_clock,
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = "chunk"  # a chunk record's chunk number
 CHUNK_S = "chunk_s"
+WORKERS = "workers"  # the worker count the recording was planned for (run.jobs)
 FRAME_RANGE = "frames"  # [lo, hi): the chunk's frames by index
 
 
@@ -97,23 +98,25 @@ def clock_of(clip: Clip) -> FrameClock | None:
     return _CLOCKS[key]
 
 
-def chunk_plan(clip: Clip, cfg: Config) -> list[ChunkSpan] | None:
-    """Every chunk of ``clip``; None when it is analysed in one pass (no ``run.chunk_s``, not a
-    video, not longer than a chunk, a side table (the mesh) on, or timestamps that cannot be cut
-    on)."""
+def chunk_plan(clip: Clip, cfg: Config, workers: int | None = None) -> list[ChunkSpan] | None:
+    """Every chunk of ``clip`` for ``workers`` (default ``run.jobs``; see
+    :func:`~videmo.extract.chunks.chunk_count`); None when it is analysed in one pass (no
+    ``run.chunk_s``, not a video, one chunk, a side table (the mesh) on, or timestamps that
+    cannot be cut on)."""
     chunk_s = cfg.run.chunk_s
     if chunk_s is None or clip.kind != "video" or cfg.feature_tables():
         return None
+    workers = cfg.run.jobs if workers is None else workers
     try:
         duration = probe_duration(clip, cfg)
-        if duration is None or duration <= chunk_s:
+        if duration is None or chunk_count(duration, chunk_s, workers)[0] <= 1:
             return None
         clock = clock_of(clip)
     except OSError:
         return None  # the clip fails in its one pass, with the reason
-    if clock is None or clock.duration_s <= chunk_s:
+    if clock is None or chunk_count(clock.duration_s, chunk_s, workers)[0] <= 1:
         return None
-    return plan_chunks(clock, cfg.sampling, chunk_s)
+    return plan_chunks(clock, cfg.sampling, chunk_s, workers)
 
 
 def needed_spans(cfg: Config, clips: list[Clip]) -> dict[str, list[tuple[float, float]]] | None:
@@ -215,7 +218,7 @@ def _covered(rec: dict[str, Any] | None, needed: list[ChunkSpan]) -> bool:
     """Whether a done recording's record covers the ``needed`` chunks already."""
     if rec is None:
         return False
-    spans = rec.get(SAMPLED_SPANS)
+    spans = rec.get(schema.SAMPLED_SPANS)
     if not spans:
         return True  # extracted whole
     return all(any(a <= c.start_s + 1e-9 and b >= c.end_s - 1e-9
@@ -239,6 +242,7 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
                               frames_of=lambda info: sample_chunk(clip, cfg, clock, unit.span,
                                                                   info))
     record = {schema.CLIP_ID: clip.clip_id, CHUNK: unit.span.index, CHUNK_S: unit.chunk_s,
+              WORKERS: cfg.run.jobs,
               FRAME_RANGE: [unit.span.lo, unit.span.hi],
               "start_s": unit.span.start_s, "end_s": unit.span.end_s,
               schema.STATUS: result.status, schema.REASON: result.reason,
@@ -258,22 +262,40 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
 
 
 # -------------------------------------------------------------- merging
+def _worker_counts(run: RunDir, clip: Clip, cfg: Config) -> list[int]:
+    """The worker counts to look for a recording's finished plan under: ``run.jobs``, then
+    those its chunk records were planned for (a ``videmo report`` with another ``run.jobs``
+    than the extraction's still merges its chunks)."""
+    out = [cfg.run.jobs]
+    for path in sorted(chunk_dir(run, clip.clip_id).glob("*.json")):
+        try:
+            workers = int(json.loads(path.read_text(encoding="utf-8")).get(WORKERS) or 1)
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+        if workers not in out:
+            out.append(workers)
+    return out
+
+
 def merge(run: RunDir, clip: Clip, cfg: Config,
           corpus: list[Clip] | None = None) -> dict[str, Any] | None:
     """Merge a recording's done chunks into its part and record, when every chunk it needs is
     done; else None. Safe to call from several processes: the result is the same. ``corpus``:
     the clips the segments file is matched against, as when the chunks were planned (a file
     name that two clips share names neither; alone it would name this one)."""
-    plan = chunk_plan(clip, cfg)
-    if plan is None:
-        return None
     config_hash = cfg.extract_hash()
     stamp = file_stamp(clip, cfg)
     spans = needed_spans(cfg, corpus if corpus is not None else [clip])
-    needed = _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
-    done = [c for c in plan if c.picks and chunk_done(
-        run, ChunkUnit(clip, c, cfg.run.chunk_s), cfg, config_hash, stamp)]
-    if not {c.index for c in needed} <= {c.index for c in done}:
+    for workers in _worker_counts(run, clip, cfg):
+        plan = chunk_plan(clip, cfg, workers)
+        if plan is None:
+            continue
+        needed = _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
+        done = [c for c in plan if c.picks and chunk_done(
+            run, ChunkUnit(clip, c, cfg.run.chunk_s), cfg, config_hash, stamp)]
+        if {c.index for c in needed} <= {c.index for c in done}:
+            break
+    else:
         return None
     records = [chunk_record(run, clip.clip_id, c.index) or {} for c in done]
     parts = [pd.read_parquet(_paths(run, clip.clip_id, c.index)[0]) for c in done]
@@ -287,7 +309,7 @@ def merge(run: RunDir, clip: Clip, cfg: Config,
     info.check_shortfall(cfg.sampling, False, "truncated file or wrong header: the container "
                                               "announces more frames than it holds")
     covered = {c.index for c in done} | {c.index for c in plan if not c.picks}
-    extra = {} if len(covered) == len(plan) else {SAMPLED_SPANS: _spans(plan, covered)}
+    extra = {} if len(covered) == len(plan) else {schema.SAMPLED_SPANS: _spans(plan, covered)}
     width, height = _frame_size(clip)
     info.width, info.height = width, height
     reasons = sorted({r.get(schema.REASON) for r in records if r.get(schema.REASON)})

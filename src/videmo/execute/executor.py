@@ -216,12 +216,14 @@ class LocalExecutor(Executor):
         if not report:
             summary = extract(cfg, shard=shard, **kw)
             return LocalJob(summary.run_dir.path, summary)
-        from videmo.report.build import build_report
-
         with RunDir(cfg.out_dir).lock(command=command):
             summary = extract(cfg, **kw)
             job = LocalJob(summary.run_dir.path, summary)
             if not summary.interrupted and not summary.write_error:
+                # the report's libraries (matplotlib, jinja2, scikit-learn) load only now,
+                # after the extraction, which never needs them (tests/test_imports.py)
+                from videmo.report.build import build_report
+
                 job.report = build_report(summary.run_dir, cfg, frames=summary.table)
         return job
 

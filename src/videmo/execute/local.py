@@ -7,6 +7,7 @@ merges the per-clip files at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import logging
@@ -143,6 +144,8 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
     run, or only ``shard`` (:class:`videmo.store.RunLock`).
     """
     jobs = jobs or cfg.run.jobs
+    if jobs != cfg.run.jobs:  # recordings are cut for the workers there are (chunked.chunk_plan)
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, jobs=jobs))
     threads = threads_for(jobs, cfg.run.threads)
     clips = discover(cfg) if clips is None else clips
     with RunDir.open(cfg, force=force, command=command,

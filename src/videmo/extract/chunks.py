@@ -1,10 +1,11 @@
 """Long recordings in chunks: the frame clock, the chunk plan and exact chunk decoding.
 
 A chunk is the frames of a recording whose timestamps fall in ``[k * run.chunk_s,
-(k + 1) * run.chunk_s)``. Chunks are the units of ``--jobs``, SLURM shards and resume, and the
-merged per-frame table of a chunked recording must equal the table of one sequential pass
-(:func:`videmo.extract.frames.sample_video`): the same frames, the same ``frame_index`` (the
-frame's position in decode order from the start) and the same ``time_s``.
+(k + 1) * run.chunk_s)`` (or, to keep ``--jobs`` workers busy, ``[k * L, (k + 1) * L)`` for a
+shorter ``L``: :func:`chunk_count`). Chunks are the units of ``--jobs``, SLURM shards and
+resume, and the merged per-frame table of a chunked recording must equal the table of one
+sequential pass (:func:`videmo.extract.frames.sample_video`): the same frames, the same
+``frame_index`` (the frame's position in decode order from the start) and the same ``time_s``.
 
 That needs every frame's index without decoding everything before it. The **frame clock** is
 read once per recording in OpenCV's raw mode (``CAP_PROP_FORMAT = -1``: packets are demuxed,
@@ -33,6 +34,7 @@ from videmo.config import Config, SamplingConfig
 from videmo.extract.frames import ClipError, Frame, Sampler, SourceInfo, _open_upright
 from videmo.schema import Clip
 
+MIN_CHUNK_S = 30.0  # a recording is not cut finer than this to keep more workers busy
 SEEK_LEAD_S = 2.0  # seek this far before a chunk's first frame (then further, if it lands late)
 
 
@@ -118,13 +120,35 @@ class ChunkSpan:
     picks: int  # frames sampled in it
 
 
-def plan_chunks(clock: FrameClock, s: SamplingConfig, chunk_s: float) -> list[ChunkSpan]:
-    """Every chunk of a recording, with the frames sampled in each (0: nothing to do there)."""
+def chunk_count(duration_s: float, chunk_s: float, workers: int = 1) -> tuple[int, float]:
+    """How many chunks a recording is cut into, and their length.
+
+    ``ceil(duration / chunk_s)`` chunks of ``chunk_s`` (the last one shorter), as long as
+    that keeps ``workers`` busy. Otherwise (fewer chunks than workers, or a count that leaves
+    some workers idle for the last round) the count is rounded up to a multiple of
+    ``workers`` and the recording cut into that many equal chunks, none shorter than
+    :data:`MIN_CHUNK_S` (a worker's start and its seek are not worth less): a 3-minute
+    recording with ``--jobs 2`` is two 90 s chunks, a 15-minute one four of 225 s, instead of
+    one chunk (one busy worker) and 300 + 300 + 300 (the last alone)."""
+    base = max(1, math.ceil(duration_s / chunk_s))
+    workers = max(1, workers)
+    if workers == 1 or base % workers == 0:
+        return base, chunk_s
+    balanced = min(math.ceil(base / workers) * workers, int(duration_s // MIN_CHUNK_S))
+    if balanced <= base:
+        return base, chunk_s
+    return balanced, duration_s / balanced
+
+
+def plan_chunks(clock: FrameClock, s: SamplingConfig, chunk_s: float,
+                workers: int = 1) -> list[ChunkSpan]:
+    """Every chunk of a recording (:func:`chunk_count` for ``workers``), with the frames
+    sampled in each (0: nothing to do there)."""
     picks = planned_picks(clock, s)
-    n_chunks = max(1, math.ceil(clock.duration_s / chunk_s))
+    n_chunks, length = chunk_count(clock.duration_s, chunk_s, workers)
     out = []
     for k in range(n_chunks):
-        start, end = k * chunk_s, (k + 1) * chunk_s
+        start, end = k * length, (k + 1) * length
         lo = int(np.searchsorted(clock.times, start - 1e-9, side="left"))
         hi = len(clock.times) if k == n_chunks - 1 else int(
             np.searchsorted(clock.times, end - 1e-9, side="left"))

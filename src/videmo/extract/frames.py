@@ -34,6 +34,7 @@ import numpy as np
 from videmo import schema
 from videmo.config import Config, SamplingConfig
 from videmo.extract.corpus import Clip, image_files
+from videmo.runtime import current_threads
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,12 @@ def _check_readable(path: Path) -> None:
 
 
 def _open_upright(path: Path, info: SourceInfo) -> cv2.VideoCapture:
-    """Open a video so that its frames come out upright (rotation metadata applied)."""
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    """Open a video so that its frames come out upright (rotation metadata applied), decoded
+    by at most this worker's threads (:func:`videmo.runtime.current_threads`): FFmpeg's
+    decoder otherwise starts one thread per core in every worker, so ``--jobs 2`` on two
+    cores ran four decoder threads and ``run.threads`` did not bound a worker."""
+    threads = current_threads()
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
     if not cap.isOpened():
         return cap
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360

@@ -169,7 +169,9 @@ def frame_table(rows: list[tuple], tracks: TracksConfig | None = None) -> pd.Dat
     df[schema.TRACK] = -1
     t = tracks or TracksConfig()
     for _, part in df.groupby(schema.CLIP_ID, sort=False):
-        boxes = part[list(schema.BOX)].to_numpy(dtype=float, na_value=np.nan)
+        # Float64 first: rows read back from a chunk's Parquet part hold pd.NA (Int32) for a
+        # frame without a face, which a plain float conversion refuses
+        boxes = part[list(schema.BOX)].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         df.loc[part.index, schema.TRACK] = assign_tracks(
             part[schema.FRAME_INDEX].to_numpy(), boxes, min_iou=t.min_iou,
             max_shift=t.max_shift, max_gap=t.max_gap)
