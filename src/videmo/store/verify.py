@@ -65,7 +65,7 @@ class Verdict:
     def add(self, path: Path | str, problem: str, root: Path) -> None:
         rel = Path(path).relative_to(root) if Path(path).is_absolute() and \
             Path(path).is_relative_to(root) else Path(path)
-        self.problems.append(Problem(str(rel), problem))
+        self.problems.append(Problem(str(root) if str(rel) == "." else str(rel), problem))
 
     def text(self) -> str:
         lines = [p.line() for p in self.problems]
