@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,11 +70,14 @@ from videmo.store.files import (
 from videmo.store.integrity import (
     FRAMES_PART,
     PARTS,
+    REPAIR,
     DamagedRunError,
     move_aside,
     part_entry,
     part_problem,
+    read_part,
     record_intact,
+    report_dirs,
     sign_record,
     stale_paths,
 )
@@ -86,6 +88,7 @@ from videmo.store.locks import (
     clear_ended_job_locks,
     slurm_job_id,
 )
+from videmo.store.meta import history_of, key_difference, trusted_meta
 
 __all__ = ["RUN_FORMAT", "TMP_SUFFIX", "DamagedRunError", "RunDir", "RunDirError", "RunLock",
            "_proc_start",
@@ -93,8 +96,6 @@ __all__ = ["RUN_FORMAT", "TMP_SUFFIX", "DamagedRunError", "RunDir", "RunDirError
            "is_truncated", "matches_file", "now", "safe_name", "slurm_job_id",
            "write_csv_atomic", "write_parquet_atomic", "write_text_atomic"]
 
-
-log = logging.getLogger(__name__)
 
 RUN_FORMAT = 2  # run.json's layout: 2 added history, extract_key and corpus.json
 
@@ -152,24 +153,13 @@ class RunDir:
         run = cls(cfg.out_dir)
         if run.path.exists() and not run.path.is_dir():
             raise RunDirError(f"run directory {run.path} exists and is not a directory")
-        try:
-            meta = run.read_meta()
-        except DamagedRunError as e:
-            if not run.clips.is_dir():  # not a run videmo made: leave it alone
-                raise
-            meta = {"damaged": str(e)}
-        if meta and (meta.get("damaged") or not record_intact(meta)):
-            # an edited or unreadable run.json: the clip records say what was made with what
-            log.warning("%s was damaged or edited after it was written: it is rewritten for "
-                        "this config, and every clip of another config is redone",
-                        run.run_json)
-            meta = {"created": meta.get("created"), "extract_hash": None, "history": []}
+        meta = trusted_meta(run)
         if meta and meta.get("extract_hash") != cfg.extract_hash() and not force and \
                 meta.get("extract_hash") is not None:
             raise RunDirError(
                 f"run directory {run.path} was made with a different config (extract hash "
                 f"{meta.get('extract_hash')}, this config {cfg.extract_hash()}; "
-                f"{_key_difference(meta.get('extract_key'), cfg.extract_key())}); pass --force "
+                f"{key_difference(meta.get('extract_key'), cfg.extract_key())}); pass --force "
                 f"to redo it with this config, or set run.out to another directory")
         run.parts.mkdir(parents=True, exist_ok=True)
         run.clips.mkdir(parents=True, exist_ok=True)
@@ -184,12 +174,8 @@ class RunDir:
         in between leaves the old config with fewer files, never a file the new one disowns."""
         meta = self.read_meta() if meta is None else meta
         other = bool(meta) and meta.get("extract_hash") != cfg.extract_hash()
-        reports = [self.path / "report"]
-        custom = cfg.resolve(cfg.report.out)
-        if custom is not None and Path(custom).resolve().is_relative_to(self.path.resolve()):
-            reports.append(Path(custom))
         move_aside(self.path, stale_paths(self.path, cfg.feature_tables(), other_extract=other,
-                                          report_dirs=reports))
+                                          report_dirs=report_dirs(self.path, cfg)))
 
     def _invocation(self, command: str, **extra: Any) -> dict[str, Any]:
         return {"command": command, "time": now(), "host": socket.gethostname(),
@@ -219,7 +205,7 @@ class RunDir:
                 "versions": entry["versions"],
                 "model_sha256": model_hashes(),
                 "config": cfg.to_dict(),
-                "history": _history(old) + [entry],
+                "history": history_of(old) + [entry],
             }
             self._write_meta(meta)
             write_text_atomic(self.path / "config.yaml", config_mod.dump(cfg))
@@ -230,7 +216,7 @@ class RunDir:
             meta = self.read_meta()
             if meta is None:
                 return
-            meta["history"] = _history(meta) + [self._invocation(command, **extra)]
+            meta["history"] = history_of(meta) + [self._invocation(command, **extra)]
             meta["updated"] = meta["history"][-1]["time"]
             self._write_meta(meta)
 
@@ -267,7 +253,7 @@ class RunDir:
         if not record_intact(meta):
             raise DamagedRunError(f"{self.run_json} was edited after it was written (its "
                                   f"checksum differs), so the config it names may not be the "
-                                  f"one the run was made with: {_REPAIR}")
+                                  f"one the run was made with: {REPAIR}")
         return config_mod.from_dict(meta["config"], base_dir=meta.get("config_file_dir", "."))
 
     # -------------------------------------------------------------- the current corpus
@@ -426,7 +412,7 @@ class RunDir:
                     if not all_clips and not record_intact(rec):
                         raise DamagedRunError(
                             f"{p} was edited after it was written (its checksum differs): "
-                            f"{_REPAIR}")
+                            f"{REPAIR}")
                     out.append(rec)
         return out
 
@@ -446,7 +432,7 @@ class RunDir:
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
         sorted by clip and frame."""
-        tables = [_read(p, pd.read_parquet)
+        tables = [read_part(p, pd.read_parquet)
                   for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
             return schema.empty_frame_table()
@@ -473,7 +459,7 @@ class RunDir:
                 name = FRAMES_PART if key is None else key.removesuffix("_hash")
                 problem = self.part_problem(rec, name)
                 if problem is not None:
-                    raise DamagedRunError(f"{part} is damaged: {problem}; {_REPAIR}")
+                    raise DamagedRunError(f"{part} is damaged: {problem}; {REPAIR}")
                 out.append(part)
         return out
 
@@ -482,7 +468,7 @@ class RunDir:
         """The rows of the side table ``name`` of every done clip of the current corpus whose
         part was made under ``cache_hash`` (any, when None), sorted like the per-frame table;
         None without any."""
-        tables = [_read(p, pq.read_table) for p in self._done_parts(
+        tables = [read_part(p, pq.read_table) for p in self._done_parts(
             lambda cid: self.table_part_path(name, cid), config_hash, f"{name}_hash",
             cache_hash)]
         if not tables:
@@ -510,48 +496,3 @@ class RunDir:
                 move_aside(self.path, [self.table_path(table)])
         write_csv_atomic(manifest, self.manifest_path)
         return frames, manifest
-
-
-_REPAIR = ("`videmo verify RUN` names every damaged file; `videmo run CONFIG` (or extract) "
-           "re-extracts the damaged clips")
-
-
-def _read(path: Path, reader):
-    """A part read by ``reader``; an unreadable one is a damaged run, not a traceback."""
-    try:
-        return reader(path)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
-        raise DamagedRunError(f"{path} cannot be read ({type(e).__name__}: {e}); "
-                              f"{_REPAIR}") from None
-
-
-def _history(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """run.json's invocations; a run.json from before the history kept only the last one."""
-    if "history" in meta:
-        return list(meta["history"])
-    if not meta:
-        return []
-    return [{"command": meta.get("command", ""), "time": meta.get("updated"),
-             "host": meta.get("host"), "extract_hash": meta.get("extract_hash"),
-             "versions": meta.get("versions")}]
-
-
-def _key_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
-    """Which extract-key entries differ, e.g. 'sampling.every_n: 20 -> 15'."""
-    if not isinstance(old, dict):
-        return "the run predates recorded extract keys (made by an older videmo)"
-
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and v:
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[prefix + k] = v
-        return out
-
-    a, b = flat(old), flat(json.loads(json.dumps(new, default=str)))
-    diffs = [f"{k}: {a.get(k, '(none)')} -> {b.get(k, '(none)')}"
-             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
-    return f"differs in {shown}" if diffs else "same keys, other hash"

@@ -41,10 +41,32 @@ REPORT_BUILT = "built_from.json"  # what a report was built from, beside its fil
 FEATURES_DIR = "features"  # where the merged side tables are (schema.MESH_TABLE's folder)
 
 
+REPAIR = ("`videmo verify RUN` names every damaged file; `videmo run CONFIG` (or extract) "
+          "re-extracts the damaged clips")
+
+
 class DamagedRunError(RunDirError):
     """A file of the run directory is not what its record says (edited, truncated, swapped):
     reading it would give wrong numbers. ``videmo verify RUN`` names every such file;
     ``videmo run CONFIG`` re-extracts the damaged clips."""
+
+
+def read_part(path: Path, reader):
+    """A part read by ``reader``; an unreadable one is a damaged run, not a traceback."""
+    try:
+        return reader(path)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
+        raise DamagedRunError(f"{path} cannot be read ({type(e).__name__}: {e}); "
+                              f"{REPAIR}") from None
+
+
+def report_dirs(run_path: Path, cfg) -> list[Path]:
+    """The reports a run owns: RUN/report, and ``report.out`` when it is inside RUN."""
+    out = [run_path / "report"]
+    custom = cfg.resolve(cfg.report.out)
+    if custom is not None and Path(custom).resolve().is_relative_to(run_path.resolve()):
+        out.append(Path(custom))
+    return out
 
 
 def file_sha256(path: Path) -> str:

@@ -37,6 +37,7 @@ from videmo.store.integrity import (
     built_record,
     read_built,
     record_intact,
+    report_dirs,
     stale_paths,
 )
 
@@ -99,10 +100,7 @@ def verify_run(path: str | Path, *, models: bool = True) -> Verdict:
     tables = cfg.feature_tables()
     _check_records(run, cfg, verdict)
     _check_merged(run, cfg, verdict)
-    reports = [run.path / "report"]
-    custom = cfg.resolve(cfg.report.out)
-    if custom is not None and Path(custom).resolve().is_relative_to(run.path.resolve()):
-        reports.append(Path(custom))
+    reports = report_dirs(run.path, cfg)
     _check_reports(run, cfg, reports, verdict)
     for stale in stale_paths(run.path, tables, other_extract=False, report_dirs=reports):
         verdict.add(stale, "made with other settings (features: "
