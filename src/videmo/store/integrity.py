@@ -36,6 +36,7 @@ from videmo.store.files import RunDirError, fsync_dir
 PARTS = "parts"  # a record's key: {"frames" | table name: {"sha256": ..., "rows": ...}}
 FRAMES_PART = "frames"
 RECORD_SHA256 = "record_sha256"
+CHECKSUMMED = "checksummed"  # a record that must carry RECORD_SHA256
 STALE_PREFIX = ".stale-"
 REPORT_BUILT = "built_from.json"  # what a report was built from, beside its files
 FEATURES_DIR = "features"  # where the merged side tables are (schema.MESH_TABLE's folder)
@@ -107,15 +108,21 @@ def _canonical(record: dict[str, Any]) -> bytes:
 
 
 def sign_record(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its checksum (written last, over every other key)."""
-    return {**record, RECORD_SHA256: hashlib.sha256(_canonical(record)).hexdigest()}
+    """``record`` with its checksum (written last, over every other key, including the mark
+    ``checksummed`` that says a checksum belongs to it)."""
+    body = {k: v for k, v in record.items() if k != RECORD_SHA256}
+    body[CHECKSUMMED] = True
+    return {**body, RECORD_SHA256: hashlib.sha256(_canonical(body)).hexdigest()}
 
 
 def record_intact(record: dict[str, Any]) -> bool:
-    """Whether a record read back is the one written (a record without a checksum, from an
-    older videmo or written by hand, is taken as it is)."""
+    """Whether a record read back is the one written. One without a checksum is taken as it
+    is when it was written so (by an older videmo, or by hand), and not when it carries the
+    mark of a checksummed record (its checksum key was damaged)."""
     sha = record.get(RECORD_SHA256)
-    return sha is None or sha == hashlib.sha256(_canonical(record)).hexdigest()
+    if sha is None:
+        return CHECKSUMMED not in record
+    return sha == hashlib.sha256(_canonical(record)).hexdigest()
 
 
 def fingerprint(entries: dict[str, Any]) -> str:
