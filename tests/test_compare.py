@@ -26,6 +26,7 @@ from videmo.execute import executor as ex
 from videmo.execute import slurm
 from videmo.report.compare import clip_verdicts, paired, references
 from videmo.store import RunDir
+from videmo.store.integrity import sign_record
 
 from .conftest import REPO, SAMPLE, make_config
 
@@ -158,7 +159,8 @@ def test_local_executor_hands_back_ended_jobs_that_read_back_from_disk(tmp_path)
     assert isinstance(back, ex.LocalJob) and back.state() == ex.COMPLETED
     assert back.resume_command() is None  # a local run finishes by rerunning its command
     rec = next((tmp_path / "run" / "clips").glob("*.json"))
-    rec.write_text(json.dumps({**json.loads(rec.read_text()), schema.STATUS: schema.FAILED}))
+    rec.write_text(json.dumps(sign_record({**json.loads(rec.read_text()),
+                                           schema.STATUS: schema.FAILED})))
     assert back.state() == ex.FAILED
     again = ex.LocalExecutor(progress=False).resume(tmp_path / "run")  # redoes the failed clip
     assert again.summary.done == 1 and again.state() == ex.COMPLETED

@@ -19,6 +19,7 @@ from videmo.cli import main
 from videmo.execute import shard as shard_mod
 from videmo.execute import slurm
 from videmo.store import RunDir
+from videmo.store.integrity import sign_record
 
 from .conftest import SAMPLE_CLIPS
 
@@ -49,7 +50,7 @@ def test_local_run_counts_lists_and_says_how_to_finish(tmp_path, capsys, monkeyp
     rec = json.loads(rec_path.read_text())
     rec.update({schema.TRUNCATED: True, schema.FRAMES_DECODED: 31,
                 schema.FRAMES_EXPECTED: 67})
-    rec_path.write_text(json.dumps(rec))
+    rec_path.write_text(json.dumps(sign_record(rec)))  # as extract would have written it
     capsys.readouterr()
 
     assert main(["status", str(run.path)]) == 1
@@ -78,8 +79,8 @@ def test_a_record_of_another_config_is_pending_not_interrupted(tmp_path, capsys)
     assert main(["extract", str(_job(tmp_path, corpus)), "--no-progress"]) == 0
     run = RunDir(tmp_path / "run")
     rec_path = run.record_path(SAMPLE_CLIPS[0].stem)
-    rec_path.write_text(json.dumps({**json.loads(rec_path.read_text()),
-                                    schema.CONFIG_HASH: "0ther"}))
+    rec_path.write_text(json.dumps(sign_record({**json.loads(rec_path.read_text()),
+                                                schema.CONFIG_HASH: "0ther"})))
     capsys.readouterr()
     assert main(["status", str(run.path)]) == 1
     out = capsys.readouterr().out

@@ -1,8 +1,8 @@
 """The ``videmo`` command line.
 
 :mod:`.parser` is the table of commands and arguments; the commands live one module per group:
-:mod:`.runs` (extract, run, report, learn, train), :mod:`.jobs` (submit, status, compare) and
-:mod:`.tools` (annotate, config); :mod:`.common` holds what they share. A new command is a
+:mod:`.runs` (extract, run, report, verify, learn, train), :mod:`.jobs` (submit, status,
+compare) and :mod:`.tools` (annotate, config); :mod:`.common` holds what they share. A new command is a
 ``cmd_NAME(args) -> int`` in its group, its parser entry and one line of :data:`COMMANDS`.
 
 Exit codes: 0 every clip done; 1 some clips failed or the run was interrupted (a summary names
@@ -26,7 +26,14 @@ from videmo.cli.common import (
 )
 from videmo.cli.jobs import cmd_compare, cmd_status, cmd_submit
 from videmo.cli.parser import build_parser
-from videmo.cli.runs import cmd_extract, cmd_learn, cmd_report, cmd_run, cmd_train
+from videmo.cli.runs import (
+    cmd_extract,
+    cmd_learn,
+    cmd_report,
+    cmd_run,
+    cmd_train,
+    cmd_verify,
+)
 from videmo.cli.tools import cmd_annotate, cmd_config
 from videmo.config import ConfigError
 from videmo.evaluate.segments import LabelsError  # a labels file's error
@@ -46,7 +53,7 @@ __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Checked", "Usage
 COMMANDS = {"extract": cmd_extract, "run": cmd_run, "report": cmd_report,
             "submit": cmd_submit, "status": cmd_status, "compare": cmd_compare,
             "config": cmd_config, "annotate": cmd_annotate, "learn": cmd_learn,
-            "train": cmd_train}
+            "train": cmd_train, "verify": cmd_verify}
 
 
 def main(argv: list[str] | None = None) -> int:

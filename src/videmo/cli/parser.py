@@ -76,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "extracted); the report is written all the same. The SLURM merge job "
                         "uses it, so its state (FAILED) shows that the run is not clean")
 
+    p = sub.add_parser("verify", help="check a run directory against its own records",
+                       description="Check that every file of a run directory is what its "
+                                   "records say: run.json and config.yaml agree, every done "
+                                   "clip's parts have their recorded sha256 and row count, the "
+                                   "merged tables equal their parts, the model files are the "
+                                   "recorded ones, the report was built from the current rows, "
+                                   "and no file of other settings is left. One line per "
+                                   "problem and a summary; exit 1 when there is any. "
+                                   "`videmo run` repairs what it names.")
+    p.add_argument("run_dir", help="run directory made by extract/run")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
     p = sub.add_parser("learn", help="learn clip labels from a labelled run; honest evaluation",
                        description="Baselines, expressive-frame rules and learned classifiers "
                                    "(pooled statistics -> logistic regression, gradient "

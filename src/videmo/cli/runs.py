@@ -79,6 +79,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from videmo.store.verify import verify_run
+
+    verdict = verify_run(args.run_dir)
+    sys.stdout.write(json.dumps(verdict.to_dict(), indent=1) + "\n" if args.json
+                     else verdict.text())
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     from videmo.evaluate.learn.run import learn
     from videmo.store import RunDir

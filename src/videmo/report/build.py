@@ -48,6 +48,7 @@ from videmo.report.model import (
 )
 from videmo.report.segmented import recording_timelines, with_spans
 from videmo.store import RunDir, is_truncated, safe_name, write_csv_atomic, write_text_atomic
+from videmo.store.integrity import REPORT_BUILT, built_record
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +277,13 @@ def build_report(run: RunDir, cfg: Config, out_dir: Path | None = None,
 
 
 def write_report(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
+    """Write the report's files. What it was built from (built_from.json, see
+    :func:`videmo.store.integrity.built_record`) goes first out and last in, so a report cut
+    short by a kill has none and ``videmo verify`` names it; figures of an earlier build that
+    this one did not draw are removed."""
     out = report.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT_BUILT).unlink(missing_ok=True)
     write_csv_atomic(report.study_table(), out / "clips.csv")
     write_csv_atomic(report.groups, out / "groups.csv")
     write_text_atomic(out / "metrics.json",
@@ -288,18 +294,33 @@ def write_report(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
         write_csv_atomic(report.observers.joined, out / "annotations_merged.csv")
     if cfg.report.figures:
         write_figures(report, cfg, frames)
+    drop_old_figures(out / "figures", report.figures.paths())
     write_report_html(report, cfg)
+    if report.run_dir is not None:
+        write_text_atomic(out / REPORT_BUILT, json.dumps(
+            built_record(RunDir(report.run_dir), cfg), indent=1) + "\n")
 
 
-def _mesh_table(run_dir: Path | None) -> pd.DataFrame | None:
-    """The run's mesh table without its landmarks (features: mesh), or None."""
-    if run_dir is None:
+def drop_old_figures(fig_dir: Path, drawn: set[Path]) -> None:
+    """Remove the PNGs under ``fig_dir`` that this build did not draw (an earlier build's, e.g.
+    the face mesh's of a run whose mesh is now off)."""
+    if not fig_dir.is_dir():
+        return
+    for png in fig_dir.rglob("*.png"):
+        if png not in drawn:
+            png.unlink(missing_ok=True)
+
+
+def _mesh_table(run_dir: Path | None, cfg: Config) -> pd.DataFrame | None:
+    """The run's mesh table without its landmarks, read through the run's one reader of side
+    tables (its parts made under this config's mesh hash), or None (features without mesh)."""
+    mesh_hash = cfg.mesh_hash()
+    if run_dir is None or mesh_hash is None:
         return None
-    path = RunDir(run_dir).path / schema.MESH_TABLE
-    if not path.exists():
+    table = RunDir(run_dir).side_table("mesh", cfg.extract_hash(), mesh_hash)
+    if table is None:
         return None
-    columns = [c for c in schema.MESH_COLUMNS if c != schema.LANDMARKS]
-    return pd.read_parquet(path, columns=columns)
+    return table.drop_columns([schema.LANDMARKS]).to_pandas()
 
 
 def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
@@ -331,7 +352,7 @@ def write_figures(report: Report, cfg: Config, frames: pd.DataFrame) -> None:
     # the first report.timeline_clips clips, and every clip with observer events
     chosen = list(table.index)[: limit if limit is not None else None]
     chosen += sorted(set(observed) - set(chosen))
-    mesh = _mesh_table(report.run_dir)
+    mesh = _mesh_table(report.run_dir, cfg)
     mesh_by_clip = dict(tuple(mesh.groupby(schema.CLIP_ID, sort=False))) if mesh is not None \
         else {}
     for cid in chosen:

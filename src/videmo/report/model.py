@@ -98,6 +98,12 @@ class ReportFigures:
     blendshapes: dict[str, Path] = field(default_factory=dict)  # clip id -> figure (mesh)
     recordings: dict[str, Path] = field(default_factory=dict)  # recording -> its clips' labels
 
+    def paths(self) -> set[Path]:
+        """Every file drawn (the others under figures/ are an earlier build's)."""
+        found = [self.confusion, *self.groups.values(), *self.timelines.values(),
+                 *self.blendshapes.values(), *self.recordings.values()]
+        return {Path(p) for p in found if p is not None}
+
 
 @dataclass
 class Report:

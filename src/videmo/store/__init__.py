@@ -67,6 +67,20 @@ from videmo.store.files import (
     write_parquet_atomic,
     write_text_atomic,
 )
+from videmo.store.integrity import (
+    FRAMES_PART,
+    PARTS,
+    REPAIR,
+    DamagedRunError,
+    move_aside,
+    part_entry,
+    part_problem,
+    read_part,
+    record_intact,
+    report_dirs,
+    sign_record,
+    stale_paths,
+)
 from videmo.store.locks import (
     RunLock,
     _guard,
@@ -74,8 +88,10 @@ from videmo.store.locks import (
     clear_ended_job_locks,
     slurm_job_id,
 )
+from videmo.store.meta import history_of, key_difference, trusted_meta
 
-__all__ = ["RUN_FORMAT", "TMP_SUFFIX", "RunDir", "RunDirError", "RunLock", "_proc_start",
+__all__ = ["RUN_FORMAT", "TMP_SUFFIX", "DamagedRunError", "RunDir", "RunDirError", "RunLock",
+           "_proc_start",
            "atomic_path", "changed_since", "clear_ended_job_locks", "file_stamp", "fsync_dir",
            "is_truncated", "matches_file", "now", "safe_name", "slurm_job_id",
            "write_csv_atomic", "write_parquet_atomic", "write_text_atomic"]
@@ -137,17 +153,29 @@ class RunDir:
         run = cls(cfg.out_dir)
         if run.path.exists() and not run.path.is_dir():
             raise RunDirError(f"run directory {run.path} exists and is not a directory")
-        meta = run.read_meta()
-        if meta and meta.get("extract_hash") != cfg.extract_hash() and not force:
+        meta = trusted_meta(run)
+        if meta and meta.get("extract_hash") != cfg.extract_hash() and not force and \
+                meta.get("extract_hash") is not None:
             raise RunDirError(
                 f"run directory {run.path} was made with a different config (extract hash "
                 f"{meta.get('extract_hash')}, this config {cfg.extract_hash()}; "
-                f"{_key_difference(meta.get('extract_key'), cfg.extract_key())}); pass --force "
+                f"{key_difference(meta.get('extract_key'), cfg.extract_key())}); pass --force "
                 f"to redo it with this config, or set run.out to another directory")
         run.parts.mkdir(parents=True, exist_ok=True)
         run.clips.mkdir(parents=True, exist_ok=True)
+        if shard is None:  # shards of one submission share the settings; the plan made them
+            run.drop_other_settings(cfg, meta)
         run.write_meta(cfg, command, shard=shard)
         return run
+
+    def drop_other_settings(self, cfg: Config, meta: dict[str, Any] | None = None) -> None:
+        """Move aside every file that ``cfg`` does not make (see
+        :func:`~videmo.store.integrity.stale_paths`), before run.json records ``cfg``: a kill
+        in between leaves the old config with fewer files, never a file the new one disowns."""
+        meta = self.read_meta() if meta is None else meta
+        other = bool(meta) and meta.get("extract_hash") != cfg.extract_hash()
+        move_aside(self.path, stale_paths(self.path, cfg.feature_tables(), other_extract=other,
+                                          report_dirs=report_dirs(self.path, cfg)))
 
     def _invocation(self, command: str, **extra: Any) -> dict[str, Any]:
         return {"command": command, "time": now(), "host": socket.gethostname(),
@@ -159,7 +187,12 @@ class RunDir:
         under the run's guard."""
         self.locks.mkdir(parents=True, exist_ok=True)
         with _guard(self.locks):
-            old = self.read_meta() or {}
+            try:
+                old = self.read_meta() or {}
+            except DamagedRunError:
+                old = {}
+            if old and not record_intact(old):  # its history cannot be trusted either
+                old = {"created": old.get("created"), "history": []}
             entry = self._invocation(command, shard=shard, extract_hash=cfg.extract_hash())
             meta = {
                 "videmo_run": RUN_FORMAT,
@@ -172,9 +205,9 @@ class RunDir:
                 "versions": entry["versions"],
                 "model_sha256": model_hashes(),
                 "config": cfg.to_dict(),
-                "history": _history(old) + [entry],
+                "history": history_of(old) + [entry],
             }
-            write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
+            self._write_meta(meta)
             write_text_atomic(self.path / "config.yaml", config_mod.dump(cfg))
 
     def append_history(self, command: str, **extra: Any) -> None:
@@ -183,9 +216,14 @@ class RunDir:
             meta = self.read_meta()
             if meta is None:
                 return
-            meta["history"] = _history(meta) + [self._invocation(command, **extra)]
+            meta["history"] = history_of(meta) + [self._invocation(command, **extra)]
             meta["updated"] = meta["history"][-1]["time"]
-            write_text_atomic(self.run_json, json.dumps(meta, indent=2, default=str) + "\n")
+            self._write_meta(meta)
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
+        """run.json with its checksum (see :meth:`config`)."""
+        meta = sign_record(json.loads(json.dumps(meta, default=str)))
+        write_text_atomic(self.run_json, json.dumps(meta, indent=2) + "\n")
 
     def read_meta(self) -> dict[str, Any] | None:
         """run.json, or None when there is none. A run.json without a format (``videmo_run``)
@@ -196,9 +234,10 @@ class RunDir:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise RunDirError(f"cannot read {self.run_json}: {e}") from None
+            raise DamagedRunError(f"cannot read {self.run_json}: {e}") from None
         if not isinstance(meta, dict) or "config" not in meta:
-            raise RunDirError(f"{self.run_json} is not a videmo run record (no config in it)")
+            raise DamagedRunError(f"{self.run_json} is not a videmo run record (no config in "
+                                  f"it)")
         fmt = meta.get("videmo_run", 1)
         if not isinstance(fmt, int) or fmt > RUN_FORMAT:
             raise RunDirError(f"{self.path} was written by a newer videmo (run format {fmt!r}; "
@@ -211,23 +250,33 @@ class RunDir:
         meta = self.read_meta()
         if meta is None:
             raise RunDirError(f"{self.path} is not a videmo run directory (no run.json)")
+        if not record_intact(meta):
+            raise DamagedRunError(f"{self.run_json} was edited after it was written (its "
+                                  f"checksum differs), so the config it names may not be the "
+                                  f"one the run was made with: {REPAIR}")
         return config_mod.from_dict(meta["config"], base_dir=meta.get("config_file_dir", "."))
 
     # -------------------------------------------------------------- the current corpus
     def save_corpus(self, clips: Iterable[Clip]) -> None:
         """Record the clips of the corpus as it is now: the merged views hold only these."""
         data = {"updated": now(), "clips": {c.clip_id: str(c.path) for c in clips}}
-        write_text_atomic(self.corpus_json, json.dumps(data, indent=1) + "\n")
+        write_text_atomic(self.corpus_json, json.dumps(sign_record(data), indent=1) + "\n")
 
     def corpus_ids(self) -> set[str] | None:
         """Ids of the current corpus; None for a run that never recorded one (all records)."""
         try:
-            return set(json.loads(self.corpus_json.read_text(encoding="utf-8"))["clips"])
+            data = json.loads(self.corpus_json.read_text(encoding="utf-8"))
+            ids = set(data["clips"])
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RunDirError(f"cannot read {self.corpus_json}: {e}; rerun videmo extract "
-                              f"(or report) to rewrite it") from None
+            raise DamagedRunError(f"cannot read {self.corpus_json}: {e}; rerun videmo extract "
+                                  f"(or run) to rewrite it") from None
+        if not record_intact(data):
+            raise DamagedRunError(f"{self.corpus_json} was edited after it was written (its "
+                                  f"checksum differs); rerun videmo extract (or run) to "
+                                  f"rewrite it")
+        return ids
 
     def save(self, result, config_hash: str,
              stamp: dict[str, int | None] | None = None,
@@ -245,23 +294,31 @@ class RunDir:
         record[schema.FINISHED_AT] = now()
         record[schema.HOST] = socket.gethostname()
         if result.status == schema.DONE:
+            old = self.record(clip_id) or {}
+            kept = old.get(PARTS) or {} if old.get(schema.CONFIG_HASH) == config_hash else {}
+            parts: dict[str, Any] = {}
             if result.rows is not None:
                 write_parquet_atomic(result.rows, self.part_path(clip_id))
-            by_name = {t.name: t for t in tables}
-            old = self.record(clip_id) or {}
-            for name, rows in result.tables.items():
-                table = by_name[name]
-                write_parquet_atomic(rows, self.table_part_path(name, clip_id), **table.parquet)
-                record[table.hash_key] = table.cache_hash
-            if old.get(schema.CONFIG_HASH) == config_hash:  # side tables this config has off
-                on = {t.hash_key for t in tables} | {schema.CONFIG_HASH}
-                record.update({k: v for k, v in old.items()
-                               if k.endswith("_hash") and k not in on and v})
+                parts[FRAMES_PART] = part_entry(self.part_path(clip_id))
+            elif kept.get(FRAMES_PART):
+                parts[FRAMES_PART] = kept[FRAMES_PART]
+            for table in tables:
+                if table.name in result.tables:
+                    path = self.table_part_path(table.name, clip_id)
+                    write_parquet_atomic(result.tables[table.name], path, **table.parquet)
+                    record[table.hash_key] = table.cache_hash
+                    parts[table.name] = part_entry(path)
+                elif kept and old.get(table.hash_key) == table.cache_hash:  # done before
+                    record[table.hash_key] = table.cache_hash
+                    if kept.get(table.name):
+                        parts[table.name] = kept[table.name]
+            record[PARTS] = parts
         else:
             parts = [self.part_path(clip_id), *self.parts.glob(f"*/{safe_name(clip_id)}.parquet")]
             for part in parts:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()
+        record = sign_record(record)
         write_text_atomic(self.record_path(result.clip.clip_id), json.dumps(record) + "\n")
         return record
 
@@ -273,13 +330,25 @@ class RunDir:
                        schema.STATUS: status, schema.REASON: reason,
                        schema.CONFIG_HASH: config_hash, schema.FINISHED_AT: now(),
                        schema.HOST: socket.gethostname(), **(stamp or {})})
-        write_text_atomic(self.record_path(clip.clip_id), json.dumps(record) + "\n")
+        write_text_atomic(self.record_path(clip.clip_id), json.dumps(sign_record(record)) + "\n")
 
     def record(self, clip_id: str) -> dict[str, Any] | None:
+        """The clip's record; None when there is none or it is damaged (unreadable, edited:
+        see :func:`~videmo.store.integrity.record_intact`), so extract redoes the clip."""
         try:
-            return json.loads(self.record_path(clip_id).read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            rec = json.loads(self.record_path(clip_id).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
             return None
+        if not isinstance(rec, dict) or rec.get(schema.CLIP_ID) != clip_id:
+            return None  # another clip's record under this name (a swapped file)
+        return rec if record_intact(rec) else None
+
+    def part_problem(self, rec: dict[str, Any], name: str = FRAMES_PART) -> str | None:
+        """Why the clip's part ``name`` (the per-frame part, or a side table's) is not the one
+        ``rec`` recorded, or None."""
+        cid = str(rec[schema.CLIP_ID])
+        path = self.part_path(cid) if name == FRAMES_PART else self.table_part_path(name, cid)
+        return part_problem(path, (rec.get(PARTS) or {}).get(name))
 
     def is_done(self, clip: Clip, cfg: Config, config_hash: str | None = None,
                 tables: list | None = None) -> bool:
@@ -312,6 +381,8 @@ class RunDir:
             return str(rec.get(schema.STATUS))
         if not self.part_path(str(rec[schema.CLIP_ID])).exists():
             return "its rows are missing"
+        if redo_unstamped and self.part_problem(rec) is not None:
+            return "its rows are damaged"
         if clip is not None and cfg is not None:
             changed = (not matches_file(rec, file_stamp(clip, cfg)) if redo_unstamped
                        else changed_since(rec, clip, cfg))
@@ -323,16 +394,25 @@ class RunDir:
         """The clip's part of the side table is on disk and made under its cache hash."""
         rec = self.record(clip.clip_id) or {}
         return rec.get(table.hash_key) == table.cache_hash and \
-            self.table_part_path(table.name, clip.clip_id).exists()
+            self.table_part_path(table.name, clip.clip_id).exists() and \
+            self.part_problem(rec, table.name) is None
 
     def records(self, *, all_clips: bool = False) -> list[dict[str, Any]]:
-        """Records of the current corpus (:meth:`save_corpus`), or every record on disk."""
+        """Records of the current corpus (:meth:`save_corpus`), or every record on disk. An
+        edited record of the corpus (its checksum differs) is refused
+        (:class:`DamagedRunError`): what it says cannot be counted; extract redoes its clip."""
         wanted = None if all_clips else self.corpus_ids()
         out = []
         for p in sorted(self.clips.glob("*.json")):
             with contextlib.suppress(ValueError, OSError):
                 rec = json.loads(p.read_text(encoding="utf-8"))
+                if not isinstance(rec, dict):
+                    continue
                 if wanted is None or rec.get(schema.CLIP_ID) in wanted:
+                    if not all_clips and not record_intact(rec):
+                        raise DamagedRunError(
+                            f"{p} was edited after it was written (its checksum differs): "
+                            f"{REPAIR}")
                     out.append(rec)
         return out
 
@@ -352,7 +432,8 @@ class RunDir:
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
         sorted by clip and frame."""
-        tables = [pd.read_parquet(p) for p in self._done_parts(self.part_path, config_hash)]
+        tables = [read_part(p, pd.read_parquet)
+                  for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
             return schema.empty_frame_table()
         df = pd.concat(tables, ignore_index=True)
@@ -375,6 +456,10 @@ class RunDir:
                 continue
             part = part_path(rec[schema.CLIP_ID])
             if part.exists():
+                name = FRAMES_PART if key is None else key.removesuffix("_hash")
+                problem = self.part_problem(rec, name)
+                if problem is not None:
+                    raise DamagedRunError(f"{part} is damaged: {problem}; {REPAIR}")
                 out.append(part)
         return out
 
@@ -383,7 +468,7 @@ class RunDir:
         """The rows of the side table ``name`` of every done clip of the current corpus whose
         part was made under ``cache_hash`` (any, when None), sorted like the per-frame table;
         None without any."""
-        tables = [pq.read_table(p) for p in self._done_parts(
+        tables = [read_part(p, pq.read_table) for p in self._done_parts(
             lambda cid: self.table_part_path(name, cid), config_hash, f"{name}_hash",
             cache_hash)]
         if not tables:
@@ -407,37 +492,7 @@ class RunDir:
             rows = self.side_table(table.name, config_hash, table.cache_hash)
             if rows is not None:
                 write_parquet_atomic(rows, self.table_path(table), **table.parquet)
+            elif self.table_path(table).exists():  # no part of it is current any more
+                move_aside(self.path, [self.table_path(table)])
         write_csv_atomic(manifest, self.manifest_path)
         return frames, manifest
-
-
-def _history(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """run.json's invocations; a run.json from before the history kept only the last one."""
-    if "history" in meta:
-        return list(meta["history"])
-    if not meta:
-        return []
-    return [{"command": meta.get("command", ""), "time": meta.get("updated"),
-             "host": meta.get("host"), "extract_hash": meta.get("extract_hash"),
-             "versions": meta.get("versions")}]
-
-
-def _key_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
-    """Which extract-key entries differ, e.g. 'sampling.every_n: 20 -> 15'."""
-    if not isinstance(old, dict):
-        return "the run predates recorded extract keys (made by an older videmo)"
-
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and v:
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[prefix + k] = v
-        return out
-
-    a, b = flat(old), flat(json.loads(json.dumps(new, default=str)))
-    diffs = [f"{k}: {a.get(k, '(none)')} -> {b.get(k, '(none)')}"
-             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
-    return f"differs in {shown}" if diffs else "same keys, other hash"
