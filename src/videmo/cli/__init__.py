@@ -2,8 +2,9 @@
 
 :mod:`.parser` is the table of commands and arguments; the commands live one module per group:
 :mod:`.runs` (extract, run, report, verify, learn, train), :mod:`.jobs` (submit, status,
-compare) and :mod:`.tools` (annotate, config); :mod:`.common` holds what they share. A new command is a
-``cmd_NAME(args) -> int`` in its group, its parser entry and one line of :data:`COMMANDS`.
+compare) and :mod:`.tools` (annotate, config); :mod:`.common` holds what they share. A new
+command is a ``cmd_NAME(args) -> int`` in its group, its parser entry and one line of
+:data:`COMMANDS`.
 
 Exit codes: 0 every clip done; 1 some clips failed or the run was interrupted (a summary names
 them); 2 usage, config or path errors (one clear message, no traceback).

@@ -314,7 +314,7 @@ def drop_old_figures(fig_dir: Path, drawn: set[Path]) -> None:
 def _mesh_table(run_dir: Path | None, cfg: Config) -> pd.DataFrame | None:
     """The run's mesh table without its landmarks, read through the run's one reader of side
     tables (its parts made under this config's mesh hash), or None (features without mesh)."""
-    mesh_hash = cfg.mesh_hash()
+    mesh_hash = cfg.table_hash("mesh")
     if run_dir is None or mesh_hash is None:
         return None
     table = RunDir(run_dir).side_table("mesh", cfg.extract_hash(), mesh_hash)
