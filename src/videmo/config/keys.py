@@ -56,6 +56,7 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     card and the mesh bundle it reads) instead of fer's options."""
     from videmo.extract.features.frame_models import FRAME_MODELS
     from videmo.models import (
+        BLAZEFACE_FULL,
         EMOTION_KERAS,
         EMOTION_TFLITE,
         EYE_CASCADE,
@@ -79,6 +80,8 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     # Haar, mediapipe and TensorFlow-MTCNN runs made then stay done
     if not litert_mtcnn:
         key["faces"] = {k: v for k, v in key["faces"].items() if k != "mtcnn_engine"}
+    if cfg.faces.detector != "blazeface_full":
+        key["faces"] = {k: v for k, v in key["faces"].items() if k != "blazeface_full"}
     if not cfg.faces.mtcnn.onet:
         key["faces"]["mtcnn"] = {k: v for k, v in key["faces"]["mtcnn"].items()
                                  if k != "onet"}
@@ -99,6 +102,8 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     files = [HAAR_CASCADE] if cfg.faces.detector == "haar" else []
     if litert_mtcnn:
         files.extend([MTCNN_PNET, MTCNN_RNET] + ([MTCNN_ONET] if cfg.faces.mtcnn.onet else []))
+    if cfg.faces.detector == "blazeface_full":
+        files.append(BLAZEFACE_FULL)
     if cfg.faces.detector == "mediapipe" or mesh_model:
         files.append(FACE_LANDMARKER)
     if fer:
@@ -110,7 +115,8 @@ def extract_key(cfg: Config) -> dict[str, Any]:
     else:
         files.extend(FRAME_MODEL_FILES[cfg.emotions.model])
     packages = {"opencv": _package_version(*OPENCV_DISTRIBUTIONS)}
-    if (fer and cfg.emotions.engine == "tflite") or cfg.faces.detector == "mediapipe" \
+    if (fer and cfg.emotions.engine == "tflite") or cfg.faces.detector in ("mediapipe",
+                                                                            "blazeface_full") \
             or not fer or litert_mtcnn:
         packages["ai-edge-litert"] = _package_version("ai-edge-litert")
     if tensorflow:

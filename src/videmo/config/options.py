@@ -135,6 +135,18 @@ class MediapipeConfig:
 
 
 @dataclass(frozen=True)
+class BlazefaceFullConfig:
+    min_score: float = opt(0.6, "Drop full-range BlazeFace detections below this score (0-1; "
+                                "MediaPipe's default 0.6).", minimum=0)
+    tiles: int = opt(2, "Besides the whole frame, also run the model on this many square tiles "
+                        "along the frame's long side (0: whole frame only; 2 finds faces 24 px "
+                        "wide in 720p frames: BENCHMARKS.md, Face size).", minimum=0)
+    min_size: int = opt(0, "Drop faces narrower or shorter than this many full-resolution "
+                           "pixels (0: keep all; the detector finds faces from about 16 px).",
+                        minimum=0)
+
+
+@dataclass(frozen=True)
 class TracksConfig:
     min_iou: float = opt(0.3, "A face continues a track when its box overlaps the track's last "
                               "box by at least this IoU (0-1).", minimum=0)
@@ -148,7 +160,9 @@ class TracksConfig:
 class FacesConfig:
     detector: str = opt(
         "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
-                "(BlazeFace short range, fast; misses faces further than about 2 m).",
+                "(BlazeFace short range, fast; misses faces further than about 2 m, e.g. below "
+                "about 100 px in a 720p frame) or blazeface_full (BlazeFace full range on the "
+                "frame and on tiles: finds faces from about 20 px; the recommended detector).",
         choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
@@ -164,6 +178,9 @@ class FacesConfig:
                   "reference, bit for bit as in runs made before LiteRT).")
     mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig,
                                        metadata={"doc": "BlazeFace (mediapipe) options."})
+    blazeface_full: BlazefaceFullConfig = field(
+        default_factory=BlazefaceFullConfig,
+        metadata={"doc": "Full-range BlazeFace (blazeface_full) options."})
     tracks: TracksConfig = field(default_factory=TracksConfig, metadata={
         "doc": "Face tracks: a `track` id links a clip's faces across sampled frames."})
 

@@ -30,6 +30,7 @@ DETECTORS = Registry("face detector (faces.detector)", {
     "haar": "videmo.extract.detectors.haar:from_config",
     "mtcnn": "videmo.extract.detectors.mtcnn_litert:from_config",
     "mediapipe": "videmo.extract.detectors.blazeface:from_config",
+    "blazeface_full": "videmo.extract.detectors.blazeface_full:from_config",
 })
 
 

@@ -98,7 +98,16 @@ def framings() -> dict[str, Framing]:
     return {name: Framing(m["scale"], m["dx"], m["dy"]) for name, m in measured.items()}
 
 
+# Framings derived rather than measured on FER2013: the full-range BlazeFace's crop is the
+# short-range one's ("mediapipe" in face_framing.json) carried over to its box, which is 1.082x
+# as large and 0.066 of a side higher (medians on 395 close-ups: the sample clips' frames and
+# muxspace photos; scripts/framing_full_range.py, 2026-12-06)
+DERIVED_FRAMINGS = {"blazeface_full": Framing(1.1114, 0.0022, -0.0270)}
+
+
 def framing_for(detector: str) -> Framing:
+    if detector in DERIVED_FRAMINGS and detector not in framings():
+        return DERIVED_FRAMINGS[detector]
     try:
         return framings()[detector]
     except KeyError:
