@@ -138,12 +138,12 @@ class MediapipeConfig:
 class BlazefaceFullConfig:
     min_score: float = opt(0.6, "Drop full-range BlazeFace detections below this score (0-1; "
                                 "MediaPipe's default 0.6).", minimum=0)
-    tiles: int = opt(2, "Besides the whole frame, also run the model on this many square tiles "
-                        "along the frame's long side (0: whole frame only; 2 finds faces 24 px "
-                        "wide in 720p frames: BENCHMARKS.md, Face size).", minimum=0)
+    tiles: int = opt(2, "Besides the whole frame, also run the model on a grid of square tiles, "
+                        "this many along the frame's long side (0: whole frame only; at 720p, 2 "
+                        "finds wide shots' faces from about 48 px, 4 from about 20 px at 3x the "
+                        "cost: BENCHMARKS.md, Face size).", minimum=0)
     min_size: int = opt(0, "Drop faces narrower or shorter than this many full-resolution "
-                           "pixels (0: keep all; the detector finds faces from about 16 px).",
-                        minimum=0)
+                           "pixels (0: keep all the model finds).", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,9 @@ class FacesConfig:
     detector: str = opt(
         "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
                 "(BlazeFace short range, fast; misses faces further than about 2 m, e.g. below "
-                "about 100 px in a 720p frame) or blazeface_full (BlazeFace full range on the "
-                "frame and on tiles: finds faces from about 20 px; the recommended detector).",
+                "about 128 px in a 720p frame) or blazeface_full (BlazeFace full range on the "
+                "frame and on tiles: wide shots' faces from about 48 px at 720p). MTCNN finds "
+                "the smallest faces (from 20 px: BENCHMARKS.md, Face size).",
         choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
