@@ -88,18 +88,19 @@ def test_the_section_shows_the_distribution_and_the_warning():
     assert not FACE_SIZE.available(_Report(clips({"a": None})))
 
 
-def test_recommended_settings_find_a_downscaled_sample_clip_in_every_720p_frame(tmp_path):
-    """A sample clip shrunk to a third (a face about 35 px wide) inside a 1280x720 frame, as a
-    wide shot shows it: the recommended settings find the face in every sampled frame."""
-    from videmo.execute.local import extract
+def test_recommended_settings_find_a_downscaled_sample_clip_in_every_720p_frame(tmp_path, capsys):
+    """A sample clip shrunk to a quarter (a face about 26 px wide) inside a 1280x720 frame, as a
+    wide shot shows it: ``videmo run`` with the recommended settings finds the face in every
+    sampled frame, writes its size to clips.csv and prints the small-face warning."""
+    from videmo.cli import main
 
     frames = read_frames(SAMPLE_CLIPS[0])
     wide = []
     for i, frame in enumerate(frames):
         bg = np.full((720, 1280, 3), (90, 110, 120), np.uint8)
-        small = cv2.resize(frame, (160, 120), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(frame, (120, 90), interpolation=cv2.INTER_AREA)
         x, y = 200 + 4 * i, 420  # the speaker moves across the frame
-        bg[y:y + 120, x:x + 160] = small
+        bg[y:y + 90, x:x + 120] = small
         wide.append(bg)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -108,10 +109,15 @@ def test_recommended_settings_find_a_downscaled_sample_clip_in_every_720p_frame(
     data["corpus"] = {"paths": [str(corpus)]}
     data["run"] = {"out": str(tmp_path / "run")}
     data["sampling"] = {"every_n": 5}
-    cfg = config_mod.from_dict(data, base_dir=tmp_path)
-    summary = extract(cfg, progress=False)
-    assert summary.ok
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(data))
+    assert main(["run", str(job), "--no-progress"]) == 0
     df = pd.read_parquet(tmp_path / "run" / "frames.parquet")
     assert len(df) >= len(frames) // 5
     assert (df[schema.N_FACES] >= 1).all(), df[[schema.FRAME_INDEX, schema.N_FACES]]
-    assert df[schema.BOX_W].between(25, 50).all()
+    assert df[schema.BOX_W].between(18, 40).all()
+    clips_csv = pd.read_csv(tmp_path / "run" / "report" / "clips.csv")
+    assert 18 <= clips_csv[schema.FACE_PX][0] < schema.FACE_PX_WARN
+    out = capsys.readouterr().out
+    assert sum(line.startswith("small faces: the corpus's median face is") for line in
+               out.splitlines()) == 1
