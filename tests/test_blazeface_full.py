@@ -125,3 +125,20 @@ def test_its_model_file_and_options_enter_the_extract_key_only_when_chosen():
     other = config_mod.from_dict({"faces": {"detector": "blazeface_full",
                                             "blazeface_full": {"tiles": 4}}})
     assert other.extract_hash() != full.extract_hash()
+
+
+def test_its_pixel_crop_matches_the_short_range_detectors_on_a_close_up(detector):
+    """The derived framing (scripts/framing_full_range.py) carries the short-range crop over to
+    the full-range box: the two crops of one face nearly agree, closer than with the short-range
+    framing applied to the full-range box as it is."""
+    from videmo.extract.detectors.blazeface import BlazeFaceDetector
+    from videmo.extract.features.pixel_model import crops_for, framing_for
+
+    (frame,) = read_frames(SAMPLE_CLIPS[4], 1)
+    (short,) = BlazeFaceDetector().detect_one(frame)
+    (full,) = detector.detect_one(frame)
+    ref = crops_for(frame, [short], framing_for("mediapipe"), False).astype(float)
+    derived = crops_for(frame, [full], framing_for("blazeface_full"), False).astype(float)
+    as_is = crops_for(frame, [full], framing_for("mediapipe"), False).astype(float)
+    assert np.abs(derived - ref).mean() < np.abs(as_is - ref).mean()
+    assert np.abs(derived - ref).mean() < 8
