@@ -31,6 +31,9 @@ DETECTORS = {
     "mtcnn-onet": {"faces": {"detector": "mtcnn", "mtcnn": {"onet": True}}},
     "mtcnn-tensorflow": {"faces": {"detector": "mtcnn", "mtcnn_engine": "tensorflow"}},
     "mediapipe": {"faces": {"detector": "mediapipe"}},
+    "blazeface_full": {"faces": {"detector": "blazeface_full"}},
+    "blazeface_full-tiles4": {"faces": {"detector": "blazeface_full",
+                                        "blazeface_full": {"tiles": 4}}},
 }
 MODELS = {
     "fer": {"emotions": {"model": "fer"}},

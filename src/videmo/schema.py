@@ -109,6 +109,10 @@ REASON = "reason"
 PATH = "path"
 FRAMES_SAMPLED = "frames_sampled"
 FRAMES_WITH_FACE = "frames_with_face"
+# median width (full-resolution px) of the clip's faces that labelled it (report.track's rows);
+# below FACE_PX_WARN the face-size benchmark measured accuracy falling off (BENCHMARKS.md)
+FACE_PX = "face_px"
+FACE_PX_WARN = 32
 SECONDS = "seconds"
 CONFIG_HASH = "config_hash"
 FPS = "fps"
@@ -178,7 +182,7 @@ BALANCE_ORACLE = "golden (oracle)"
 CLIP_TABLE_COLUMNS: tuple[str, ...] = (
     FILENAME, PREDICT, GOLDEN, *CLASS_COUNTS.values(), STATUS, FRAMES_SAMPLED,
     FRAMES_WITH_FACE, CORRECT, TRUNCATED, *MEAN_EMOTIONS, GROUP, PREDICT_UNBALANCED, BALANCE,
-    INTERVALS, DECIDED_BY, PEAK_FRAMES,
+    INTERVALS, DECIDED_BY, PEAK_FRAMES, FACE_PX,
 )
 
 # ---------------------------------------------------------------- per-group table (report)

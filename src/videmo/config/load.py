@@ -274,6 +274,9 @@ def from_dict(data: dict[str, Any] | None, base_dir: str | Path = ".") -> Config
     sections = plugin_sections()
     data, given = take_sections(data, sections)
     plugins = {path: _coerce(sections[path][0], value, path) for path, value in given.items()}
+    # a section that only repeats its defaults (as the template and to_dict write them) is the
+    # same config as one without it
+    plugins = {path: v for path, v in plugins.items() if v != sections[path][0]()}
     cfg = Config(**_section(Config, data), plugins=plugins)
     cfg = dataclasses.replace(cfg, base_dir=str(base_dir))
     _validate(cfg)

@@ -133,7 +133,10 @@ class TracksConfig:
 class FacesConfig:
     detector: str = opt(
         "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
-                "(BlazeFace short range, fast; misses faces further than about 2 m).",
+                "(BlazeFace short range, fast; misses faces further than about 2 m, e.g. below "
+                "about 128 px in a 720p frame) or blazeface_full (BlazeFace full range on the "
+                "frame and on tiles: wide shots' faces from about 48 px at 720p). MTCNN finds "
+                "the smallest faces (from 20 px: BENCHMARKS.md, Face size).",
         choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "
@@ -221,13 +224,21 @@ class Config:
     # the sections of registered plug-ins given in the file, by dotted path (config/plugins.py)
     plugins: dict[str, Any] = field(default_factory=dict, metadata={"doc": None})
 
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain data (the form written next to outputs)."""
-        from videmo.config.plugins import put
+    def to_dict(self, plugin_defaults: bool = True) -> dict[str, Any]:
+        """The resolved config as plain data (the form written next to outputs): every
+        registered plug-in's section too, its defaults where the file does not give it (so a
+        file that spells out the defaults, as the template does, is the same config);
+        ``plugin_defaults=False``: only the sections given."""
+        from videmo.config.plugins import plugin_sections, put
 
         d = dataclasses.asdict(self)
         d.pop("base_dir")
-        for path, values in d.pop("plugins").items():
+        given = d.pop("plugins")
+        if plugin_defaults:
+            for path, (options, _doc) in plugin_sections().items():
+                if path not in given:
+                    put(d, path, dataclasses.asdict(options()))
+        for path, values in given.items():
             put(d, path, values)
         return d
 

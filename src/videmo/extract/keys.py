@@ -42,7 +42,7 @@ def extract_key(cfg: Config) -> dict[str, Any]:
 
     detector = detector_spec(cfg.faces.detector)
     model = frame_model_spec(cfg.emotions.model)
-    d = dataclasses.replace(cfg, plugins={}).to_dict()
+    d = dataclasses.replace(cfg, plugins={}).to_dict(plugin_defaults=False)
     key: dict[str, Any] = {k: d[k] for k in config_keys.EXTRACT_SECTIONS}
     key["corpus"] = {k: v for k, v in key["corpus"].items()
                      if k not in config_keys.CORPUS_SELECTION_KEYS + config_keys.CORPUS_CLIP_KEYS}

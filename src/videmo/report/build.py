@@ -138,6 +138,9 @@ def build_clip_table(frames: pd.DataFrame, states: dict[str, str], rc: ReportCon
     table[schema.STATUS] = state
     table[schema.FRAMES_SAMPLED] = cid.map(sampled).fillna(0).astype(int)
     table[schema.FRAMES_WITH_FACE] = cid.map(with_face).fillna(0).astype(int)
+    used = voters[voters[schema.FACE_INDEX] >= 0]
+    face_px = used.groupby(schema.CLIP_ID)[schema.BOX_W].median().round().astype("Int64")
+    table[schema.FACE_PX] = cid.map(face_px).astype("Int64")
     table[schema.CORRECT] = [(golden[c] == p) if c in golden else pd.NA
                              for c, p in zip(cid, votes[schema.PREDICT], strict=True)]
     truncated = truncated or {}

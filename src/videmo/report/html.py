@@ -31,6 +31,7 @@ from markupsafe import Markup
 from videmo.report import core
 from videmo.report.annotations import OBSERVERS
 from videmo.report.classifier import CLASSIFIER
+from videmo.report.face_size import FACE_SIZE
 from videmo.report.mesh import MESH
 from videmo.report.sections import register, sections_of
 from videmo.report.segmented import RECORDINGS
@@ -65,7 +66,7 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 
 # the page, top to bottom
-for _section in (core.CORPUS, core.METRICS, core.PER_CLASS, core.CONFUSION, core.GROUPS,
+for _section in (core.CORPUS, FACE_SIZE, core.METRICS, core.PER_CLASS, core.CONFUSION, core.GROUPS,
                  RECORDINGS, OBSERVERS, CLASSIFIER, core.CLIPS, core.TIMELINES, MESH,
                  core.PROVENANCE):
     register(_section)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from videmo import schema
 from videmo.evaluate.metrics import summary_lines
+from videmo.report.face_size import face_size_warning
 
 if TYPE_CHECKING:
     from videmo.evaluate.labels import LabelIssues
@@ -173,6 +174,9 @@ class Report:
         if self.observers is not None:
             lines.extend(self.observers.summary_lines())
         lines.extend(segment_lines(m.segments))
+        small = face_size_warning(self.clips)
+        if small:
+            lines.append(small)
         return "\n".join(lines)
 
     def study_table(self) -> pd.DataFrame:

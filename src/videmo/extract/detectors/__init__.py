@@ -25,7 +25,7 @@ from videmo.extract.specs import DetectorSpec, _call, spec_of
 from videmo.registry import Registry
 
 if TYPE_CHECKING:
-    from videmo.config import FacesConfig
+    from videmo.config import Config, FacesConfig
 
 __all__ = ["DETECTORS", "DetectorSpec", "Face", "FaceDetector", "detect_faces",
            "detector_spec", "downscale", "make_detector", "select_faces"]
@@ -48,6 +48,13 @@ DETECTORS = Registry("face detector (faces.detector)", {
         "videmo.extract.detectors.blazeface:from_config", section="faces.mediapipe",
         files=(models.FACE_LANDMARKER,), packages=("ai-edge-litert",), keypoints=True,
         doc="MediaPipe's BlazeFace short-range detector on LiteRT, with eye keypoints."),
+    "blazeface_full": DetectorSpec(
+        "videmo.extract.detectors.blazeface_full:from_config", section="faces.blazeface_full",
+        options="videmo.extract.detectors.blazeface_full:BlazefaceFullConfig",
+        files=(models.BLAZEFACE_FULL,), packages=("ai-edge-litert",), keypoints=True,
+        framing=(1.1114, 0.0022, -0.0270),
+        doc="MediaPipe's BlazeFace full-range detector on LiteRT, on the frame and on tiles, "
+            "with eye keypoints."),
 })
 
 
@@ -56,10 +63,13 @@ def detector_spec(name: str) -> DetectorSpec:
     return spec_of(DETECTORS.get(name), DetectorSpec)
 
 
-def make_detector(cfg: FacesConfig, threads: int = 1) -> FaceDetector:
-    """The detector ``cfg.detector`` names, with its options (``threads``: LiteRT's); a
-    plug-in with its own options section gets its defaults here (the pipeline builds it from
-    the whole config: :meth:`DetectorSpec.build`)."""
+def make_detector(cfg: Config | FacesConfig, threads: int = 1) -> FaceDetector:
+    """The detector ``faces.detector`` names, with its options (``threads``: LiteRT's). Given
+    the whole config, a plug-in with its own options section reads them from it (as the
+    pipeline does: :meth:`DetectorSpec.build`); given the ``faces`` section alone, it gets its
+    defaults."""
+    if hasattr(cfg, "faces"):
+        return detector_spec(cfg.faces.detector).build(cfg, threads)
     spec = detector_spec(cfg.detector)
     options = spec.options_type()
     return _call(spec.make, options() if options is not None else cfg, threads)
