@@ -28,6 +28,7 @@ import numpy as np
 from tests.train_fixture import build
 from videmo.extract.features import frame_model as FM
 from videmo.extract.features.mesh import FaceMesh
+from videmo.models import FRAME_MODEL_FILES
 from videmo.train import data, features
 
 IMAGES = ["angry/PrivateTest_7.jpg", "disgust/PrivateTest_15.jpg", "fear/PrivateTest_23.jpg",
@@ -53,7 +54,7 @@ def main() -> None:
               "landmarks": np.stack([r.landmarks for r in results]).astype(np.float32)}
     np.savez_compressed(OUT / "frame_models_golden.npz", **inputs)
     out: dict = {"images": IMAGES, "upscale": UPSCALE, "inputs": "frame_models_golden.npz"}
-    for name in FM.FRAME_MODELS:
+    for name in FRAME_MODEL_FILES:
         model = FM.load_frame_model(name)
         x = FM.features(model.card, inputs["blendshapes"], inputs["landmarks"])
         out[name] = {"card": {k: model.card[k] for k in CARD_KEYS[name]},
