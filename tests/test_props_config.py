@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from videmo import config as config_mod
 from videmo.config import ConfigError
+from videmo.config.plugins import plugin_sections
 
 OPTIONS = [(k, tp) for k, tp, _, _ in config_mod.iter_options()
            if not dataclasses.is_dataclass(tp)]
@@ -84,6 +85,11 @@ def render(value: Any) -> str:
 
 
 def _get(cfg: config_mod.Config, key: str) -> Any:
+    """The value at ``key``: in the config's own sections, or in a plug-in's options section
+    (``faces.blazeface_full``: read through ``cfg.options``)."""
+    section, _, leaf = key.rpartition(".")
+    if section and section in plugin_sections():
+        return getattr(cfg.options(section), leaf)
     node: Any = cfg
     for part in key.split("."):
         node = getattr(node, part)
