@@ -8,7 +8,9 @@ last layer (logistic regression on the standardised vectors, C chosen on the sel
 
 - ``head(real)``: on the real-photo train split (the class-balanced sample, both detectors);
 - ``head(real+fer2013)``: the same plus ``--fer2013-per-class`` FER2013 Training images of each
-  emotion (joint training; the 7 emotions mapped to the 3 classes).
+  emotion (joint training; the 7 emotions mapped to the 3 classes);
+- ``head7(real+fer2013)``: the same photos, a 7-emotion last layer (what a frame model's seven
+  columns need; contempt photos left out), scored through the 7 -> 3 mapping of its top emotion.
 
 Scored on the selection and test splits per detector and on FER2013 PrivateTest. The pooled
 vectors are cached outside the repository (``--cache``): they are per-image features.
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_photos as rph  # noqa: E402
 
 from videmo import schema  # noqa: E402
+from videmo.train import real_photos as rp  # noqa: E402
 
 CS = (0.001, 0.01, 0.1, 1.0)
 POOLED = "global_average_pooling2d"
@@ -96,21 +99,24 @@ def fer2013_features(root: Path, split: str, per_class: int | None, cache: Path,
     from videmo.train.data import ORIGINAL
 
     path = cache / f"pooled-fer2013-{split}-{per_class}.npz"
+    paths = [p for p in sorted(root.glob("*/*/*.jpg"))
+             if (m := ORIGINAL.match(p.name)) and m.group(1) == split]
+    if per_class:
+        rng = np.random.default_rng(0)
+        keep = []
+        for e in schema.EMOTIONS:
+            of_e = [p for p in paths if p.parent.name == e]
+            keep += list(rng.choice(of_e, min(per_class, len(of_e)), replace=False))
+        paths = sorted(keep)
     if not path.is_file():
-        paths = [p for p in sorted(root.glob("*/*/*.jpg"))
-                 if (m := ORIGINAL.match(p.name)) and m.group(1) == split]
-        if per_class:
-            rng = np.random.default_rng(0)
-            keep = []
-            for e in schema.EMOTIONS:
-                of_e = [p for p in paths if p.parent.name == e]
-                keep += list(rng.choice(of_e, min(per_class, len(of_e)), replace=False))
-            paths = sorted(keep)
         x = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
-        y = np.array([schema.STUDY_MAPPING[p.parent.name] for p in paths])
-        np.savez(path, x=pooled(x), y=y)
-    d = np.load(path)
-    return d["x"], d["y"]
+        np.savez(path, x=pooled(x))
+    return np.load(path)["x"], np.array([p.parent.name for p in paths])
+
+
+def to_class(labels: np.ndarray) -> np.ndarray:
+    """Emotions -> the study's three classes; class labels stay as they are."""
+    return np.array([schema.STUDY_MAPPING.get(v, v) for v in labels])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +137,19 @@ def main(argv: list[str] | None = None) -> int:
             for s in ("train", "selection", "test")}
     x_real = np.vstack([x for _, x in data["train"]])
     y_real = np.concatenate([df["label"].to_numpy() for df, _ in data["train"]])
-    x_fer, y_fer = fer2013_features(args.fer2013, "Training", args.fer2013_per_class,
+    x_fer, e_fer = fer2013_features(args.fer2013, "Training", args.fer2013_per_class,
                                     args.cache, pooled)
-    x_priv, y_priv = fer2013_features(args.fer2013, "PrivateTest", None, args.cache, pooled)
+    x_priv, e_priv = fer2013_features(args.fer2013, "PrivateTest", None, args.cache, pooled)
+    y_fer, y_priv = to_class(e_fer), to_class(e_priv)
+    # the real photos' emotions (contempt has no column: left out of the 7-emotion fit)
+    emotion = {r["image"]: rp.EMOTION_OF_LABEL[r["emotion"]]
+               for r in rp.load_legend(args.root / "data" / "legend.csv")}
+    e_real = np.array([emotion[i] or "" for df, _ in data["train"] for i in df["image"]])
+    has = e_real != ""
     fits = {"head(real)": (x_real, y_real),
-            "head(real+fer2013)": (np.vstack([x_real, x_fer]), np.concatenate([y_real, y_fer]))}
+            "head(real+fer2013)": (np.vstack([x_real, x_fer]), np.concatenate([y_real, y_fer])),
+            "head7(real+fer2013)": (np.vstack([x_real[has], x_fer]),
+                                    np.concatenate([e_real[has], e_fer]))}
     rows: dict = {}
     chosen = {}
     sel_x = np.vstack([x for _, x in data["selection"]])
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in CS:
             model = make_pipeline(StandardScaler(), LogisticRegression(
                 C=c, class_weight="balanced", max_iter=3000)).fit(x, y)
-            f1 = rph.metrics(sel_y, model.predict(sel_x), len(sel_y))["macro_f1"]
+            f1 = rph.metrics(sel_y, to_class(model.predict(sel_x)), len(sel_y))["macro_f1"]
             if best is None or f1 > best[0]:
                 best = (f1, c, model)
         chosen[name] = {"C": best[1], "fitted": int(len(y))}
@@ -154,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                 d = df["detector"].iloc[0]
                 n_all = len(pd.read_parquet(rph.cached(args.cache, split, d)))
                 rows.setdefault(split, {}).setdefault(d, {})[name] = rph.metrics(
-                    df["label"].to_numpy(), best[2].predict(x_s), n_all)
+                    df["label"].to_numpy(), to_class(best[2].predict(x_s)), n_all)
         rows.setdefault("fer2013_private", {}).setdefault("image", {})[name] = rph.metrics(
-            y_priv, best[2].predict(x_priv), len(y_priv))
+            y_priv, to_class(best[2].predict(x_priv)), len(y_priv))
     command = "python bench/real_head.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = {**rph.header(command), "chosen": chosen, "metrics": rows}
     if args.out:
