@@ -12,7 +12,8 @@ last layer (logistic regression on the standardised vectors, C chosen on the sel
 - ``head7(real+fer2013)``: the same photos, a 7-emotion last layer (what a frame model's seven
   columns need; contempt photos left out), scored through the 7 -> 3 mapping of its top emotion.
 
-Scored on the selection and test splits per detector and on FER2013 PrivateTest. The pooled
+Scored on the selection and test splits per detector (with the 95% paired bootstrap interval of
+the accuracy minus fer's on the same faces) and on FER2013 PrivateTest. The pooled
 vectors are cached outside the repository (``--cache``): they are per-image features.
 
     python bench/real_head.py /tmp/realfaces --fer2013 /tmp/fer2013 \\
@@ -167,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             for df, x_s in data[split]:
                 d = df["detector"].iloc[0]
                 n_all = len(pd.read_parquet(rph.cached(args.cache, split, d)))
-                rows.setdefault(split, {}).setdefault(d, {})[name] = rph.metrics(
-                    df["label"].to_numpy(), to_class(best[2].predict(x_s)), n_all)
+                y_s, pred = df["label"].to_numpy(), to_class(best[2].predict(x_s))
+                m = rows.setdefault(split, {}).setdefault(d, {})[name] = rph.metrics(
+                    y_s, pred, n_all)
+                fer = rph.top_class(rph.probabilities(df, "fer"))
+                m["minus_fer_95"] = rph.paired_interval(y_s, pred, fer)
         rows.setdefault("fer2013_private", {}).setdefault("image", {})[name] = rph.metrics(
             y_priv, to_class(best[2].predict(x_priv)), len(y_priv))
     command = "python bench/real_head.py " + " ".join(sys.argv[1:] if argv is None else argv)
