@@ -1,4 +1,4 @@
-"""Golden inputs and outputs of the shipped pixel model (emotions.model: pixels).
+"""Golden inputs and outputs of a shipped pixel model (emotions.model: pixels or pixels_real).
 
 From each of the six sample clips (data/sample/crema-d, CREMA-D, ODbL) three evenly spaced
 frames; BlazeFace's faces there; each face's box, eye angle and 48x48 crop as the run makes
@@ -6,13 +6,15 @@ them (:func:`videmo.extract.features.pixel_model.crops_for`, framing ``mediapipe
 and the shipped model's probabilities for the crops, with LiteRT's default (XNNPACK) kernels
 and with its reference kernels (``OpResolverType.BUILTIN_REF``), whose difference bounds how far
 kernels on another CPU may move the numbers (tests/test_pixels.py derives its tolerance from
-it). Writes tests/data/pixels_golden.npz. Rerun after shipping a new model.
+it). Writes tests/data/pixels_golden.npz (``pixels``) or tests/data/<model>_golden.npz. Rerun
+after shipping a new model.
 
-    python scripts/pixels_golden.py
+    python scripts/pixels_golden.py [--model pixels_real]
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
@@ -20,13 +22,16 @@ import numpy as np
 
 from videmo.extract.detectors.blazeface import BlazeFaceDetector
 from videmo.extract.features import pixel_model as pm
-from videmo.models import PIXEL_MODEL, model_path, sha256_of
+from videmo.models import model_path, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "tests" / "data" / "pixels_golden.npz"
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="pixels", choices=("pixels", "pixels_real"))
+    args = ap.parse_args()
+    out = REPO / "tests" / "data" / f"{args.model}_golden.npz"
     detector = BlazeFaceDetector(1)
     framing = pm.framing_for("mediapipe")
     boxes, angles, crops, clips = [], [], [], []
@@ -44,16 +49,16 @@ def main() -> None:
                 crops.append(pm.crops_for(frame, [face], framing, True)[0])
                 clips.append(f"{clip.stem}@{i}")
     crops_a = np.stack(crops)
-    default = pm.PixelModel.load().predict(crops_a)
-    path = model_path(PIXEL_MODEL)
+    default = pm.PixelModel.load(name=args.model).predict(crops_a)
+    path = model_path(pm.model_files(args.model)[0])
     reference = pm.PixelModel(path, {}, 1, reference_kernels=True).predict(crops_a)
     spread = float(np.abs(default - reference).max())
-    np.savez_compressed(OUT, crops=crops_a, boxes=np.array(boxes, np.float64),
+    np.savez_compressed(out, crops=crops_a, boxes=np.array(boxes, np.float64),
                         angles=np.array(angles, np.float64), clips=np.array(clips),
                         probabilities=default, reference=reference,
                         model_sha256=np.array(sha256_of(path)))
     print(f"{len(crops_a)} faces; default vs reference kernels: max |diff| {spread:.2e}; "
-          f"wrote {OUT}")
+          f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -304,8 +304,8 @@ def test_pixels_options_change_the_extract_key(tmp_path):
     base = make_config(tmp_path, tmp_path, emotions={"model": "pixels"})
     flip = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "flip": True})
     align = make_config(tmp_path, tmp_path, emotions={"model": "pixels", "align": True})
-    fer = make_config(tmp_path, tmp_path)
-    fer_flip = make_config(tmp_path, tmp_path, emotions={"flip": True})
+    fer = make_config(tmp_path, tmp_path, emotions={"model": "fer"})
+    fer_flip = make_config(tmp_path, tmp_path, emotions={"model": "fer", "flip": True})
     hashes = {c.extract_hash() for c in (base, flip, align, fer)}
     assert len(hashes) == 4
     assert fer.extract_hash() == fer_flip.extract_hash()  # flip applies to pixels only
@@ -371,3 +371,84 @@ def test_the_crop_step_gives_the_recorded_crops(golden, clip_frames):
     assert np.abs(haar.astype(int) - golden["crops"]).mean() > 5
     model = pixel_model.PixelModel.load()
     assert np.abs(model.predict(haar) - golden["probabilities"]).max() > 3 * GOLDEN_ATOL
+
+
+REAL_GOLDEN = REPO / "tests" / "data" / "pixels_real_golden.npz"
+
+
+def test_pixels_real_gives_the_recorded_outputs(golden):
+    """emotions.model pixels_real: the recorded probabilities on the same crops (its own
+    default-vs-reference kernel spread bounds the tolerance), and not the pixel model's."""
+    from videmo.models import PIXELS_REAL, model_path, sha256_of
+
+    with np.load(REAL_GOLDEN) as z:
+        real = {k: z[k] for k in z.files}
+    assert str(real["model_sha256"]) == sha256_of(model_path(PIXELS_REAL)), (
+        "the shipped pixels_real changed: rerun scripts/pixels_golden.py --model pixels_real")
+    np.testing.assert_array_equal(real["crops"], golden["crops"])
+    assert np.abs(real["probabilities"] - real["reference"]).max() * 2 < GOLDEN_ATOL
+    model = pixel_model.PixelModel.load(name="pixels_real")
+    got = model.predict(real["crops"])
+    np.testing.assert_allclose(got, real["probabilities"], atol=GOLDEN_ATOL)
+    # a new last layer: the same faces read differently from the FER2013-only one
+    assert np.abs(got - golden["probabilities"]).max() > 0.2
+    assert model.card["base_model"]["file"] == "pixels.tflite"
+
+
+def test_pixels_real_is_the_pixel_networks_and_its_dense_layer():
+    """The shipped file is pixels.tflite's networks with one appended dense softmax layer:
+    rebuilding it from pixels.tflite and the layer read back from it gives the same numbers,
+    and the appended layer computes softmax(W x + b) of the pooled vectors."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from videmo.models import PIXEL_MODEL, PIXELS_REAL, SHA256, model_path
+    from videmo.train import tflite_head as th
+
+    card = pixel_model.shipped_card("pixels_real")
+    assert card["base_model"]["sha256"] == SHA256[PIXEL_MODEL]
+    shipped = model_path(PIXELS_REAL).read_bytes()
+    it = Interpreter(model_content=shipped)
+    it.allocate_tensors()
+    named = {d["name"]: d["index"] for d in it.get_tensor_details()}
+    w, b = it.get_tensor(named["real_head/weights"]), it.get_tensor(named["real_head/bias"])
+    assert w.shape == (7, 768) and b.shape == (7,)
+    base = model_path(PIXEL_MODEL).read_bytes()
+    pooled_ix = [i for _, i in sorted(
+        (d["name"], d["index"]) for d in Interpreter(model_content=base).get_tensor_details()
+        if "global_average_pooling2d" in d["name"])]
+    assert len(pooled_ix) == 3
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (6, SIZE, SIZE)).astype(np.uint8)
+    with np.load(GOLDEN) as z:
+        crops = np.concatenate([crops, z["crops"][:6]])
+
+    def run(model_bytes):
+        interp = Interpreter(model_content=model_bytes, num_threads=1)
+        inp = interp.get_input_details()[0]["index"]
+        interp.resize_tensor_input(inp, [len(crops), SIZE, SIZE, 1])
+        interp.allocate_tensors()
+        interp.set_tensor(inp, crops[..., None].astype(np.float32))
+        interp.invoke()
+        outs = []
+        for d in interp.get_output_details():
+            scale, zero = d["quantization"]
+            v = interp.get_tensor(d["index"]).astype(np.float32)
+            outs.append((v - zero) * scale if scale else v)
+        return outs
+
+    features = np.hstack(run(th.with_outputs(base, pooled_ix)))
+    assert features.shape == (len(crops), 768)
+    (probabilities,) = run(shipped)
+    np.testing.assert_allclose(probabilities, th.dense_softmax(features, w, b), atol=1e-5)
+    (rebuilt,) = run(th.with_dense_head(base, pooled_ix, w, b))
+    np.testing.assert_allclose(rebuilt, probabilities, atol=1e-6)
+
+
+def test_fold_standardisation_is_the_same_layer():
+    from videmo.train import tflite_head as th
+
+    rng = np.random.default_rng(1)
+    x, coef, icpt = rng.normal(size=(20, 5)), rng.normal(size=(3, 5)), rng.normal(size=3)
+    mean, scale = rng.normal(size=5), rng.uniform(0.5, 2, 5)
+    w, b = th.fold_standardisation(coef, icpt, mean, scale)
+    np.testing.assert_allclose(x @ w.T + b, ((x - mean) / scale) @ coef.T + icpt, atol=1e-4)

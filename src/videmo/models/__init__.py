@@ -38,6 +38,13 @@ FRAME_MODEL_FILES: dict[str, tuple[str, str]] = {
 # (MODELS.md), its card, the crop framing per detector measured on FER2013
 # (scripts/calibrate_framing.py) and OpenCV's eye cascade (eyes of boxes without keypoints).
 PIXEL_MODEL, PIXEL_MODEL_CARD = "pixels.tflite", "pixels.json"
+# emotions.model: pixels_real: the same three networks, their last layers replaced by one fitted
+# on real photos + FER2013 (scripts/train_pixels_real.py, MODELS.md "Real photos").
+PIXELS_REAL, PIXELS_REAL_CARD = "pixels_real.tflite", "pixels_real.json"
+PIXEL_MODELS: dict[str, tuple[str, str]] = {
+    "pixels": (PIXEL_MODEL, PIXEL_MODEL_CARD),
+    "pixels_real": (PIXELS_REAL, PIXELS_REAL_CARD),
+}
 FACE_FRAMING = "face_framing.json"
 EYE_CASCADE = "haarcascade_eye.xml"
 
@@ -56,6 +63,8 @@ SHA256: dict[str, str] = {
     FRAME_LANDMARKS_CARD: "9db1bbe8c5827a3ae2e6aef597a3403264da584b7b88b4112e4194e5297fe422",
     PIXEL_MODEL: "e2f7371803216528b67ee9b7875e89ce5875e39f13d3f66c082460eb97bbcd90",
     PIXEL_MODEL_CARD: "75d7d03a9e0d808efff56711fddb11503eb15c40abd831c0013dc52f9675b718",
+    PIXELS_REAL: "777f5738dd1ceb378c675ad7e52d6376c9a51de56946f02bc4daea87988befa2",
+    PIXELS_REAL_CARD: "3bfe955642cc4eefb0d326f8cb9bd85e371fe2de02b3731f2517d709b1fd2dab",
     FACE_FRAMING: "080dea9ae746124d988aea00ca7fdf3fb8de83f50e2e7da6af78bca11b7996a6",
     EYE_CASCADE: "71cc64fc305a355dc60067880f6fbbd43dd155bd63ee3844661a1bda34b2fd8c",
 }

@@ -31,6 +31,12 @@ FRAME_MODELS = Registry("frame model (emotions.model)", {
         files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
         keyed=("model", "align", "flip"),
         doc="videmo's convolutional network on a 48x48 grey crop framed for the detector."),
+    "pixels_real": FrameModelSpec(
+        "videmo.extract.features.pixel_model:PixelScorer",
+        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
+        keyed=("model", "align", "flip"),
+        doc="The same networks with a last layer fitted on real photos + FER2013 "
+            "(MODELS.md)."),
     "blendshapes": FrameModelSpec(
         f"{_MESH}:MeshScorer", reads=("mesh",),
         files=(*models.FRAME_MODEL_FILES["blendshapes"], models.FACE_LANDMARKER),

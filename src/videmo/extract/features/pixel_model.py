@@ -1,16 +1,19 @@
 """Pixel frame models: seven emotion probabilities from a 48x48 grey face crop, on LiteRT.
 
-``emotions.model: pixels`` scores each face with the convolutional network that
+``emotions.model: pixels`` scores each face with the convolutional networks that
 ``videmo train`` trained on FER2013 (MODELS.md), exported to a TFLite file and run with
-ai-edge-litert: no TensorFlow at run time. The face is cut by :mod:`videmo.extract.crop`, the
-step the training read its images through, framed for the run's detector
-(``models/face_framing.json``, measured on FER2013) and, with ``emotions.align``, rotated so
-the eyes are level (BlazeFace's eye keypoints; for boxes without keypoints, the eyes found by
-OpenCV's eye cascade inside the box, else no rotation).
+ai-edge-litert: no TensorFlow at run time. ``emotions.model: pixels_real`` is the same three
+networks with one new last layer fitted on real photos + FER2013
+(``scripts/train_pixels_real.py``; MODELS.md "Real photos"): same input, same cost. The face
+is cut by :mod:`videmo.extract.crop`, the step the training read its images through, framed
+for the run's detector (``models/face_framing.json``, measured on FER2013) and, with
+``emotions.align``, rotated so the eyes are level (BlazeFace's eye keypoints; for boxes without
+keypoints, the eyes found by OpenCV's eye cascade inside the box, else no rotation).
 
 Use::
 
     model = PixelModel.load()                    # the shipped network and its card
+    model = PixelModel.load(name="pixels_real")  # the real-photo last layer
     probabilities = model.predict(crops)         # uint8 (n, 48, 48) -> (n, 7) float32
 """
 
@@ -29,7 +32,7 @@ from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
 from videmo.extract.detectors import detector_spec
 from videmo.extract.images import to_grey
-from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODEL, PIXEL_MODEL_CARD, model_path
+from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODELS, model_path
 
 if TYPE_CHECKING:
     from videmo.config import Config
@@ -62,9 +65,9 @@ class PixelModel:
         self._batch = -1
 
     @classmethod
-    def load(cls, threads: int = 1, flip: bool = False) -> PixelModel:
-        """The shipped model (``models/pixels.tflite``, sha256 checked) and its card."""
-        return cls(model_path(PIXEL_MODEL), shipped_card(), threads, flip)
+    def load(cls, threads: int = 1, flip: bool = False, name: str = "pixels") -> PixelModel:
+        """A shipped pixel model (``pixels`` or ``pixels_real``; sha256 checked) and its card."""
+        return cls(model_path(model_files(name)[0]), shipped_card(name), threads, flip)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if len(x) != self._batch:
@@ -88,9 +91,17 @@ class PixelModel:
         return self._run(x)
 
 
+def model_files(name: str) -> tuple[str, str]:
+    """The network and card files of pixel model ``name`` (models.PIXEL_MODELS)."""
+    try:
+        return PIXEL_MODELS[name]
+    except KeyError:
+        raise ValueError(f"no pixel model {name!r}; shipped: {', '.join(PIXEL_MODELS)}") from None
+
+
 @cache
-def shipped_card() -> dict[str, Any]:
-    return json.loads(model_path(PIXEL_MODEL_CARD).read_text())
+def shipped_card(name: str = "pixels") -> dict[str, Any]:
+    return json.loads(model_path(model_files(name)[1]).read_text())
 
 
 @cache
@@ -175,16 +186,16 @@ def crops_for(frame: np.ndarray, faces: list, framing: Framing, align: bool,
 def files(cfg: Config) -> tuple[str, ...]:
     """The network, its card, the framings and, with ``emotions.align``, the eye cascade (its
     spec in frame_models.py)."""
-    return (PIXEL_MODEL, PIXEL_MODEL_CARD, FACE_FRAMING) + ((EYE_CASCADE,) if cfg.emotions.align
-                                                            else ())
+    return (*model_files(cfg.emotions.model), FACE_FRAMING) + (
+        (EYE_CASCADE,) if cfg.emotions.align else ())
 
 
 class PixelScorer:
-    """``emotions.model: pixels``: the pixel model on a 48x48 crop of each face, framed for the
-    run's detector (``emotions.align``, ``emotions.flip``)."""
+    """``emotions.model: pixels`` or ``pixels_real``: that pixel model on a 48x48 crop of each
+    face, framed for the run's detector (``emotions.align``, ``emotions.flip``)."""
 
     def __init__(self, cfg: Config, threads: int) -> None:
-        self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip)
+        self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip, name=cfg.emotions.model)
         own = detector_spec(cfg.faces.detector).framing  # a tuple, another detector, None
         self.framing = Framing(*own) if isinstance(own, tuple) else framing_for(
             own or cfg.faces.detector)
