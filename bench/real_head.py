@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fer2013-per-class", type=int, default=400)
     ap.add_argument("--detectors", nargs="+", default=["haar", "mediapipe"])
     ap.add_argument("--cache", type=Path, default=rph.CACHE)
+    ap.add_argument("--single", action="store_true",
+                    help="also fit the 7-emotion layer on each network's 256 values alone")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     pooled = Pooled()
@@ -151,16 +153,24 @@ def main(argv: list[str] | None = None) -> int:
             "head(real+fer2013)": (np.vstack([x_real, x_fer]), np.concatenate([y_real, y_fer])),
             "head7(real+fer2013)": (np.vstack([x_real[has], x_fer]),
                                     np.concatenate([e_real[has], e_fer]))}
+    # one network alone (its 256 pooled values): what a single network at fer's cost could
+    # read with the same last layer (issue 32, item 4)
+    cols = {name: slice(None) for name in fits}
+    for k in range(3) if args.single else ():
+        fits[f"head7 net {k} alone"] = fits["head7(real+fer2013)"]
+        cols[f"head7 net {k} alone"] = slice(256 * k, 256 * (k + 1))
     rows: dict = {}
     chosen = {}
     sel_x = np.vstack([x for _, x in data["selection"]])
     sel_y = np.concatenate([df["label"].to_numpy() for df, _ in data["selection"]])
     for name, (x, y) in fits.items():
         best = None
+        c_ = cols[name]
         for c in CS:
             model = make_pipeline(StandardScaler(), LogisticRegression(
-                C=c, class_weight="balanced", max_iter=3000)).fit(x, y)
-            f1 = rph.metrics(sel_y, to_class(model.predict(sel_x)), len(sel_y))["macro_f1"]
+                C=c, class_weight="balanced", max_iter=3000)).fit(x[:, c_], y)
+            f1 = rph.metrics(sel_y, to_class(model.predict(sel_x[:, c_])), len(sel_y))[
+                "macro_f1"]
             if best is None or f1 > best[0]:
                 best = (f1, c, model)
         chosen[name] = {"C": best[1], "fitted": int(len(y))}
@@ -168,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             for df, x_s in data[split]:
                 d = df["detector"].iloc[0]
                 n_all = len(pd.read_parquet(rph.cached(args.cache, split, d)))
-                y_s, pred = df["label"].to_numpy(), to_class(best[2].predict(x_s))
+                y_s, pred = df["label"].to_numpy(), to_class(best[2].predict(x_s[:, c_]))
                 m = rows.setdefault(split, {}).setdefault(d, {})[name] = rph.metrics(
                     y_s, pred, n_all)
                 fer = rph.top_class(rph.probabilities(df, "fer"))
                 m["minus_fer_95"] = rph.paired_interval(y_s, pred, fer)
         rows.setdefault("fer2013_private", {}).setdefault("image", {})[name] = rph.metrics(
-            y_priv, to_class(best[2].predict(x_priv)), len(y_priv))
+            y_priv, to_class(best[2].predict(x_priv[:, c_])), len(y_priv))
     command = "python bench/real_head.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = {**rph.header(command), "chosen": chosen, "metrics": rows}
     if args.out:

@@ -40,6 +40,7 @@ MODELS = {
     "fer-keras": {"emotions": {"model": "fer", "engine": "keras"}},
     "pixels": {"emotions": {"model": "pixels"}},
     "pixels-align-flip": {"emotions": {"model": "pixels", "align": True, "flip": True}},
+    "pixels_real": {"emotions": {"model": "pixels_real"}},
     "blendshapes": {"emotions": {"model": "blendshapes"}},
     "landmarks": {"emotions": {"model": "landmarks"}},
 }

@@ -25,7 +25,7 @@ HAPPY = SAMPLE / "1001_DFA_HAP_XX.flv"
 
 
 def test_a_mesh_frame_model_turns_the_mesh_on_and_keys_the_table(tmp_path):
-    fer = make_config(tmp_path, SAMPLE)
+    fer = make_config(tmp_path, SAMPLE, emotions={"model": "fer"})
     blend = make_config(tmp_path, SAMPLE, emotions={"model": "blendshapes"})
     land = make_config(tmp_path, SAMPLE, emotions={"model": "landmarks"})
     assert fer.features == ["emotions"]
@@ -99,7 +99,7 @@ def test_videmo_run_with_a_frame_model_writes_both_tables_and_records_the_model(
     job = tmp_path / "job.yaml"
     job.write_text(f"corpus: {{paths: [{SAMPLE}], include: ['*HAP*', '*NEU*']}}\n"
                    f"sampling: {{every_n: 10}}\nrun: {{out: {tmp_path / 'run'}}}\n"
-                   f"report: {{labels: {SAMPLE / 'labels.csv'}}}\n")
+                   f"emotions: {{model: fer}}\nreport: {{labels: {SAMPLE / 'labels.csv'}}}\n")
     assert main(["run", str(job), "--no-progress", "--set", "emotions.model=blendshapes"]) == 0
     run = RunDir(tmp_path / "run")
     recorded = run.config()

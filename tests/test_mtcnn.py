@@ -184,7 +184,7 @@ def test_cache_key_follows_the_engine(tmp_path, monkeypatch):
     from videmo import models
 
     def cfg(**faces):
-        return make_config(tmp_path, tmp_path, faces=faces)
+        return make_config(tmp_path, tmp_path, faces=faces, emotions={"model": "fer"})
 
     lite, tf = cfg(detector="mtcnn"), cfg(detector="mtcnn", mtcnn_engine="tensorflow")
     assert lite.extract_hash() != tf.extract_hash()

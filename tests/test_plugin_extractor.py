@@ -142,7 +142,8 @@ def test_a_pixels_run_cuts_no_fer_crop(tmp_path, monkeypatch):
     result = analyze_clip(clip, cfg, load_models(cfg, 1))
     assert result.status == schema.DONE, result.reason
     assert (result.rows[schema.FACE_INDEX] >= 0).any()
-    fer = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]}, sampling={"every_n": 10})
+    fer = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]}, sampling={"every_n": 10},
+                      emotions={"model": "fer"})
     with pytest.raises(AssertionError, match="fer's crops were cut"):
         load_models(fer, 1).extractors["emotions"].extract(
             FaceBatch(np.zeros((40, 40, 3), np.uint8), [Face(5, 5, 20, 20)]))

@@ -229,9 +229,10 @@ def test_run_json_keeps_its_creation_and_appends_every_invocation(tmp_path, smal
         assert entry["host"] == socket.gethostname() and entry["time"]
         assert entry["versions"]["opencv-python-headless"]
     assert meta["extract_version"] == config_mod.EXTRACT_VERSION
+    # the default frame model's files (pixels_real: network, card, the detectors' framings)
     assert meta["extract_key"]["model_sha256"] == {
-        models.HAAR_CASCADE: models.SHA256[models.HAAR_CASCADE],
-        models.EMOTION_TFLITE: models.SHA256[models.EMOTION_TFLITE]}
+        name: models.SHA256[name] for name in (
+            models.HAAR_CASCADE, models.PIXELS_REAL, models.PIXELS_REAL_CARD, models.FACE_FRAMING)}
 
 
 def test_extract_hash_holds_code_version_models_and_packages(tmp_path, monkeypatch):
