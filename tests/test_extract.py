@@ -247,3 +247,25 @@ def test_sample_job_in_repo_extracts_with_mtcnn(tmp_path):
     assert len(share) == 6 and (share >= 0.8).all()
     assert df[schema.CONFIDENCE].dropna().between(0.9, 1).all()
     assert os.path.exists(out / "manifest.csv")
+
+
+def test_pool_workers_write_where_the_caller_is_after_a_chdir(tmp_path, sample_corpus,
+                                                              monkeypatch):
+    """``--jobs 2`` runs clips in loky workers, which joblib keeps between calls (300 s idle)
+    in the working directory they were started in. A relative ``run.out`` is the caller's
+    (tests/test_readme.py chdirs to its sandbox and runs ``runs/a`` in-process): the second run
+    here reused the first run's workers, whose records and parts went to first/runs/a, and
+    ``videmo status`` saw none of them done."""
+    from videmo.execute.status import run_status
+    from videmo.store.verify import verify_run
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for where in (first, second):
+        where.mkdir()
+        (where / "job.yaml").write_text(f"corpus:\n  paths: [{sample_corpus}]\n"
+                                        "sampling:\n  every_n: 30\nrun:\n  out: runs/a\n")
+        monkeypatch.chdir(where)  # the first run starts the workers here
+        assert main(["extract", "job.yaml", "--no-progress", "--jobs", "2"]) == 0
+    status = run_status(RunDir(second / "runs" / "a"))
+    assert status.total[schema.DONE] == len(SAMPLE_CLIPS), status.total
+    assert verify_run(second / "runs" / "a", models=False).ok

@@ -163,14 +163,32 @@ def _targets(run: Path) -> list[Path]:
     return [f for f in files if f.exists()]
 
 
+def _truncate(path: Path, rng: random.Random) -> None:
+    """Cut the file short by at least one byte of what it says: a text file keeps less than
+    its content without trailing whitespace (cutting only run.json's final newline is no
+    damage; verify rightly passes it, seed 0 case 185 did that when run.json happened to be one
+    byte longer than the offset drawn)."""
+    data = path.read_bytes()
+    content = len(data) if path.suffix == ".parquet" else len(data.rstrip())
+    path.write_bytes(data[:_position(content, rng)])
+
+
+def _position(n: int, rng: random.Random) -> int:
+    """A position in ``range(n)`` drawn with one ``rng.random()``: the draws a case takes do not
+    depend on the file's size, which varies from session to session (run.json and the records
+    hold the pytest command line, its temporary folder, a pid), so a case number names the same
+    fault in every session."""
+    return min(int(rng.random() * n), n - 1)
+
+
 def _flip(path: Path, rng: random.Random) -> None:
     data = bytearray(path.read_bytes())
     if path.suffix == ".parquet":
-        i = rng.randrange(len(data))
+        i = _position(len(data), rng)
         data[i] ^= rng.randrange(1, 256)
     else:  # text: a visible character becomes another one
         spots = [i for i, b in enumerate(data) if chr(b) in string.ascii_letters + string.digits]
-        i = rng.choice(spots)
+        i = spots[_position(len(spots), rng)]
         data[i] = ord(rng.choice([c for c in string.ascii_letters + string.digits
                                   if ord(c) != data[i]]))
     path.write_bytes(bytes(data))
@@ -227,9 +245,7 @@ def damage(run: Path, rng: random.Random) -> tuple[str, list[Path]]:
         return f"edit {path.name}: {_edit_value(path, rng)}", [path]
     path = rng.choice(targets)
     if kind == "truncate":
-        size = path.stat().st_size
-        with open(path, "r+b") as f:
-            f.truncate(rng.randrange(size))
+        _truncate(path, rng)
     elif kind == "delete":
         path.unlink()
     else:
@@ -293,17 +309,21 @@ def test_fault_campaign(finished_run, tmp_path, capsys):
 
 
 def _same_as_golden(path: Path, run: Path, golden: Path) -> bool:
-    """The damaged file reads as the undamaged one (a byte of Parquet statistics or padding):
-    nothing a reader sees changed."""
+    """The damaged file reads as the undamaged one (a byte of Parquet statistics or padding; a
+    YAML ``null`` cut to nothing or flipped to ``Null``, a float's 17th digit): nothing a reader
+    sees changed. Records and run.json are checksummed over what they say, not their bytes."""
     twin = golden / path.relative_to(run)
     if not path.exists():
         return False
-    if path.suffix == ".parquet":
-        try:
-            return pq.read_table(path).equals(pq.read_table(twin))
-        except Exception:  # noqa: BLE001 - unreadable: not the same
-            return False
-    return False
+    read = {".parquet": pq.read_table, ".json": lambda p: json.loads(p.read_text()),
+            ".yaml": lambda p: yaml.safe_load(p.read_text())}.get(path.suffix)
+    if read is None:  # manifest.csv: verify compares its text
+        return False
+    try:
+        a, b = read(path), read(twin)
+    except Exception:  # noqa: BLE001 - unreadable: not the same
+        return False
+    return a.equals(b) if path.suffix == ".parquet" else a == b
 
 
 def _assert_no_wrong_numbers(clips: pd.DataFrame, golden: pd.DataFrame, where: str) -> None:
@@ -315,3 +335,61 @@ def _assert_no_wrong_numbers(clips: pd.DataFrame, golden: pd.DataFrame, where: s
     pd.testing.assert_frame_equal(done[cols], golden.loc[done.index, cols], obj=where)
     assert (clips.loc[clips[schema.STATUS] != schema.DONE, schema.PREDICT]
             == clips.loc[clips[schema.STATUS] != schema.DONE, schema.STATUS]).all(), where
+
+
+# ------------------------------------------------------------------ the campaign's own faults
+class _LastPosition(random.Random):
+    """Draws the largest position every time: the longest file a truncation can leave."""
+
+    def random(self) -> float:
+        return 1.0 - 2.0 ** -53
+
+
+def test_longest_truncation_is_named_or_reads_the_same(finished_run, tmp_path):
+    """Seed 0 case 185 once cut only run.json's final newline (the offset drawn was its size
+    less one): verify passed, rightly, and the campaign failed. Every file cut as little as the
+    campaign can cut it now loses what it says, or reads as before (config.yaml's last
+    ``null`` cut to nothing), never only whitespace."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    with fakes():
+        for path in _targets(run):
+            data = path.read_bytes()
+            _truncate(path, _LastPosition())
+            cut = path.read_bytes()
+            if path.suffix != ".parquet":
+                assert cut != data.rstrip(), path
+            rel = "report" if path.name == "built_from.json" else str(path.relative_to(run))
+            named = {p.path for p in verify_run(run, models=False).problems}
+            assert rel in named or _same_as_golden(path, run, finished_run), path
+            path.write_bytes(data)
+
+
+@pytest.mark.parametrize(("name", "cut"), [("run.json", b"\n"), ("config.yaml", b" null\n")])
+def test_a_cut_that_says_the_same_is_harmless(finished_run, tmp_path, name, cut):
+    """A file that says what it said (run.json less its final newline, case 185's damage;
+    config.yaml's last ``workers: null`` as ``workers:``) passes verify and is counted as
+    harmless, not as a miss."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    path = run / name
+    data = path.read_bytes()
+    assert data.endswith(cut)
+    path.write_bytes(data[:-len(cut)])
+    with fakes():
+        assert verify_run(run, models=False).ok
+    assert _same_as_golden(path, run, finished_run)
+    path.write_bytes(data[:-len(cut) - 1])
+    assert not _same_as_golden(path, run, finished_run)
+
+
+def test_a_case_draws_the_same_whatever_the_sizes():
+    """Positions take one ``rng.random()`` whatever the file's size (run.json's size varies with
+    the pytest command line, its temporary folder and the pid), so case N is the same fault in
+    every session."""
+    states = set()
+    for n in (1, 445, 9326, 9327, 2 ** 20 + 1):
+        rng = random.Random(0)
+        assert 0 <= _position(n, rng) < n
+        states.add(rng.getstate())
+    assert len(states) == 1

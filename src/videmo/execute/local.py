@@ -251,11 +251,18 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
 
 def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, threads: int,
          on_frames: Callable[[int], None] | None = None, force: bool = False):
+    """Each unit's record, from this process or a pool of ``jobs`` workers.
+
+    Workers get the run directory as an absolute path: joblib keeps its loky workers between
+    calls (300 s idle) in the working directory they started in, so a relative ``run.out``
+    (``runs/a``) would be resolved there after this process changed directory (a notebook's
+    ``os.chdir``, tests/test_readme.py's sandbox) and the clips saved into another run."""
     if not todo:
         return
+    run_path = str(run.path.absolute())
     if jobs <= 1 or len(todo) == 1:
         for unit in todo:
-            yield process_unit(unit, cfg, str(run.path), threads, on_frames, force)
+            yield process_unit(unit, cfg, run_path, threads, on_frames, force)
         return
     from joblib import Parallel, delayed
 
@@ -269,7 +276,7 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
         # is raised here. Closing this generator (the caller does on a signal) kills the workers.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
         try:
-            outputs = pool(delayed(process_unit)(c, cfg, str(run.path), threads, report, force)
+            outputs = pool(delayed(process_unit)(c, cfg, run_path, threads, report, force)
                            for c in todo)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
