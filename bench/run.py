@@ -223,14 +223,18 @@ def repeated(n: int, fn, *args, **kw) -> dict:
 # ------------------------------------------------------------------ the tools
 def videmo_cmd(name: str, corpus: Path, *, every_n: int = EVERY_N, detector: str = "haar",
                jobs: int = 1, max_frames: int | None = None, extra: list[str] = (),
-               command: str = "extract", faces: dict | None = None) -> tuple[list[str], Path]:
+               command: str = "extract", faces: dict | None = None,
+               emotions: dict | None = None) -> tuple[list[str], Path]:
     """``videmo -q extract --force`` of ``corpus`` (a folder, or one video), run.threads 1;
-    ``faces``: more ``faces.*`` keys (e.g. ``mtcnn_engine``)."""
+    ``faces``: more ``faces.*`` keys (e.g. ``mtcnn_engine``); ``emotions``: the ``emotions``
+    section, fer unless given (these rows measure videmo against fer: fer was the default
+    frame model until 2026-12-06, when pixels_real became it)."""
     out = WORK / "runs" / name
     folder, include = (corpus, ["*"]) if corpus.is_dir() else (corpus.parent, [corpus.name])
     cfg = {"corpus": {"paths": [str(folder)], "include": include},
            "sampling": {"every_n": every_n, "max_frames": max_frames},
            "faces": {"detector": detector, **(faces or {})},
+           "emotions": emotions or {"model": "fer"},
            "run": {"out": str(out), "jobs": jobs, "threads": 1}}
     path = WORK / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
