@@ -41,44 +41,26 @@ CS = (0.001, 0.01, 0.1, 1.0)
 POOLED = "global_average_pooling2d"
 
 
-class Pooled:
-    """The shipped pixel model's three pooled vectors per crop (dequantised), 768 values."""
+def pooled_reader():
+    """The shipped pixel model's three pooled vectors per crop (dequantised), 768 values, read
+    from the int8 file's own tensors on LiteRT's reference kernels (XNNPACK would not keep the
+    intermediate tensors): a debugging path; scripts/train_pixels_real.py reads them from a
+    pruned file on the run-time kernels instead."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    def __init__(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from videmo.models import PIXEL_MODEL, model_path
+    from videmo.train.tflite_head import BatchedOutputs
 
-        from videmo.models import PIXEL_MODEL, model_path
-
-        self.it = Interpreter(model_path=str(model_path(PIXEL_MODEL)), num_threads=1,
-                              experimental_preserve_all_tensors=True,
-                              # XNNPACK would not keep the intermediate tensors
-                              experimental_op_resolver_type=OpResolverType
-                              .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        self.inp = self.it.get_input_details()[0]["index"]
-        self.batch = -1
-
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(crops), 64):
-            x = crops[start:start + 64]
-            if len(x) != self.batch:
-                self.it.resize_tensor_input(self.inp, [len(x), 48, 48, 1])
-                self.it.allocate_tensors()
-                self.batch = len(x)
-                self.pooled = sorted((d for d in self.it.get_tensor_details()
-                                      if POOLED in d["name"]), key=lambda d: d["name"])
-            self.it.set_tensor(self.inp, x[..., None].astype(np.float32))
-            self.it.invoke()
-            parts = []
-            for d in self.pooled:
-                scale, zero = d["quantization"]
-                v = self.it.get_tensor(d["index"]).astype(np.float32)
-                parts.append((v - zero) * scale if scale else v)
-            out.append(np.hstack(parts))
-        return np.vstack(out)
+    it = Interpreter(model_path=str(model_path(PIXEL_MODEL)), num_threads=1,
+                     experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType
+                     .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    pooled = sorted((d for d in it.get_tensor_details() if POOLED in d["name"]),
+                    key=lambda d: d["name"])
+    return BatchedOutputs(it, pooled)
 
 
-def real_features(root: Path, split: str, detector: str, cache: Path, pooled: Pooled
+def real_features(root: Path, split: str, detector: str, cache: Path, pooled
                   ) -> tuple[pd.DataFrame, np.ndarray]:
     path = cache / f"pooled-{split}-{detector}.npz"
     df = pd.read_parquet(rph.cached(cache, split, detector)).dropna(subset=["fer.happy"])
@@ -96,23 +78,14 @@ def real_features(root: Path, split: str, detector: str, cache: Path, pooled: Po
 
 
 def fer2013_features(root: Path, split: str, per_class: int | None, cache: Path,
-                     pooled: Pooled) -> tuple[np.ndarray, np.ndarray]:
-    from videmo.train.data import ORIGINAL
+                     pooled) -> tuple[np.ndarray, np.ndarray]:
+    from videmo.train.data import folder_sample
 
     path = cache / f"pooled-fer2013-{split}-{per_class}.npz"
-    paths = [p for p in sorted(root.glob("*/*/*.jpg"))
-             if (m := ORIGINAL.match(p.name)) and m.group(1) == split]
-    if per_class:
-        rng = np.random.default_rng(0)
-        keep = []
-        for e in schema.EMOTIONS:
-            of_e = [p for p in paths if p.parent.name == e]
-            keep += list(rng.choice(of_e, min(per_class, len(of_e)), replace=False))
-        paths = sorted(keep)
+    x, emotions = folder_sample(root, split, per_class)
     if not path.is_file():
-        x = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
         np.savez(path, x=pooled(x))
-    return np.load(path)["x"], np.array([p.parent.name for p in paths])
+    return np.load(path)["x"], emotions
 
 
 def to_class(labels: np.ndarray) -> np.ndarray:
@@ -135,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="also fit the 7-emotion layer on each network's 256 values alone")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    pooled = Pooled()
+    pooled = pooled_reader()
     data = {s: [real_features(args.root, s, d, args.cache, pooled) for d in args.detectors]
             for s in ("train", "selection", "test")}
     x_real = np.vstack([x for _, x in data["train"]])

@@ -59,6 +59,7 @@ from videmo.extract.images import to_grey  # noqa: E402
 from videmo.models import PIXEL_MODEL, model_path  # noqa: E402
 from videmo.train import real_photos as rp  # noqa: E402
 from videmo.train import tflite_head as th  # noqa: E402
+from videmo.train.data import folder_sample  # noqa: E402
 
 POOLED = "global_average_pooling2d"
 OUT = REPO / "src" / "videmo" / "models"
@@ -73,33 +74,12 @@ def pooled_tensors(model_bytes: bytes) -> list[int]:
     return [i for _, i in found]
 
 
-class Features:
-    """The pooled vectors (dequantised) of 48x48 grey crops, from the pruned file (XNNPACK)."""
+def features_of(model_bytes: bytes) -> th.BatchedOutputs:
+    """The dequantised outputs of 48x48 grey crops through ``model_bytes`` (LiteRT's default
+    XNNPACK kernels, as at run time), concatenated per crop."""
+    from ai_edge_litert.interpreter import Interpreter
 
-    def __init__(self, model_bytes: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.it = Interpreter(model_content=model_bytes, num_threads=2)
-        self.inp = self.it.get_input_details()[0]["index"]
-        self.batch = -1
-
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(crops), 64):
-            x = crops[start:start + 64]
-            if len(x) != self.batch:
-                self.it.resize_tensor_input(self.inp, [len(x), 48, 48, 1])
-                self.it.allocate_tensors()
-                self.batch = len(x)
-            self.it.set_tensor(self.inp, x[..., None].astype(np.float32))
-            self.it.invoke()
-            parts = []
-            for d in self.it.get_output_details():
-                scale, zero = d["quantization"]
-                v = self.it.get_tensor(d["index"]).astype(np.float32)
-                parts.append((v - zero) * scale if scale else v)
-            out.append(np.hstack(parts))
-        return np.vstack(out)
+    return th.BatchedOutputs(Interpreter(model_content=model_bytes, num_threads=2))
 
 
 def real_crops(root: Path, split: str, detector: str, cache: Path) -> tuple[pd.DataFrame,
@@ -118,23 +98,6 @@ def real_crops(root: Path, split: str, detector: str, cache: Path) -> tuple[pd.D
         frame = cv2.imread(str(root / "images" / r.image), cv2.IMREAD_COLOR)
         crops.append(face_crop(to_grey(frame), (r.x, r.y, r.w, r.h), framing))
     return df.assign(detector=detector), np.stack(crops), len(every)
-
-
-def fer2013(root: Path, split: str, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """FER2013 images of ``split`` (at most ``per_class`` of each emotion, seeded) and emotions."""
-    from videmo.train.data import ORIGINAL
-
-    paths = [p for p in sorted(root.glob("*/*/*.jpg"))
-             if (m := ORIGINAL.match(p.name)) and m.group(1) == split]
-    if per_class:
-        rng = np.random.default_rng(0)
-        keep = []
-        for e in schema.EMOTIONS:
-            of_e = [p for p in paths if p.parent.name == e]
-            keep += list(rng.choice(of_e, min(per_class, len(of_e)), replace=False))
-        paths = sorted(keep)
-    x = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
-    return x, np.array([p.parent.name for p in paths])
 
 
 def to_class(labels: np.ndarray) -> np.ndarray:
@@ -211,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     src = model_path(PIXEL_MODEL).read_bytes()
     pooled = pooled_tensors(src)
-    features = Features(th.with_outputs(src, pooled))
+    features = features_of(th.with_outputs(src, pooled))
     data = {s: [real_crops(args.root, s, d, args.cache) for d in args.detectors]
             for s in ("train", "selection", "test")}
     emotion = {r["image"]: rp.EMOTION_OF_LABEL[r["emotion"]]
@@ -219,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     x_real = np.vstack([features(c) for _, c, _ in data["train"]])
     e_real = np.array([emotion[i] or "" for df, _, _ in data["train"] for i in df["image"]])
     has = e_real != ""
-    x_fer, e_fer = fer2013(args.fer2013, "Training", args.fer2013_per_class)
+    x_fer, e_fer = folder_sample(args.fer2013, "Training", args.fer2013_per_class)
     x = np.vstack([x_real[has], features(x_fer)])
     y = np.concatenate([e_real[has], e_fer])
     sel_x = np.vstack([features(c) for _, c, _ in data["selection"]])
@@ -229,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     model_bytes = th.with_dense_head(src, pooled, head["weights"], head["bias"])
     # the file computes what the fitted layer does on the features it was fitted on
     sample = np.concatenate([crops[:32] for _, crops, _ in data["selection"]])
-    check = Features(model_bytes)(sample)
+    check = features_of(model_bytes)(sample)
     expected = th.dense_softmax(features(sample), head["weights"], head["bias"])
     gap = float(np.abs(check - expected).max())
     if gap > 1e-4:
@@ -262,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - t0),
     }
-    x_priv, e_priv = fer2013(args.fer2013, "PrivateTest", None)
+    x_priv, e_priv = folder_sample(args.fer2013, "PrivateTest")
     card["metrics"] = evaluate(tflite, card, data, (x_priv, e_priv))
     (args.out / "pixels_real.json").write_text(json.dumps(card, indent=1) + "\n")
     args.results.write_text(json.dumps({**rph.header(command), "metrics": card["metrics"],

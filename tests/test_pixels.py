@@ -423,24 +423,13 @@ def test_pixels_real_is_the_pixel_networks_and_its_dense_layer():
         crops = np.concatenate([crops, z["crops"][:6]])
 
     def run(model_bytes):
-        interp = Interpreter(model_content=model_bytes, num_threads=1)
-        inp = interp.get_input_details()[0]["index"]
-        interp.resize_tensor_input(inp, [len(crops), SIZE, SIZE, 1])
-        interp.allocate_tensors()
-        interp.set_tensor(inp, crops[..., None].astype(np.float32))
-        interp.invoke()
-        outs = []
-        for d in interp.get_output_details():
-            scale, zero = d["quantization"]
-            v = interp.get_tensor(d["index"]).astype(np.float32)
-            outs.append((v - zero) * scale if scale else v)
-        return outs
+        return th.BatchedOutputs(Interpreter(model_content=model_bytes, num_threads=1))(crops)
 
-    features = np.hstack(run(th.with_outputs(base, pooled_ix)))
+    features = run(th.with_outputs(base, pooled_ix))
     assert features.shape == (len(crops), 768)
-    (probabilities,) = run(shipped)
+    probabilities = run(shipped)
     np.testing.assert_allclose(probabilities, th.dense_softmax(features, w, b), atol=1e-5)
-    (rebuilt,) = run(th.with_dense_head(base, pooled_ix, w, b))
+    rebuilt = run(th.with_dense_head(base, pooled_ix, w, b))
     np.testing.assert_allclose(rebuilt, probabilities, atol=1e-6)
 
 

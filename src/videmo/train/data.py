@@ -155,3 +155,22 @@ def holdout(labels: np.ndarray, seed: int, share: float = HOLDOUT_SHARE) -> np.n
         k = int(round(share * len(idx)))
         mask[rng.permutation(idx)[:k]] = True
     return mask
+
+
+def folder_sample(root: Path, split: str, per_class: int | None = None, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The original images of ``split`` below a FER2013 folder copy (``<emotion>/<Split>_<n>.jpg``,
+    in path order), at most ``per_class`` of each emotion (drawn by numpy's default_rng(seed)),
+    as grey (n, 48, 48) uint8 and their emotion names: the real-photo benchmarks' FER2013 rows
+    (bench/real_head.py, scripts/train_pixels_real.py)."""
+    paths = [p for p in sorted(root.glob("*/*/*.jpg"))
+             if (m := ORIGINAL.match(p.name)) and m.group(1) == split]
+    if per_class:
+        rng = np.random.default_rng(seed)
+        keep = []
+        for e in schema.EMOTIONS:
+            of_e = [p for p in paths if p.parent.name == e]
+            keep += list(rng.choice(of_e, min(per_class, len(of_e)), replace=False))
+        paths = sorted(keep)
+    images = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
+    return images, np.array([p.parent.name for p in paths])

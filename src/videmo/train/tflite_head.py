@@ -154,6 +154,37 @@ def with_dense_head(model_bytes: bytes, pooled: list[int], weights: np.ndarray,
     return bytes(fu.convert_object_to_bytearray(model))
 
 
+class BatchedOutputs:
+    """A grey-crop network's float outputs (int8 ones dequantised) for (n, 48, 48) crops, in
+    batches of ``batch``, concatenated per crop: ``tensors`` (tensor details, e.g. the pooled
+    vectors of a file loaded with ``experimental_preserve_all_tensors``) or the outputs."""
+
+    def __init__(self, interpreter, tensors: list[dict] | None = None, batch: int = 64,
+                 side: int = 48) -> None:
+        self.it, self.batch, self.side = interpreter, batch, side
+        self.tensors = tensors
+        self.inp = interpreter.get_input_details()[0]["index"]
+        self._size = -1
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(crops), self.batch):
+            x = crops[start:start + self.batch]
+            if len(x) != self._size:
+                self.it.resize_tensor_input(self.inp, [len(x), self.side, self.side, 1])
+                self.it.allocate_tensors()
+                self._size = len(x)
+            self.it.set_tensor(self.inp, x[..., None].astype(np.float32))
+            self.it.invoke()
+            parts = []
+            for d in self.tensors or self.it.get_output_details():
+                scale, zero = d["quantization"]
+                v = self.it.get_tensor(d["index"]).astype(np.float32)
+                parts.append((v - zero) * scale if scale else v)
+            out.append(np.hstack(parts))
+        return np.vstack(out)
+
+
 def dense_softmax(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """The appended head in numpy (what :func:`with_dense_head`'s file computes)."""
     z = x @ weights.T + bias
