@@ -247,3 +247,22 @@ def test_sample_job_in_repo_extracts_with_mtcnn(tmp_path):
     assert len(share) == 6 and (share >= 0.8).all()
     assert df[schema.CONFIDENCE].dropna().between(0.9, 1).all()
     assert os.path.exists(out / "manifest.csv")
+
+
+def test_a_relative_run_out_lands_in_this_directory_with_reused_workers(tmp_path, monkeypatch):
+    """Two `--jobs 2` runs in one process, the second from another directory with a relative
+    run.out: loky hands the second run the workers of the first, which started in the first
+    directory. They must write where the run is (they wrote into the first directory, found by
+    the suite under pytest-xdist: tests/test_readme.py's `videmo run my.yaml --jobs 2`)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for d in (first, second):
+        d.mkdir()
+        (d / "job.yaml").write_text(f"corpus: {{paths: ['{SAMPLE_CLIPS[0].parent}'], "
+                                    f"include: ['*HAP*', '*SAD*']}}\n"
+                                    "sampling: {every_n: 30}\nrun: {out: runs/a}\n")
+    monkeypatch.chdir(first)
+    assert main(["extract", "job.yaml", "--jobs", "2", "--no-progress"]) == 0
+    monkeypatch.chdir(second)
+    assert main(["extract", "job.yaml", "--jobs", "2", "--no-progress"]) == 0
+    assert len(RunDir(second / "runs" / "a").records()) == 2
+    assert len(list((first / "runs" / "a" / "clips").glob("*.json"))) == 2  # its own, no more

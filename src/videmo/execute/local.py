@@ -268,8 +268,11 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
         # reach one before _init_worker ignores it. One sent to the parent meanwhile waits, then
         # is raised here. Closing this generator (the caller does on a signal) kills the workers.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+        # absolute: loky reuses its workers across runs of one process, and a worker keeps the
+        # working directory it started in (a relative run.out would land in another folder)
+        out = str(run.path.absolute())
         try:
-            outputs = pool(delayed(process_unit)(c, cfg, str(run.path), threads, report, force)
+            outputs = pool(delayed(process_unit)(c, cfg, out, threads, report, force)
                            for c in todo)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
