@@ -23,9 +23,11 @@ from videmo.execute import slurm
 from videmo.execute.status import run_status
 from videmo.store import RunDir
 
-from .conftest import IN_CI, REPO, SAMPLE, SAMPLE_CLIPS
+from .conftest import IN_CI, REPO, SAMPLE, SAMPLE_CLIPS, one_installer
 
 SCRIPT = REPO / "scripts" / "slurm" / "local-cluster.sh"
+# one cluster for the module: scripts/test.sh runs pytest-xdist with --dist loadfile, so this
+# file's tests run in one worker, one after another
 pytestmark = pytest.mark.slurm
 
 
@@ -46,8 +48,9 @@ def cluster(tmp_path_factory):
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "VIDEMO_SLURM_DIR": str(base)}
-    subprocess.run(["bash", str(SCRIPT), "start"], env=env, check=True, timeout=900,
-                   stdin=subprocess.DEVNULL)
+    with one_installer():  # it installs munge + slurm with apt-get when missing
+        subprocess.run(["bash", str(SCRIPT), "start"], env=env, check=True, timeout=900,
+                       stdin=subprocess.DEVNULL)
     pids = [int(line.split()[1]) for line in (base / "run" / "pids").read_text().splitlines()]
     assert len(pids) == 3  # munged, slurmctld, slurmd
     try:
