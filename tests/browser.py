@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IN_CI, REPO
+from .conftest import IN_CI, REPO, one_installer
 
 SCRIPT = REPO / "scripts" / "browser-setup.sh"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,8 +40,11 @@ def browser_tools() -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         _unavailable("chromium, chromium-driver and ffmpeg are missing and need root + apt-get: "
                      f"sudo bash {SCRIPT}")
-    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=900,
-                            stdin=subprocess.DEVNULL)
+    with one_installer():
+        if tools_present():  # the other worker installed them meanwhile
+            return
+        result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True,
+                                timeout=900, stdin=subprocess.DEVNULL)
     if result.returncode != 0 or not tools_present():
         _unavailable(f"{SCRIPT} failed ({result.returncode}): {result.stderr[-2000:]}")
 
@@ -53,8 +56,11 @@ def ffmpeg_tool() -> None:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         _unavailable(f"ffmpeg is missing and needs root + apt-get: sudo bash {SCRIPT}")
-    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=900,
-                            stdin=subprocess.DEVNULL)
+    with one_installer():
+        if shutil.which("ffmpeg") and shutil.which("ffprobe"):
+            return
+        result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True,
+                                timeout=900, stdin=subprocess.DEVNULL)
     if result.returncode != 0 or not shutil.which("ffmpeg"):
         _unavailable(f"{SCRIPT} failed ({result.returncode}): {result.stderr[-2000:]}")
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -32,6 +36,19 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample" / "crema-d"
 SAMPLE_CLIPS = sorted(SAMPLE.glob("*.flv"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def one_installer() -> Iterator[None]:
+    """Held while a fixture runs a set-up script that may call apt-get (browser-setup.sh,
+    local-cluster.sh start): the suite runs in two pytest-xdist workers, and two apt-get runs at
+    once would fight over apt's locks. A fixture checks again, inside, what it would install."""
+    with open(Path(tempfile.gettempdir()) / "videmo-tests-installer.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def make_config(tmp_path: Path, corpus_path: Path | list[Path], **sections) -> config_mod.Config:

@@ -52,6 +52,26 @@ def recordings(ffmpeg_tool, tmp_path_factory) -> dict[str, Path]:
     return {"cfr": cfr, "vfr": vfr}
 
 
+@pytest.fixture(scope="module")
+def unchunked(recordings, tmp_path_factory):
+    """``unchunked(kind, every_n)``: an unchunked extract of the recording (its per-frame
+    table and run directory), made once per module for the tests that compare a chunked run
+    with it; they only read it."""
+    runs: dict[tuple[str, int], tuple[pd.DataFrame, Path]] = {}
+
+    def get(kind: str, every_n: int) -> tuple[pd.DataFrame, Path]:
+        if (kind, every_n) not in runs:
+            base = tmp_path_factory.mktemp(f"unchunked-{kind}-{every_n}")
+            whole = extract(make_config(base, recordings[kind].parent,
+                                        sampling={"every_n": every_n}, run={"chunk_s": None}),
+                            progress=False)
+            assert whole.ok
+            runs[kind, every_n] = (whole.table, base / "run")
+        return runs[kind, every_n]
+
+    return get
+
+
 @pytest.mark.parametrize("kind", ["cfr", "vfr"])
 @pytest.mark.parametrize("chunk_s", [0.7, 2.0, 5.0])
 def test_every_frame_in_exactly_one_chunk_with_its_sequential_timestamp(recordings, kind,
@@ -111,20 +131,19 @@ def test_planned_picks_are_the_sequential_pass_picks(recordings, tmp_path, sampl
 
 
 @pytest.mark.parametrize("kind", ["cfr", "vfr"])
-def test_chunked_run_table_equals_unchunked(recordings, kind, tmp_path):
+def test_chunked_run_table_equals_unchunked(recordings, unchunked, kind, tmp_path):
     """The merged per-frame table of a chunked run (two workers) is the unchunked table, to
     the bit: frames, timestamps, boxes, scores and face tracks."""
     root = recordings[kind].parent
-    whole = extract(make_config(tmp_path / "a", root, sampling={"every_n": 3},
-                                run={"chunk_s": None}), progress=False)
+    a, a_run = unchunked(kind, 3)
     cut = extract(make_config(tmp_path / "b", root, sampling={"every_n": 3},
                               run={"chunk_s": 2.5, "jobs": 2}), progress=False)
-    assert whole.ok and cut.ok and cut.done == 1
-    a, b = whole.table, cut.table
+    assert cut.ok and cut.done == 1
+    b = cut.table
     assert len(a) > 0 and a.equals(b)
     chunk_dir = chunked.chunk_dir(RunDir(tmp_path / "b" / "run"), "debate")
     assert len(list(chunk_dir.glob("*.json"))) == 6  # 12.7 s in 2.5 s chunks
-    m_a = pd.read_csv(tmp_path / "a" / "run" / "manifest.csv").iloc[0]
+    m_a = pd.read_csv(a_run / "manifest.csv").iloc[0]
     m_b = pd.read_csv(tmp_path / "b" / "run" / "manifest.csv").iloc[0]
     for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAMES_DECODED,
                 schema.WIDTH, schema.HEIGHT, schema.STATUS):
@@ -132,12 +151,13 @@ def test_chunked_run_table_equals_unchunked(recordings, kind, tmp_path):
     assert m_b[schema.DURATION_S] == pytest.approx(m_a[schema.DURATION_S], abs=1e-6)
 
 
-def test_a_kill_inside_a_chunk_loses_only_that_chunk(recordings, tmp_path):
+def test_a_kill_inside_a_chunk_loses_only_that_chunk(recordings, unchunked, tmp_path):
     """SIGKILL a run while it works on a chunk: the chunks finished before are kept and not
-    redone on the rerun, and the result equals an unchunked run."""
+    redone on the rerun, and the result equals an unchunked run. (Every 2nd frame: a chunk is
+    about 30 frames of work, far longer than the 20 ms between looks at the chunk records.)"""
     root = recordings["cfr"].parent
     job = tmp_path / "job.yaml"
-    job.write_text(f"corpus: {{paths: [{root}]}}\nsampling: {{every_n: 1}}\n"
+    job.write_text(f"corpus: {{paths: [{root}]}}\nsampling: {{every_n: 2}}\n"
                    f"run: {{out: {tmp_path / 'run'}, chunk_s: 2.0}}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "videmo.cli", "extract", str(job),
@@ -159,9 +179,8 @@ def test_a_kill_inside_a_chunk_loses_only_that_chunk(recordings, tmp_path):
     after = {p.name: json.loads(p.read_text())[schema.FINISHED_AT]
              for p in chunk_dir.glob("*.json")}
     assert len(after) == 7 and all(after[k] == v for k, v in before.items())
-    whole = extract(make_config(tmp_path / "w", root, sampling={"every_n": 1},
-                                run={"chunk_s": None}), progress=False)
-    assert whole.table.equals(RunDir(tmp_path / "run").frames())
+    whole, _ = unchunked("cfr", 2)
+    assert whole.equals(RunDir(tmp_path / "run").frames())
 
 
 def test_segments_extract_only_the_chunks_they_reach_and_more_later(recordings, tmp_path,
@@ -198,7 +217,8 @@ def test_segments_extract_only_the_chunks_they_reach_and_more_later(recordings, 
     assert rep.metrics.segments["unsampled"] == [] and rep.metrics.complete
 
 
-def test_one_recording_over_three_shards_merges_into_the_unchunked_table(recordings, tmp_path):
+def test_one_recording_over_three_shards_merges_into_the_unchunked_table(recordings, unchunked,
+                                                                        tmp_path):
     """`videmo extract --shard I/3` (what each SLURM array task runs) on one long recording:
     the plan deals its chunks over the shards by frames to sample; each task analyses only its
     chunks; the last to finish (or the merge job, `videmo report`) merges them; the table equals
@@ -222,9 +242,8 @@ def test_one_recording_over_three_shards_merges_into_the_unchunked_table(recordi
     assert plan.clips(0) == plan.clips(1) == plan.clips(2) == ["debate"]
     assert run.is_done(Clip("debate", recordings["cfr"]), run.config())  # the last one merged
     assert main(["report", str(run.path)]) == 0
-    whole = extract(make_config(tmp_path / "w", root, sampling={"every_n": 2},
-                                run={"chunk_s": None}), progress=False)
-    pd.testing.assert_frame_equal(whole.table, pd.read_parquet(run.frames_path))
+    whole, _ = unchunked("cfr", 2)
+    pd.testing.assert_frame_equal(whole, pd.read_parquet(run.frames_path))
 
 
 def test_a_recording_no_segment_names_is_merged_not_failed(recordings, tmp_path):
@@ -263,7 +282,7 @@ def test_a_recording_is_cut_for_the_workers_there_are(duration, chunk_s, workers
 
 
 def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
-        recordings, tmp_path, monkeypatch):
+        recordings, unchunked, tmp_path, monkeypatch):
     """``--jobs 2`` on a recording shorter than ``run.chunk_s`` (one chunk for one worker):
     two equal chunks, one per worker; the merged table equals the unchunked one; a report run
     with ``run.jobs: 1`` still finds the plan the chunks were made for."""
@@ -271,12 +290,11 @@ def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
 
     monkeypatch.setattr(chunks_mod, "MIN_CHUNK_S", 1.0)  # the test recording is 12.7 s
     root = recordings["vfr"].parent
-    whole = extract(make_config(tmp_path / "a", root, sampling={"every_n": 3},
-                                run={"chunk_s": None}), progress=False)
+    whole, _ = unchunked("vfr", 3)
     cfg = make_config(tmp_path / "b", root, sampling={"every_n": 3}, run={"chunk_s": 20.0})
     assert chunked.chunk_plan(Clip("debate", recordings["vfr"]), cfg) is None  # jobs 1
     cut = extract(cfg, jobs=2, progress=False)
-    assert whole.ok and cut.ok and cut.done == 1
+    assert cut.ok and cut.done == 1
     run = RunDir(tmp_path / "b" / "run")
     records = [json.loads(p.read_text()) for p in
                sorted(chunked.chunk_dir(run, "debate").glob("*.json"))]
@@ -284,7 +302,7 @@ def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
     assert [x for r in records for x in (r["start_s"], r["end_s"])] == pytest.approx(
         [0.0, half, half, 2 * half])
     assert all(r[chunked.WORKERS] == 2 for r in records)
-    assert whole.table.equals(cut.table)
+    assert whole.equals(cut.table)
     assert chunked.merge(run, Clip("debate", recordings["vfr"]), cfg) is not None  # jobs 1
 
 

@@ -32,9 +32,12 @@ from videmo.store import RunDir
 from .conftest import SAMPLE_CLIPS, read_frames, write_video
 
 IS_ROOT = os.geteuid() == 0
+# the kill corpus: every 4th frame of the six clips, about 100 frames; a clip is still a few
+# hundred ms of work, and the tests poll for records every 20-50 ms
+KILL_EVERY_N = 4
 
 
-def _job(tmp_path: Path, corpus: Path, out: Path | None = None, every_n: int = 2,
+def _job(tmp_path: Path, corpus: Path, out: Path | None = None, every_n: int = KILL_EVERY_N,
          extra: str = "") -> Path:
     job = tmp_path / f"job-{out.name if out else 'run'}.yaml"
     job.write_text(f"corpus: {{paths: ['{corpus}']}}\nsampling: {{every_n: {every_n}}}\n"
@@ -190,7 +193,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 # ------------------------------------------------------------------ signals and kills
 @pytest.fixture(scope="module")
 def kill_corpus(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    """The six sample clips, every 2nd frame (about 200 frames), and the uninterrupted table."""
+    """The six sample clips, every KILL_EVERY_N-th frame, and the uninterrupted table."""
     base = tmp_path_factory.mktemp("kill")
     corpus = base / "corpus"
     corpus.mkdir()
