@@ -5,7 +5,8 @@
 The recordings are bench/long_recording.py's (``woman2.mp4`` scaled to 1280x720, encoded once,
 looped with ffmpeg; under bench/.work/, never committed). Each row is a fresh ``videmo -q
 extract --force`` of one recording (every 20th frame, ``faces.detector`` as given, the default
-``run.threads`` (cores / jobs) and ``run.chunk_s``), all cores allowed, ``--jobs 1`` and
+``run.threads`` (cores / jobs; ``--threads`` sets it for every row) and ``run.chunk_s``), all
+cores allowed, ``--jobs 1`` and
 ``--jobs 2`` alternating; wall and CPU seconds and peak RSS of the process tree (bench/run.py's
 ``timed``). ``--baseline-src``: also run another checkout's ``src`` (e.g. ``git archive``
 of the previous main) in the same rounds. JSON to bench/results/jobs-ratio.json.
@@ -24,9 +25,10 @@ import long_recording as lr  # noqa: E402
 import run as harness  # noqa: E402
 
 
-def extract(name: str, video: Path, jobs: int, detector: str, src: str | None) -> dict:
+def extract(name: str, video: Path, jobs: int, detector: str, src: str | None,
+            threads: int | None = None) -> dict:
     cfg = {"corpus": {"paths": [str(video.parent)]}, "sampling": {"every_n": 20},
-           "faces": {"detector": detector}, "run": {"jobs": jobs, "out": str(
+           "faces": {"detector": detector}, "run": {"jobs": jobs, "threads": threads, "out": str(
                lr.WORK / "runs" / name)}}
     path = lr.WORK / f"{name}.yaml"
     path.write_text(json.dumps(cfg))
@@ -44,9 +46,13 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--detector", default="haar")
     p.add_argument("--baseline-src", help="another checkout's src/, run in the same rounds")
+    p.add_argument("--threads", type=int, default=None,
+                   help="run.threads for every row (default: unset, cores / jobs)")
     p.add_argument("--out", default=str(harness.REPO / "bench" / "results" / "jobs-ratio.json"))
     args = p.parse_args()
-    result = {"machine": harness.machine(), "detector": args.detector, "recordings": {}}
+    result = {"machine": harness.machine(), "detector": args.detector, "threads": args.threads,
+              "command": "python bench/jobs_ratio.py " + " ".join(sys.argv[1:]),
+              "recordings": {}}
     codes = [("new", None)] + ([("base", args.baseline_src)] if args.baseline_src else [])
     for minutes in args.minutes:
         video = lr.make_recording(Path(args.source), minutes)
@@ -55,7 +61,7 @@ def main() -> None:
             for code, src in codes:
                 for jobs in (1, 2):
                     name = f"{code}_jobs{jobs}_{minutes}m"
-                    r = extract(name, video, jobs, args.detector, src)
+                    r = extract(name, video, jobs, args.detector, src, args.threads)
                     rows.setdefault(name, []).append(r)
                     print(name, i, r, flush=True)
         ratios = {code: [a["wall_s"] / b["wall_s"] for a, b in zip(

@@ -129,8 +129,12 @@ def chunk_count(duration_s: float, chunk_s: float, workers: int = 1) -> tuple[in
     ``workers`` and the recording cut into that many equal chunks, none shorter than
     :data:`MIN_CHUNK_S` (a worker's start and its seek are not worth less): a 3-minute
     recording with ``--jobs 2`` is two 90 s chunks, a 15-minute one four of 225 s, instead of
-    one chunk (one busy worker) and 300 + 300 + 300 (the last alone)."""
-    base = max(1, math.ceil(duration_s / chunk_s))
+    one chunk (one busy worker) and 300 + 300 + 300 (the last alone). A last piece shorter
+    than half a chunk and than :data:`MIN_CHUNK_S` joins the chunk before it: a "15-minute"
+    recording is often a frame longer (900.04 s), which made four chunks, the last of one
+    frame, and three workers' worth of work for two (measured: BENCHMARKS.md, --jobs 2)."""
+    tail = min(MIN_CHUNK_S, chunk_s / 2)
+    base = max(1, math.ceil(max(duration_s - tail, 0.0) / chunk_s))
     workers = max(1, workers)
     if workers == 1 or base % workers == 0:
         return base, chunk_s
@@ -148,9 +152,12 @@ def plan_chunks(clock: FrameClock, s: SamplingConfig, chunk_s: float,
     n_chunks, length = chunk_count(clock.duration_s, chunk_s, workers)
     out = []
     for k in range(n_chunks):
-        start, end = k * length, (k + 1) * length
+        last = k == n_chunks - 1
+        # the last chunk runs to the recording's end (a short tail joins it: chunk_count)
+        start, end = k * length, max((k + 1) * length, clock.duration_s) if last else (
+            (k + 1) * length)
         lo = int(np.searchsorted(clock.times, start - 1e-9, side="left"))
-        hi = len(clock.times) if k == n_chunks - 1 else int(
+        hi = len(clock.times) if last else int(
             np.searchsorted(clock.times, end - 1e-9, side="left"))
         n = int(np.count_nonzero((picks >= lo) & (picks < hi)))
         out.append(ChunkSpan(k, lo, hi, start, end, n))
