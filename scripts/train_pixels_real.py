@@ -31,7 +31,8 @@ Prerequisites (outside the repository: photos and per-photo boxes are never comm
         --detectors haar mediapipe mtcnn
     python scripts/train_pixels_real.py /tmp/realfaces --fer2013 /tmp/fer2013
 
-Needs TensorFlow (``pip install -e .[train]``) to edit the flatbuffer.
+Needs TensorFlow (a dependency of videmo, for ``videmo train``) to edit the flatbuffer; the
+file it writes runs on ai-edge-litert alone.
 """
 
 from __future__ import annotations
