@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from videmo.models import sha256_of
 from videmo.schema import FeatureTable
 from videmo.store.files import RunDirError, fsync_dir
 
@@ -70,17 +71,9 @@ def report_dirs(run_path: Path, cfg) -> list[Path]:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def part_entry(path: Path) -> dict[str, Any]:
     """The record of a part just written: its content hash and row count."""
-    return {"sha256": file_sha256(path), "rows": pq.read_metadata(path).num_rows}
+    return {"sha256": sha256_of(path), "rows": pq.read_metadata(path).num_rows}
 
 
 def part_problem(path: Path, entry: dict[str, Any] | None) -> str | None:
@@ -92,7 +85,7 @@ def part_problem(path: Path, entry: dict[str, Any] | None) -> str | None:
     if not entry:
         return None
     try:
-        if file_sha256(path) != entry.get("sha256"):
+        if sha256_of(path) != entry.get("sha256"):
             return "its content differs from its record (sha256)"
         rows = pq.read_metadata(path).num_rows
     except Exception as e:  # noqa: BLE001 - any unreadable file is a damaged one
@@ -203,7 +196,7 @@ def parts_fingerprint(run, config_hash: str, name: str = FRAMES_PART,
         cid = str(rec["clip_id"])
         path = run.part_path(cid) if name == FRAMES_PART else run.table_part_path(name, cid)
         if path.exists():
-            entries[cid] = (rec.get(PARTS) or {}).get(name) or file_sha256(path)
+            entries[cid] = (rec.get(PARTS) or {}).get(name) or sha256_of(path)
     return fingerprint(entries)
 
 
