@@ -108,21 +108,25 @@ def letterbox(frame: np.ndarray) -> tuple[np.ndarray, float, float, float]:
 
 
 def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
-           min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           min_score: float, input_size: int = INPUT_SIZE, empty_boxes: bool = True
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes (k, 4) as (xmin, ymin, xmax, ymax), keypoints (k, 6, 2) and scores (k,), all in
-    [0, 1] of the letterboxed square, for the anchors scoring at least ``min_score``."""
+    [0, 1] of the letterboxed square, for the anchors scoring at least ``min_score``: a
+    BlazeFace model's raw outputs on its ``input_size`` square (128 here, 192 for the full
+    range model). ``empty_boxes``: keep boxes of zero width or height (the short-range graph
+    does; blazeface_full drops them)."""
     logits = np.clip(raw_scores.reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
     scores = 1.0 / (1.0 + np.exp(-logits))
     keep = np.flatnonzero(scores >= min_score)
     raw = raw_boxes.reshape(-1, 16)[keep].astype(np.float64)
     a = anchors[keep].astype(np.float64)
-    cx = raw[:, 0] / INPUT_SIZE + a[:, 0]
-    cy = raw[:, 1] / INPUT_SIZE + a[:, 1]
-    w = raw[:, 2] / INPUT_SIZE
-    h = raw[:, 3] / INPUT_SIZE
+    cx = raw[:, 0] / input_size + a[:, 0]
+    cy = raw[:, 1] / input_size + a[:, 1]
+    w = raw[:, 2] / input_size
+    h = raw[:, 3] / input_size
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kp = raw[:, 4:16].reshape(-1, NUM_KEYPOINTS, 2) / INPUT_SIZE + a[:, None, :]
-    valid = (w >= 0) & (h >= 0)
+    kp = raw[:, 4:16].reshape(-1, NUM_KEYPOINTS, 2) / input_size + a[:, None, :]
+    valid = (w >= 0) & (h >= 0) if empty_boxes else (w > 0) & (h > 0)
     return boxes[valid], kp[valid], scores[keep][valid]
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from videmo import models
 from videmo.config.fields import opt
-from videmo.extract.detectors.blazeface import NUM_KEYPOINTS, SCORE_CLIP, KeypointFace, weighted_nms
+from videmo.extract.detectors.blazeface import KeypointFace, decode, weighted_nms
 
 
 @dataclass(frozen=True)
@@ -94,25 +94,6 @@ def square_input(rgb: np.ndarray, x0: float, y0: float, side: float) -> np.ndarr
     return (crop.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
 
 
-def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
-           min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes (k, 4) as (xmin, ymin, xmax, ymax), keypoints (k, 6, 2) and scores (k,) in [0, 1]
-    of the square, for the anchors scoring at least ``min_score``."""
-    logits = np.clip(raw_scores.reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
-    scores = 1.0 / (1.0 + np.exp(-logits))
-    keep = np.flatnonzero(scores >= min_score)
-    raw = raw_boxes.reshape(-1, 16)[keep].astype(np.float64)
-    a = anchors[keep].astype(np.float64)
-    cx = raw[:, 0] / INPUT_SIZE + a[:, 0]
-    cy = raw[:, 1] / INPUT_SIZE + a[:, 1]
-    w = raw[:, 2] / INPUT_SIZE
-    h = raw[:, 3] / INPUT_SIZE
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kp = raw[:, 4:16].reshape(-1, NUM_KEYPOINTS, 2) / INPUT_SIZE + a[:, None, :]
-    valid = (w > 0) & (h > 0)
-    return boxes[valid], kp[valid], scores[keep][valid]
-
-
 class BlazeFaceFullDetector:
     """``faces.detector: blazeface_full``: BlazeFace full range on LiteRT, whole frame plus
     ``tiles`` square tiles; faces best score first, as :class:`KeypointFace`."""
@@ -160,7 +141,7 @@ class BlazeFaceFullDetector:
             self.interpreter.invoke()
             b, k, s = decode(self.interpreter.get_tensor(self.out_boxes),
                              self.interpreter.get_tensor(self.out_scores), self.anchors,
-                             self.min_score)
+                             self.min_score, INPUT_SIZE, empty_boxes=False)
             boxes.append(b * side + np.array([x0, y0, x0, y0]))
             kps.append(k * side + np.array([x0, y0]))
             scores.append(s)
