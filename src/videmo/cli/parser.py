@@ -12,10 +12,19 @@ from videmo import __version__
 from videmo.extract.detectors import DETECTORS
 
 
+def add_overrides(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--set KEY=VALUE``, repeatable, into ``args.overrides``."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help=help)
+
+
+def add_no_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config file (see `videmo config --template`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key for this run, e.g. --set sampling.every_n=10 "
+    add_overrides(p, "override a config key for this run, e.g. --set sampling.every_n=10 "
                         "(repeatable; string keys take the text as it is, other values are "
                         "YAML; null unsets)")
     p.add_argument("--out", help="run directory (overrides run.out)")
@@ -28,7 +37,7 @@ def _add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo clips already done, and reuse a run directory made with another "
                         "config")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "table, in seconds, without touching a video. Report options "
                                    "may differ from the run's: --set report.aggregate=mean.")
     p.add_argument("run_dir", help="run directory made by extract/run")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a report.* key or corpus.segments / window_s (re-cut clips)")
+    add_overrides(p, "override a report.* key or corpus.segments / window_s (re-cut clips)")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
     p.add_argument("--out", help="report directory (default RUN_DIR/report)")
     p.add_argument("--classifier", metavar="MODEL_DIR",
@@ -99,10 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "summary.txt, results.png and the best model in model/.")
     p.add_argument("run_dir", help="labelled run directory made by extract/run")
     p.add_argument("--labels", help="golden labels CSV (overrides report.labels)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a learn.* or report.* key, e.g. --set learn.folds=10")
+    add_overrides(p, "override a learn.* or report.* key, e.g. --set learn.folds=10")
     p.add_argument("--out", help="results folder (default RUN_DIR/learn; learn.out)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
     p = sub.add_parser("train", help="train frame classifiers on still faces (FER2013)",
                        description="Frame classifiers of a still-image set (train.data): "
@@ -113,10 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "PrivateTest. Writes train.out/results.json, results.md and "
                                    "models/.")
     p.add_argument("config", help="YAML config file with a train: section")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.epochs=5")
+    add_overrides(p, "override a config key, e.g. --set train.epochs=5")
     p.add_argument("--out", help="results folder (overrides train.out)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
     p = sub.add_parser("submit", help="run extract as a SLURM job array, then a merge job",
                        description="Split the corpus into shards (slurm.shards) and submit one "
@@ -130,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="submit again only the shards of RUN_DIR with clips not done (failed, "
                         "interrupted, never started, file changed), then the merge job; --set "
                         "changes the run's job config (e.g. corpus.exclude, slurm.time)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set slurm.partition=short")
+    add_overrides(p, "override a config key, e.g. --set slurm.partition=short")
     p.add_argument("--out", help="run directory (overrides run.out)")
     p.add_argument("--detector", choices=DETECTORS, help="overrides faces.detector")
     p.add_argument("--jobs", "-j", type=int, help="worker processes per task (run.jobs)")
@@ -172,15 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collect", action="store_true", help="only tabulate the job's finished "
                    "runs (what the SLURM compare job runs)")
     p.add_argument("--force", action="store_true", help="redo clips already done")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
     p = sub.add_parser("annotate", help="a local page where observers mark events in the clips",
                        description="Serve a page (127.0.0.1, a free port, printed) that plays the "
                                    "corpus's clips with buttons for annotate.buttons; every press "
                                    "is appended to RUN/annotations.csv at once. Ctrl-C stops.")
     p.add_argument("config", help="YAML config file (its corpus and annotate: section)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set annotate.transcode=always")
+    add_overrides(p, "override a config key, e.g. --set annotate.transcode=always")
     p.add_argument("--out", help="run directory of annotations.csv (overrides run.out)")
     p.add_argument("--host", help="address to serve on (overrides annotate.host; anything but "
                                   "127.0.0.1 exposes the page to that network)")
@@ -196,5 +200,5 @@ def build_parser() -> argparse.ArgumentParser:
                         "FILE: the resolved config; reference: the markdown option table")
     p.add_argument("file", nargs="?", help="config file for check/show")
     p.add_argument("--template", action="store_true", help="same as the template action")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(p)
     return parser
