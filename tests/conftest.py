@@ -52,9 +52,11 @@ def one_installer() -> Iterator[None]:
 
 
 def make_config(tmp_path: Path, corpus_path: Path | list[Path], **sections) -> config_mod.Config:
-    """A validated Config for a test: corpus path(s), run.out in tmp_path, section overrides."""
+    """A validated Config for a test: corpus path(s), run.out in tmp_path, one worker (fakes
+    patched into this process must run in it; ``run={"jobs": None}`` for the default: one per
+    core), section overrides."""
     paths = [str(p) for p in (corpus_path if isinstance(corpus_path, list) else [corpus_path])]
-    data = {"corpus": {"paths": paths}, "run": {"out": str(tmp_path / "run")}}
+    data = {"corpus": {"paths": paths}, "run": {"out": str(tmp_path / "run"), "jobs": 1}}
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
     return config_mod.from_dict(data, base_dir=tmp_path)

@@ -1,4 +1,5 @@
-"""FFmpeg's decoder threads are bounded by the worker's thread budget (issue 32): counted in
+"""A worker's thread budget (issue 32): ``--jobs N`` is N cores, one worker each, and FFmpeg's
+decoder threads are bounded by the budget: counted in
 /proc/self/task while a real H.264 clip decodes, so ``run.threads`` and ``--jobs`` mean what
 they say (unbounded, FFmpeg starts a thread per core in every worker)."""
 
@@ -42,3 +43,68 @@ def test_a_larger_budget_is_used_so_the_count_sees_decoder_threads(tmp_path, mon
     would have seen them), and not more than the budget allows (frame threads + slices)."""
     extra = threads_while_decoding(tmp_path, monkeypatch, 4)
     assert 1 <= extra <= 2 * 4
+
+
+# ------------------------------------------------ --jobs N is N cores (issue 32, item 2)
+@pytest.fixture
+def four_cores(monkeypatch):
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.setattr(runtime, "available_cores", lambda: 4)
+
+
+def test_jobs_default_to_every_core_and_a_slurm_tasks_cpus(four_cores, monkeypatch):
+    assert runtime.jobs_for(None) == 4
+    assert runtime.jobs_for(2) == 2
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    assert runtime.jobs_for(None) == 3
+    assert runtime.jobs_for(1) == 1  # asked for: one core, even in a larger task
+
+
+@pytest.mark.parametrize(("jobs", "configured", "workers", "threads"), [
+    (1, None, None, 1),     # --jobs 1: one core
+    (2, None, None, 1),     # every worker busy: one thread each
+    (None, None, None, 1),  # the default, one worker per core
+    (4, None, 2, 2),        # two chunks for four cores: the cores are shared between them
+    (4, None, 1, 4),        # one clip: the whole budget in this process
+    (4, None, 3, 1),        # 4 // 3
+    (2, 3, None, 3),        # run.threads says so
+])
+def test_a_worker_gets_its_share_of_the_jobs_cores(four_cores, jobs, configured, workers,
+                                                    threads):
+    assert runtime.threads_for(jobs, configured, workers=workers) == threads
+
+
+def test_one_clip_with_two_jobs_runs_here_on_both_cores(tmp_path, monkeypatch, caplog):
+    """Fewer units than workers: no pool, and the one unit gets the cores (the log says so)."""
+    from videmo.execute import local
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    seen = []
+    real = local.process_unit
+    monkeypatch.setattr(local, "process_unit",
+                        lambda unit, cfg, run_path, threads, *a: seen.append(threads)
+                        or real(unit, cfg, run_path, threads, *a))
+    cfg = make_config(tmp_path, VIDEO.parent, run={"jobs": None}, sampling={"every_n": 30},
+                      corpus={"include": [VIDEO.name]})
+    with caplog.at_level("INFO", logger="videmo.execute.local"):
+        assert local.extract(cfg, progress=False).done == 1
+    assert seen == [2]
+    assert "2 job(s) x 2 thread(s)" in caplog.text
+
+
+def test_slurm_tasks_run_one_worker_per_cpu_unless_told(tmp_path, caplog):
+    from videmo.cli.jobs import warn_if_undersubscribed
+    from videmo.execute.slurm.submission import task_config
+
+    cfg = make_config(tmp_path, VIDEO.parent, run={"jobs": None}, slurm={"cpus_per_task": 4})
+    assert task_config(cfg).run.jobs == 4
+    assert not warn_if_undersubscribed(cfg)
+    one = make_config(tmp_path, VIDEO.parent, run={"jobs": 1}, slurm={"cpus_per_task": 4})
+    assert task_config(one).run.jobs == 1
+    with caplog.at_level("WARNING"):
+        assert warn_if_undersubscribed(one)
+    assert "uses 1 of the 4 CPUs" in caplog.text
+    two_threads = make_config(tmp_path, VIDEO.parent, run={"jobs": 2, "threads": 2},
+                              slurm={"cpus_per_task": 4})
+    assert not warn_if_undersubscribed(two_threads)

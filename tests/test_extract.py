@@ -24,7 +24,7 @@ from .conftest import REPO, SAMPLE_CLIPS, make_config, write_video
 
 def write_job(tmp_path: Path, corpus: Path, **extra) -> Path:
     lines = [f"corpus:\n  paths: [{corpus}]", "sampling:\n  every_n: 10",
-             f"run:\n  out: {tmp_path / 'run'}"]
+             f"run:\n  out: {tmp_path / 'run'}\n  jobs: 1"]
     for section, body in extra.items():
         lines.append(f"{section}:\n" + "".join(f"  {k}: {v}\n" for k, v in body.items()))
     p = tmp_path / "job.yaml"

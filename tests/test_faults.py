@@ -41,7 +41,7 @@ def _job(tmp_path: Path, corpus: Path, out: Path | None = None, every_n: int = K
          extra: str = "") -> Path:
     job = tmp_path / f"job-{out.name if out else 'run'}.yaml"
     job.write_text(f"corpus: {{paths: ['{corpus}']}}\nsampling: {{every_n: {every_n}}}\n"
-                   f"run: {{out: '{out or tmp_path / 'run'}'}}\n{extra}")
+                   f"run: {{out: '{out or tmp_path / 'run'}', jobs: 1}}\n{extra}")
     return job
 
 
@@ -391,8 +391,9 @@ def test_on_error_abort_stops_at_the_first_failed_clip(tmp_path, kill_corpus, jo
     (broken / "0000_broken.mp4").write_text("not a video\n")
     run = tmp_path / "run"
     job = _job(tmp_path, broken, run)
-    job.write_text(job.read_text().replace(f"run: {{out: '{run}'}}",
-                                           f"run: {{out: '{run}', on_error: abort}}"))
+    job.write_text(job.read_text().replace(f"run: {{out: '{run}', jobs: 1}}",
+                                           f"run: {{out: '{run}', jobs: 1, on_error: abort}}"))
+    assert "on_error: abort" in job.read_text()
     proc = _videmo("extract", str(job), "--jobs", str(jobs), "--no-progress")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err

@@ -82,7 +82,7 @@ def _job(tmp_path, features="[emotions, mesh]", detector="haar"):
     job = tmp_path / "job.yaml"
     job.write_text(f"corpus: {{paths: [{SAMPLE}], include: ['*HAP*', '*NEU*']}}\n"
                    f"sampling: {{every_n: 5}}\nfaces: {{detector: {detector}}}\n"
-                   f"features: {features}\nrun: {{out: {tmp_path / 'run'}}}\n"
+                   f"features: {features}\nrun: {{out: {tmp_path / 'run'}, jobs: 1}}\n"
                    f"report: {{labels: {SAMPLE / 'labels.csv'}, timeline_clips: 1}}\n")
     return job
 

@@ -27,7 +27,7 @@ TWO_CLIPS = ["*HAP*", "*NEU*"]
 def _job(tmp_path: Path, **extra) -> Path:
     job = tmp_path / "job.yaml"
     data = {"corpus": {"paths": [str(SAMPLE)], "include": TWO_CLIPS},
-            "sampling": {"every_n": 10}, "run": {"out": str(tmp_path / "run")},
+            "sampling": {"every_n": 10}, "run": {"out": str(tmp_path / "run"), "jobs": 1},
             "report": {"labels": str(SAMPLE / "labels.csv")}}
     data.update(extra)
     job.write_text(yaml.safe_dump(data))

@@ -40,14 +40,27 @@ log = logging.getLogger(__name__)
 _threads: int | None = None
 
 
-def threads_for(jobs: int = 1, configured: int | None = None) -> int:
-    """Threads a worker may use: the config, else SLURM's grant, else its share of the cores."""
+def jobs_for(configured: int | None = None) -> int:
+    """Worker processes a run uses: ``run.jobs``, else SLURM's grant of CPUs (inside a task),
+    else one per core this process may use. ``--jobs N`` is a budget of N cores: one worker
+    each (:func:`threads_for`)."""
     if configured:
         return configured
     slurm = os.environ.get("SLURM_CPUS_PER_TASK")
     if slurm and slurm.isdigit() and int(slurm) > 0:
-        return max(1, int(slurm) // max(1, jobs))
-    return max(1, available_cores() // max(1, jobs))
+        return int(slurm)
+    return available_cores()
+
+
+def threads_for(jobs: int | None = None, configured: int | None = None, workers: int | None = None
+                ) -> int:
+    """Threads of one worker: ``run.threads``, else its share of the ``jobs`` cores among the
+    ``workers`` that actually start (fewer than ``jobs`` when there are fewer clips or chunks):
+    one each when every worker is busy, so ``--jobs 1`` uses one core and ``--jobs 2`` two."""
+    if configured:
+        return configured
+    jobs = jobs_for(jobs)
+    return max(1, jobs // max(1, min(jobs, workers or jobs)))
 
 
 def available_cores() -> int:
@@ -58,9 +71,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def warn_if_oversubscribed(jobs: int, cores: int | None = None, where: str = "") -> bool:
+def warn_if_oversubscribed(jobs: int | None, cores: int | None = None, where: str = "") -> bool:
     """Warn (once per call: a command calls it once) when more workers than cores are asked
-    for: they would share the cores, each slower, for no gain. Returns whether it warned."""
+    for: they would share the cores, each slower, for no gain. Returns whether it warned.
+    ``jobs`` None (one per core) never does."""
+    if jobs is None:
+        return False
     cores = available_cores() if cores is None else cores
     if jobs <= cores:
         return False
@@ -97,7 +113,7 @@ def _set_tf_threads(n: int) -> None:
 
 
 def current_threads() -> int:
-    return _threads or threads_for()
+    return _threads or threads_for(workers=1)  # nothing configured: one process, every core
 
 
 def import_tensorflow():

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import shlex
 import sys
 from pathlib import Path
 
 from videmo.cli.common import EXIT_FAILED, EXIT_OK, UsageError, load_config, preflight
-from videmo.config import ConfigError
+from videmo.config import Config, ConfigError
 from videmo.runtime import warn_if_oversubscribed
+
+log = logging.getLogger(__name__)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -37,9 +40,23 @@ def cmd_submit(args: argparse.Namespace) -> int:
         preflight(cfg, templates=True)
         warn_if_oversubscribed(cfg.run.jobs, cfg.slurm.cpus_per_task,
                                f"slurm.cpus_per_task ({cfg.slurm.cpus_per_task})")
+        warn_if_undersubscribed(cfg)
         job = executor.map_clips(cfg)
     sys.stdout.write(job.describe(args.dry_run))
     return EXIT_OK
+
+
+def warn_if_undersubscribed(cfg: Config) -> bool:
+    """Warn when each array task would leave CPUs it was granted idle: ``--jobs N`` (run.jobs)
+    is N cores, one worker each, unless run.threads gives each worker more."""
+    jobs, cpus = cfg.run.jobs, cfg.slurm.cpus_per_task
+    if jobs is None or jobs * (cfg.run.threads or 1) >= cpus:
+        return False
+    log.warning("run.jobs %d with run.threads %s uses %d of the %d CPUs each task gets "
+                "(slurm.cpus_per_task): leave run.jobs unset (one worker per CPU) or lower "
+                "slurm.cpus_per_task", jobs, cfg.run.threads, jobs * (cfg.run.threads or 1),
+                cpus)
+    return True
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -82,7 +99,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             executor = kind(force=args.force, progress=False if args.no_progress else None,
                             command=shlex.join(sys.argv), dry_run=args.dry_run)
             if executor.waits:
-                warn_if_oversubscribed(max(job.jobs or p.cfg.run.jobs for p in planned))
+                asked = [job.jobs or p.cfg.run.jobs for p in planned]
+                warn_if_oversubscribed(max((n for n in asked if n), default=None))
             jobs, final = runner.run_job(job, executor)
             if not executor.waits:  # a cluster's jobs: say what was submitted
                 sys.stdout.write(runner.describe_submission(jobs, final, planned,

@@ -29,7 +29,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "YAML; null unsets)")
     p.add_argument("--out", help="run directory (overrides run.out)")
     p.add_argument("--detector", choices=DETECTORS, help="overrides faces.detector")
-    p.add_argument("--jobs", "-j", type=int, help="worker processes (overrides run.jobs)")
+    p.add_argument("--jobs", "-j", type=int,
+                   help="cores to use, one worker process each (overrides run.jobs; default: "
+                        "every core)")
 
 
 def _add_extract_args(p: argparse.ArgumentParser) -> None:
@@ -139,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(p, "override a config key, e.g. --set slurm.partition=short")
     p.add_argument("--out", help="run directory (overrides run.out)")
     p.add_argument("--detector", choices=DETECTORS, help="overrides faces.detector")
-    p.add_argument("--jobs", "-j", type=int, help="worker processes per task (run.jobs)")
+    p.add_argument("--jobs", "-j", type=int,
+                   help="worker processes per task (run.jobs; default: one per CPU of the task)")
     p.add_argument("--shards", type=int, help="number of array tasks (overrides slurm.shards)")
     p.add_argument("--force", action="store_true",
                    help="reuse a run directory made with another config (its clips are redone)")

@@ -23,10 +23,12 @@ from videmo.registry import did_you_mean
 class RunConfig:
     out: str = opt("runs/run", "Run directory for all outputs; relative paths are resolved "
                                "against the current directory.")
-    jobs: int = opt(1, "Worker processes on this machine (each loads the models once).",
-                    minimum=1)
+    jobs: int | None = opt(None, "Cores this run uses on this machine: one worker process each "
+                                 "(each loads the models once); null: every core this process "
+                                 "may use (a SLURM task: its CPUs).", minimum=1)
     threads: int | None = opt(None, "Threads per worker for OpenCV/TensorFlow and FFmpeg's "
-                                    "decoder; null: SLURM_CPUS_PER_TASK or cores / jobs.",
+                                    "decoder; null: the worker's share of run.jobs (1 when "
+                                    "every worker is busy; all of them for a single clip).",
                               minimum=1)
     on_error: Literal["continue", "abort"] = opt("continue", "On a failed clip: record it and "
                                                              "go on, or stop the run.")
@@ -133,8 +135,8 @@ class SlurmConfig:
     time: str = opt("04:00:00", "Time limit of one array task (sbatch --time, e.g. 04:00:00 "
                                 "or 1-00:00:00).")
     mem: str = opt("4G", "Memory of one array task (sbatch --mem).")
-    cpus_per_task: int = opt(2, "CPUs of one array task; videmo's threads follow "
-                                "SLURM_CPUS_PER_TASK.", minimum=1)
+    cpus_per_task: int = opt(2, "CPUs of one array task: one worker each when run.jobs is "
+                                "null.", minimum=1)
     gpus: str | None = opt(None, "sbatch --gpus for each array task (e.g. 1 or a100:1); "
                                  "TensorFlow uses a granted GPU for MTCNN and the Keras engine.")
     merge_time: str = opt("01:00:00", "Time limit of the merge job (videmo report).")

@@ -45,6 +45,7 @@ from videmo.extract.pipeline import (
     frame_table,
     load_models,
 )
+from videmo.runtime import jobs_for
 from videmo.schema import Clip
 from videmo.store import (
     RunDir,
@@ -106,7 +107,7 @@ def chunk_plan(clip: Clip, cfg: Config, workers: int | None = None) -> list[Chun
     chunk_s = cfg.run.chunk_s
     if chunk_s is None or clip.kind != "video" or cfg.feature_tables():
         return None
-    workers = cfg.run.jobs if workers is None else workers
+    workers = jobs_for(cfg.run.jobs) if workers is None else workers
     try:
         duration = probe_duration(clip, cfg)
         if duration is None or chunk_count(duration, chunk_s, workers)[0] <= 1:
@@ -242,7 +243,7 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
                               frames_of=lambda info: sample_chunk(clip, cfg, clock, unit.span,
                                                                   info))
     record = {schema.CLIP_ID: clip.clip_id, CHUNK: unit.span.index, CHUNK_S: unit.chunk_s,
-              WORKERS: cfg.run.jobs,
+              WORKERS: jobs_for(cfg.run.jobs),
               FRAME_RANGE: [unit.span.lo, unit.span.hi],
               "start_s": unit.span.start_s, "end_s": unit.span.end_s,
               schema.STATUS: result.status, schema.REASON: result.reason,
@@ -266,7 +267,7 @@ def _worker_counts(run: RunDir, clip: Clip, cfg: Config) -> list[int]:
     """The worker counts to look for a recording's finished plan under: ``run.jobs``, then
     those its chunk records were planned for (a ``videmo report`` with another ``run.jobs``
     than the extraction's still merges its chunks)."""
-    out = [cfg.run.jobs]
+    out = [jobs_for(cfg.run.jobs)]
     for path in sorted(chunk_dir(run, clip.clip_id).glob("*.json")):
         try:
             workers = int(json.loads(path.read_text(encoding="utf-8")).get(WORKERS) or 1)

@@ -32,7 +32,7 @@ from videmo.execute.chunked import ChunkUnit, process_chunk
 from videmo.extract.corpus import Clip, discover
 from videmo.extract.features import BASE
 from videmo.extract.pipeline import analyze_clip, load_models
-from videmo.runtime import cpu_seconds, threads_for
+from videmo.runtime import cpu_seconds, jobs_for, threads_for
 from videmo.store import RunDir, file_stamp
 
 log = logging.getLogger(__name__)
@@ -143,10 +143,9 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
     unchanged (:meth:`RunDir.is_done`). The run directory is locked while this runs: the whole
     run, or only ``shard`` (:class:`videmo.store.RunLock`).
     """
-    jobs = jobs or cfg.run.jobs
+    jobs = jobs_for(jobs or cfg.run.jobs)
     if jobs != cfg.run.jobs:  # recordings are cut for the workers there are (chunked.chunk_plan)
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, jobs=jobs))
-    threads = threads_for(jobs, cfg.run.threads)
     clips = discover(cfg) if clips is None else clips
     with RunDir.open(cfg, force=force, command=command,
                      shard=None if shard is None else shard.index) as run:
@@ -156,12 +155,12 @@ def extract(cfg: Config, *, jobs: int | None = None, force: bool = False,
         else:  # the merged views follow the corpus; a submitted run's plan follows it too
             run.save_corpus(clips)
             shard_mod.follow_corpus(run, clips, cfg)
-        return _extract(cfg, run, clips, jobs=jobs, threads=threads, force=force, shard=shard,
+        return _extract(cfg, run, clips, jobs=jobs, force=force, shard=shard,
                         progress=progress, only=only)
 
 
-def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads: int,
-             force: bool, shard: shard_mod.Shard | None, progress: bool | None,
+def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, force: bool,
+             shard: shard_mod.Shard | None, progress: bool | None,
              only: dict[str, set[int]] | None = None) -> ExtractSummary:
     """The extract stage over ``clips``, with the run directory locked."""
     config_hash = cfg.extract_hash()
@@ -173,6 +172,8 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, threads:
               if cfg.corpus.segments is not None else [])
     units, waiting = chunked.expand(todo, cfg, run, force, done=reopen, only=only)
     todo += [c for c in reopen if c.clip_id in waiting]
+    # --jobs N is N cores: a worker each, or fewer workers with the cores shared among them
+    threads = threads_for(jobs, cfg.run.threads, workers=_workers(jobs, units))
     summary = ExtractSummary(run, total=len(clips), skipped=len(clips) - len(todo))
     where = f"shard {shard}: " if shard is not None else ""
     log.info("%s%d clips, %d already done, %d to do -> %s (%s, %d job(s) x %d thread(s))",
@@ -249,6 +250,11 @@ def _note_interrupted(run: RunDir, clips: list[Clip], cfg: Config, cause: str) -
                  file_stamp(clip, cfg))
 
 
+def _workers(jobs: int, todo: list) -> int:
+    """Processes :func:`_map` runs ``todo`` on: this one, or a pool of at most ``jobs``."""
+    return 1 if jobs <= 1 or len(todo) <= 1 else min(jobs, len(todo))
+
+
 def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, threads: int,
          on_frames: Callable[[int], None] | None = None, force: bool = False):
     """Each unit's record, from this process or a pool of ``jobs`` workers.
@@ -260,14 +266,14 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
     if not todo:
         return
     run_path = str(run.path.absolute())
-    if jobs <= 1 or len(todo) == 1:
+    if _workers(jobs, todo) == 1:
         for unit in todo:
             yield process_unit(unit, cfg, run_path, threads, on_frames, force)
         return
     from joblib import Parallel, delayed
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    pool = Parallel(n_jobs=min(jobs, len(todo)), backend="loky",
+    pool = Parallel(n_jobs=_workers(jobs, todo), backend="loky",
                     return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs",
                     initializer=_init_worker)
     with _relay(on_frames) as report:

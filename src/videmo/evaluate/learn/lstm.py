@@ -156,7 +156,7 @@ class Lstm(ClipLearner):
     def setup(self, cfg) -> None:
         from videmo.runtime import configure_threads, threads_for
 
-        configure_threads(threads_for(1, cfg.run.threads))
+        configure_threads(threads_for(cfg.run.jobs, cfg.run.threads, workers=1))
 
     def grid(self, lc) -> list[dict[str, Any]]:
         return [{"units": lc.lstm_units, "epochs": lc.lstm_epochs}]

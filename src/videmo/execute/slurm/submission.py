@@ -12,6 +12,7 @@ appended to ``RUN/slurm/jobs.json``, which ``videmo status`` and ``videmo submit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ def submit(cfg: Config, *, shards: int | None = None, dry_run: bool = False,
     keeps every clip in its shard (the plan follows the corpus, see :func:`shard.reconcile`);
     only shards with unfinished clips are submitted.
     """
-    cfg = cfg.absolute()
+    cfg = task_config(cfg.absolute())
     clips = discover(cfg)
     count = max(1, min(shards or cfg.slurm.shards, shard_mod.unit_count(clips, cfg)))
     run = RunDir(cfg.out_dir)
@@ -133,6 +134,15 @@ def clear_locks_of_merged_array(run: RunDir, environ: dict[str, str] | None = No
     arrays = [s["array_job"] for s in submissions(run)
               if str(s.get("merge_job")) == job and s.get("array_job")]
     return clear_ended_job_locks(run, arrays) if arrays else []
+
+
+def task_config(cfg: Config) -> Config:
+    """``cfg`` as the array tasks run it: ``run.jobs`` unset becomes ``slurm.cpus_per_task``
+    (one worker per CPU of a task), fixed here on the login node, where the recordings are cut
+    into chunks for that many workers, and written to the run's ``slurm/config.yaml``."""
+    if cfg.run.jobs is not None:
+        return cfg
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, jobs=cfg.slurm.cpus_per_task))
 
 
 def job_config(run: RunDir, overrides: list[str] | None = None) -> Config:
