@@ -5,7 +5,8 @@
 The recordings are bench/long_recording.py's (``woman2.mp4`` scaled to 1280x720, encoded once,
 looped with ffmpeg; under bench/.work/, never committed). Each row is a fresh ``videmo -q
 extract --force`` of one recording (every 20th frame, ``faces.detector`` as given, the default
-``run.threads`` (cores / jobs; ``--threads`` sets it for every row) and ``run.chunk_s``), all
+``run.threads`` (a worker's share of the ``--jobs`` cores: one each since ``--jobs N`` means N
+cores; before, cores / jobs; ``--threads`` sets it for every row) and ``run.chunk_s``), all
 cores allowed, ``--jobs 1`` and
 ``--jobs 2`` alternating; wall and CPU seconds and peak RSS of the process tree (bench/run.py's
 ``timed``). ``--baseline-src``: also run another checkout's ``src`` (e.g. ``git archive``
