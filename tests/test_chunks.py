@@ -327,3 +327,27 @@ def test_merging_chunks_keeps_frames_without_a_face():
     table = frame_table(list(part.itertuples(index=False, name=None)))
     assert table[schema.TRACK].tolist() == [0, -1, 0]
     assert table[schema.BOX[0]].isna().tolist() == [False, True, False]
+
+
+def test_a_worker_uses_the_planners_clock_while_the_file_is_unchanged(recordings, tmp_path,
+                                                                       monkeypatch):
+    """The clock travels with each chunk: a pool worker (an empty clock cache here) does not
+    read every packet of the recording again; a file changed since the plan is read anew."""
+    path = tmp_path / "rec" / "debate.mp4"
+    path.parent.mkdir()
+    path.write_bytes(recordings["cfr"].read_bytes())
+    cfg = make_config(tmp_path, path.parent, sampling={"every_n": 10}, run={"chunk_s": 4.0})
+    clip = Clip("debate", path)
+    with RunDir.open(cfg, force=False, command="test") as run:
+        units, _ = chunked.expand([clip], cfg, run, force=False)
+    assert len(units) > 1 and all(u.clock is not None for u in units)
+    reads = []
+    real = chunked.read_clock
+    monkeypatch.setattr(chunked, "read_clock", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(chunked, "_CLOCKS", {})  # a fresh worker process
+    record = chunked.process_chunk(units[1], cfg, str(run.path), 1)
+    assert record[schema.STATUS] == schema.DONE and reads == []
+    monkeypatch.setattr(chunked, "_CLOCKS", {})
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched since the plan
+    chunked.process_chunk(units[0], cfg, str(run.path), 1)
+    assert reads == [path]

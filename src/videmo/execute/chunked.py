@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,15 @@ FRAME_RANGE = "frames"  # [lo, hi): the chunk's frames by index
 
 @dataclass(frozen=True)
 class ChunkUnit:
-    """One chunk of one recording: a unit of work like a clip."""
+    """One chunk of one recording: a unit of work like a clip. ``clock`` is the recording's
+    frame clock as the planning process read it (its :func:`clock_of` key and value): a worker
+    uses it while the file is unchanged instead of reading every packet again."""
 
     clip: Clip
     span: ChunkSpan
     chunk_s: float
+    clock: tuple[tuple, FrameClock | None] | None = field(default=None, compare=False,
+                                                          repr=False)
 
     @property
     def clip_id(self) -> str:
@@ -87,10 +91,14 @@ Unit = Clip | ChunkUnit
 _CLOCKS: dict[tuple, FrameClock | None] = {}
 
 
+def _clock_key(clip: Clip) -> tuple:
+    st = clip.path.stat()
+    return str(clip.path), st.st_size, st.st_mtime_ns
+
+
 def clock_of(clip: Clip) -> FrameClock | None:
     """The recording's frame clock, read once per process and file version."""
-    st = clip.path.stat()
-    key = (str(clip.path), st.st_size, st.st_mtime_ns)
+    key = _clock_key(clip)
     if key not in _CLOCKS:
         _CLOCKS[key] = read_clock(clip.path)
         if _CLOCKS[key] is None:
@@ -204,7 +212,8 @@ def expand(todo: list[Clip], cfg: Config, run: RunDir, force: bool = False,
             continue
         needed = _needed(plan, None if spans is None else spans.get(clip.clip_id, []))
         stamp = file_stamp(clip, cfg)
-        chunks = [ChunkUnit(clip, c, cfg.run.chunk_s) for c in needed
+        key = _clock_key(clip)  # chunk_plan read the clock under it
+        chunks = [ChunkUnit(clip, c, cfg.run.chunk_s, (key, _CLOCKS.get(key))) for c in needed
                   if clip.clip_id not in only or c.index in only[clip.clip_id]]
         if was_done and all(chunk_done(run, u, cfg, config_hash, stamp) for u in chunks) and \
                 _covered(run.record(clip.clip_id), needed):
@@ -234,6 +243,8 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
     stamp = file_stamp(clip, cfg)
     run = RunDir(run_path)
     models = load_models(cfg, threads)
+    if unit.clock is not None:  # the planner's: kept while the file is what it read
+        _CLOCKS.setdefault(*unit.clock)
     clock = clock_of(clip)
     if clock is None:  # the file changed since the plan: its one pass will say what happened
         result = ClipResult(clip, schema.FAILED, None, "the recording's frame clock cannot be "
