@@ -493,7 +493,8 @@ def test_compare_variants_that_differ_in_report_options_share_one_extraction(tmp
     base = tmp_path / "base.yaml"
     base.write_text(f"corpus: {{paths: [{REPO / 'data/sample/crema-d'}], "
                     f"include: ['*HAP*', '*ANG*', '*NEU*']}}\nsampling: {{every_n: 15}}\n"
-                    f"run: {{jobs: 1}}\nreport: {{labels: {REPO / 'data/sample/crema-d/labels.csv'}, "
+                    f"run: {{jobs: 1}}\n"
+                    f"report: {{labels: {REPO / 'data/sample/crema-d/labels.csv'}, "
                     f"figures: false}}\n")
     job = tmp_path / "cmp.yaml"
     job.write_text(f"compare:\n  base: base.yaml\n  out: {tmp_path / 'cmp'}\n"

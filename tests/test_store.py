@@ -29,7 +29,8 @@ from .conftest import SAMPLE_CLIPS, make_config
 def _job(tmp_path: Path, corpus: Path, out: Path | None = None) -> Path:
     job = tmp_path / "job.yaml"
     job.write_text(f"corpus: {{paths: ['{corpus}']}}\nsampling: {{every_n: 20}}\n"
-                   f"run: {{out: '{out or tmp_path / 'run'}', jobs: 1}}\nreport: {{figures: false}}\n")
+                   f"run: {{out: '{out or tmp_path / 'run'}', jobs: 1}}\n"
+                   f"report: {{figures: false}}\n")
     return job
 
 
