@@ -4,8 +4,9 @@
 
 Fresh processes, all cores allowed, in rounds (each command once per round): ``videmo --help``,
 ``videmo config --template``, ``videmo extract`` of one sample clip (``--force``, every 15th
-frame, the default Haar + fer) and ``videmo status RUN`` on that run. ``--baseline-src``: the
-same with another checkout's ``src`` in the same rounds. JSON to bench/results/startup.json.
+frame, the defaults: Haar, pixels_real, every core) and ``videmo status RUN`` on that run.
+``--baseline-src``: the same with another checkout's ``src`` in the same rounds. JSON to
+bench/results/startup.json.
 """
 
 from __future__ import annotations
