@@ -11,6 +11,11 @@ cores allowed, ``--jobs 1`` and
 ``--jobs 2`` alternating; wall and CPU seconds and peak RSS of the process tree (bench/run.py's
 ``timed``). ``--baseline-src``: also run another checkout's ``src`` (e.g. ``git archive``
 of the previous main) in the same rounds. JSON to bench/results/jobs-ratio.json.
+
+    python bench/jobs_ratio.py --corpus DIR --pairs N [--baseline-src DIR]
+
+The per-clip corpus case instead: a folder of clips (e.g. bench/run.py's ``tv3``, the TV scene
+three times) at each checkout's *default* ``run.jobs`` and ``run.threads``, alternating.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ import long_recording as lr  # noqa: E402
 import run as harness  # noqa: E402
 
 
-def extract(name: str, video: Path, jobs: int, detector: str, src: str | None,
+def extract(name: str, video: Path, jobs: int | None, detector: str, src: str | None,
             threads: int | None = None) -> dict:
+    """One fresh ``videmo extract`` of ``video``'s folder; ``jobs`` None: run.jobs left out
+    (each checkout's default)."""
+    run = {"threads": threads, "out": str(lr.WORK / "runs" / name)}
+    if jobs is not None:
+        run["jobs"] = jobs
     cfg = {"corpus": {"paths": [str(video.parent)]}, "sampling": {"every_n": 20},
-           "faces": {"detector": detector}, "run": {"jobs": jobs, "threads": threads, "out": str(
-               lr.WORK / "runs" / name)}}
+           "faces": {"detector": detector}, "run": run}
     path = lr.WORK / f"{name}.yaml"
     path.write_text(json.dumps(cfg))
     cmd = [sys.executable, "-m", "videmo", "-q", "extract", str(path), "--force",
@@ -48,9 +57,14 @@ def main() -> None:
     p.add_argument("--detector", default="haar")
     p.add_argument("--baseline-src", help="another checkout's src/, run in the same rounds")
     p.add_argument("--threads", type=int, default=None,
-                   help="run.threads for every row (default: unset, cores / jobs)")
+                   help="run.threads for every row (default: unset)")
     p.add_argument("--out", default=str(harness.REPO / "bench" / "results" / "jobs-ratio.json"))
+    p.add_argument("--corpus", type=Path,
+                   help="instead: this folder of clips at each checkout's default run.jobs and "
+                        "run.threads, --pairs rounds (the per-clip corpus case)")
     args = p.parse_args()
+    if args.corpus:
+        return defaults(args)
     result = {"machine": harness.machine(), "detector": args.detector, "threads": args.threads,
               "command": "python bench/jobs_ratio.py " + " ".join(sys.argv[1:]),
               "recordings": {}}
@@ -78,6 +92,29 @@ def main() -> None:
     result["load_after"] = list(__import__("os").getloadavg())
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v["ratio_jobs1_over_jobs2"] for k, v in result["recordings"].items()}))
+
+
+
+def defaults(args: argparse.Namespace) -> None:
+    """The corpus case: each checkout's default workers and threads, alternating."""
+    codes = [("new", None)] + ([("base", args.baseline_src)] if args.baseline_src else [])
+    clips = sorted(p for p in args.corpus.iterdir() if p.suffix in {".mp4", ".flv", ".avi"})
+    rows: dict[str, list] = {}
+    for i in range(args.pairs):
+        for code, src in codes:
+            name = f"{code}_default_{args.corpus.name}"
+            r = extract(name, clips[0], None, args.detector, src, args.threads)
+            rows.setdefault(name, []).append(r)
+            print(name, i, r, flush=True)
+    walls = {k: sorted(r["wall_s"] for r in v) for k, v in rows.items()}
+    result = {"machine": harness.machine(), "detector": args.detector,
+              "command": "python bench/jobs_ratio.py " + " ".join(sys.argv[1:]),
+              "corpus": {"clips": [harness.facts(c) for c in clips], "rows": rows,
+                         "wall_s_min_median_max": {k: [v[0], statistics.median(v), v[-1]]
+                                                   for k, v in walls.items()}},
+              "load_after": list(__import__("os").getloadavg())}
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result["corpus"]["wall_s_min_median_max"]))
 
 
 if __name__ == "__main__":
