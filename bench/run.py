@@ -20,7 +20,7 @@ median and max of its CPU time (user + system, from the kernel: on a shared mach
 also counts waiting). Start-up is measured apart: the same command on one sampled frame
 (``sampling.max_frames: 1``, fer's driver ``--max-frames 1``); steady state per frame is
 (median CPU - median start-up CPU) / (frames - 1). Peak memory is the process tree's RSS,
-sampled every 50 ms.
+sampled every 200 ms (``POLL_S``).
 
 The ``mtcnn`` rows measure videmo's MTCNN on both engines (``mtcnn``: LiteRT, the default;
 ``mtcnn_tf``: ``faces.mtcnn_engine: tensorflow``) beside fer 22.4.0's, and compare the two
@@ -134,6 +134,11 @@ def facts(path: Path) -> dict:
 
 
 # ------------------------------------------------------------------ one process
+# how often the peak RSS is sampled: reading the process tree's /proc files every 50 ms took
+# about 10% of a core, which a row with two busy workers on 2 cores pays in wall time
+POLL_S = 0.2
+
+
 def measure(cmd: list[str], one_core: bool = True, env: dict | None = None) -> dict:
     """Run ``cmd`` as a fresh process: wall seconds, CPU seconds (user + sys of the process and
     its reaped children, from wait4) and the peak RSS of its process tree."""
@@ -147,7 +152,7 @@ def measure(cmd: list[str], one_core: bool = True, env: dict | None = None) -> d
     def watch():
         while proc.poll() is None:
             peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
-            time.sleep(0.05)
+            time.sleep(POLL_S)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -665,7 +670,7 @@ def main() -> None:
         log(f"-> {args.out} (from {args.render})")
         return
     smoke = bool(args.only) or args.repeats < 5
-    if len(ALL_CPUS) > 1:  # this process polls memory every 50 ms: keep it off the pinned CPU
+    if len(ALL_CPUS) > 1:  # this process polls memory (POLL_S): keep it off the pinned CPU
         os.sched_setaffinity(0, ALL_CPUS - {PIN_CPU})
     command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
     date = dt.date.today().isoformat()
