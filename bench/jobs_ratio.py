@@ -98,7 +98,8 @@ def main() -> None:
 def defaults(args: argparse.Namespace) -> None:
     """The corpus case: each checkout's default workers and threads, alternating."""
     codes = [("new", None)] + ([("base", args.baseline_src)] if args.baseline_src else [])
-    clips = sorted(p for p in args.corpus.iterdir() if p.suffix in {".mp4", ".flv", ".avi"})
+    clips = sorted(p for p in args.corpus.resolve().iterdir()
+                   if p.suffix in {".mp4", ".flv", ".avi"})
     rows: dict[str, list] = {}
     for i in range(args.pairs):
         for code, src in codes:
