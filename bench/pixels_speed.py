@@ -1,4 +1,5 @@
-"""Cost per face of the pixel models (emotions.model: pixels, pixels_real) beside fer's.
+"""Cost per face of the pixel models (emotions.model: pixels, pixels_real, pixels_distilled)
+beside fer's.
 
 Both on LiteRT with one thread, in this process pinned to one CPU, on the recorded crops of
 the sample corpus (tests/data/pixels_golden.npz: 18 faces), called one face at a time (a frame
@@ -50,6 +51,7 @@ def main() -> None:
     fer_in = scale_input([cv2.resize(c, (64, 64)) for c in faces48])
     pixels, flip, fer = PixelModel.load(1), PixelModel.load(1, flip=True), TfliteModel(1)
     real = PixelModel.load(1, name="pixels_real")
+    distilled = PixelModel.load(1, name="pixels_distilled")
     frame = cv2.VideoCapture(str(sorted((REPO / "data" / "sample" / "crema-d")
                                         .glob("*.flv"))[0])).read()[1]
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -66,6 +68,7 @@ def main() -> None:
             "pixels (pixel_vgg, 48x48)": (pixels.predict, faces48),
             "pixels + flip": (flip.predict, faces48),
             "pixels_real (pixel_vgg x3, new last layer)": (real.predict, faces48),
+            "pixels_distilled (one pixel_vgg)": (distilled.predict, faces48),
             "crop step (framing + eye cascade)": (crop_step, faces48)}
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, one CPU, "
           f"{args.repeats} runs, ms CPU per face (min / median / max)")

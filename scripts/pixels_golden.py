@@ -1,4 +1,4 @@
-"""Golden inputs and outputs of a shipped pixel model (emotions.model: pixels or pixels_real).
+"""Golden inputs and outputs of a shipped pixel model (emotions.model: pixels, pixels_real, ...).
 
 From each of the six sample clips (data/sample/crema-d, CREMA-D, ODbL) three evenly spaced
 frames; BlazeFace's faces there; each face's box, eye angle and 48x48 crop as the run makes
@@ -9,7 +9,7 @@ kernels on another CPU may move the numbers (tests/test_pixels.py derives its to
 it). Writes tests/data/pixels_golden.npz (``pixels``) or tests/data/<model>_golden.npz. Rerun
 after shipping a new model.
 
-    python scripts/pixels_golden.py [--model pixels_real]
+    python scripts/pixels_golden.py [--model pixels_real | pixels_distilled]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="pixels", choices=("pixels", "pixels_real"))
+    ap.add_argument("--model", default="pixels", choices=tuple(pm.PIXEL_MODELS))
     args = ap.parse_args()
     out = REPO / "tests" / "data" / f"{args.model}_golden.npz"
     detector = BlazeFaceDetector(1)

@@ -395,6 +395,41 @@ def test_pixels_real_gives_the_recorded_outputs(golden):
     assert model.card["base_model"]["file"] == "pixels.tflite"
 
 
+DISTILLED_GOLDEN = REPO / "tests" / "data" / "pixels_distilled_golden.npz"
+# pixels_distilled is int8 through its softmax too, and its default-vs-reference kernel spread
+# on these crops is larger than the ensemble's (2.3e-2 at most, scripts/pixels_golden.py):
+# the tolerance is more than twice that spread
+DISTILLED_ATOL = 0.05
+
+
+def test_pixels_distilled_gives_the_recorded_outputs(golden):
+    """emotions.model pixels_distilled: the recorded probabilities on the same crops (its own
+    default-vs-reference kernel spread bounds the tolerance); one network, so one
+    convolution stack in the file, not the three of pixels_real."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from videmo.models import PIXELS_DISTILLED, model_path, sha256_of
+
+    with np.load(DISTILLED_GOLDEN) as z:
+        dist = {k: z[k] for k in z.files}
+    path = model_path(PIXELS_DISTILLED)
+    assert str(dist["model_sha256"]) == sha256_of(path), (
+        "the shipped pixels_distilled changed: rerun scripts/pixels_golden.py --model "
+        "pixels_distilled")
+    np.testing.assert_array_equal(dist["crops"], golden["crops"])
+    assert np.abs(dist["probabilities"] - dist["reference"]).max() * 2 < DISTILLED_ATOL
+    model = pixel_model.PixelModel.load(name="pixels_distilled")
+    got = model.predict(dist["crops"])
+    np.testing.assert_allclose(got, dist["probabilities"], atol=DISTILLED_ATOL)
+    top2 = np.sort(dist["probabilities"], 1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * DISTILLED_ATOL  # faces whose top emotion cannot flip
+    np.testing.assert_array_equal(got.argmax(1)[clear], dist["probabilities"].argmax(1)[clear])
+    it = Interpreter(model_path=str(path))
+    convs = [op for op in it._get_ops_details() if op["op_name"] == "CONV_2D"]
+    assert len(convs) == 8
+    assert model.card["distillation"]["teacher"]["file"] == "pixels_real.tflite"
+
+
 def test_pixels_real_is_the_pixel_networks_and_its_dense_layer():
     """The shipped file is pixels.tflite's networks with one appended dense softmax layer:
     rebuilding it from pixels.tflite and the layer read back from it gives the same numbers,

@@ -21,8 +21,8 @@ from videmo.train import TRAIN_MODELS
 # (config key, registry, the shipped names in their order)
 SHIPPED = [
     ("faces.detector", DETECTORS, ("haar", "mtcnn", "mediapipe", "blazeface_full")),
-    ("emotions.model", FRAME_MODELS, ("fer", "pixels", "pixels_real", "blendshapes",
-                                         "landmarks")),
+    ("emotions.model", FRAME_MODELS, ("fer", "pixels", "pixels_real", "pixels_distilled",
+                                         "blendshapes", "landmarks")),
     ("report.aggregate", AGGREGATES,
      ("majority", "mean", "interval", "expressive", "confident", "peak")),
     ("learn.classifiers", LEARNERS, ("logistic", "gboost", "lstm")),

@@ -170,19 +170,22 @@ class EmotionsConfig:
                "(the default: videmo's convolutional networks on a 48x48 grey face crop "
                "framed for the detector, their last layer fitted on real photos + FER2013; "
                "best on real photos, MODELS.md; LiteRT, no TensorFlow), pixels (the same "
-               "networks with their FER2013-only last layers), fer (fer's mini-Xception on "
-               "the face's pixels: the original study's), blendshapes (a network on "
-               "MediaPipe blendshapes) or landmarks (a 1D-CNN on pose-normalised landmarks); "
-               "the pixel, blendshape and landmark networks were trained by videmo train on "
-               "FER2013 (MODELS.md); blendshapes and landmarks turn the face mesh on by "
-               "themselves and give no scores to a face the mesh cannot read.",
+               "networks with their FER2013-only last layers), pixels_distilled (one of those "
+               "networks trained on pixels_real's outputs, about a third of its cost), fer "
+               "(fer's mini-Xception on the face's pixels: the original study's), blendshapes "
+               "(a network on MediaPipe blendshapes) or landmarks (a 1D-CNN on pose-normalised "
+               "landmarks); the pixel, blendshape and landmark networks were trained by videmo "
+               "train on FER2013 (MODELS.md); blendshapes and landmarks turn the face mesh on "
+               "by themselves and give no scores to a face the mesh cannot read.",
         choices="videmo.extract.features.frame_models:FRAME_MODELS")
-    align: bool = opt(False, "emotions.model pixels or pixels_real: rotate each face crop so "
-                             "the eyes are level (BlazeFace's eye keypoints; OpenCV's eye "
-                             "cascade in a box without keypoints; no rotation when no eye pair "
-                             "is found). Off by default: no gain measured (MODELS.md).")
-    flip: bool = opt(False, "emotions.model pixels or pixels_real: average each face's scores "
-                            "with its mirror image's (test-time flip; twice the cost per face).")
+    align: bool = opt(False, "emotions.model pixels, pixels_real or pixels_distilled: rotate "
+                             "each face crop so the eyes are level (BlazeFace's eye keypoints; "
+                             "OpenCV's eye cascade in a box without keypoints; no rotation when "
+                             "no eye pair is found). Off by default: no gain measured "
+                             "(MODELS.md).")
+    flip: bool = opt(False, "emotions.model pixels, pixels_real or pixels_distilled: average "
+                            "each face's scores with its mirror image's (test-time flip; twice "
+                            "the cost per face).")
     engine: Literal["tflite", "keras"] = opt(
         "tflite", "FER model runtime (emotions.model: fer): the quantized tflite file (CPU, "
                   "fer's default) or the Keras .hdf5 model run in batches (useful on a GPU).")

@@ -41,9 +41,13 @@ PIXEL_MODEL, PIXEL_MODEL_CARD = "pixels.tflite", "pixels.json"
 # emotions.model: pixels_real: the same three networks, their last layers replaced by one fitted
 # on real photos + FER2013 (scripts/train_pixels_real.py, MODELS.md "Real photos").
 PIXELS_REAL, PIXELS_REAL_CARD = "pixels_real.tflite", "pixels_real.json"
+# emotions.model: pixels_distilled: one of the three networks, trained on pixels_real's outputs
+# (scripts/distil_pixels.py, MODELS.md "pixels_distilled"): about a third of the cost.
+PIXELS_DISTILLED, PIXELS_DISTILLED_CARD = "pixels_distilled.tflite", "pixels_distilled.json"
 PIXEL_MODELS: dict[str, tuple[str, str]] = {
     "pixels": (PIXEL_MODEL, PIXEL_MODEL_CARD),
     "pixels_real": (PIXELS_REAL, PIXELS_REAL_CARD),
+    "pixels_distilled": (PIXELS_DISTILLED, PIXELS_DISTILLED_CARD),
 }
 FACE_FRAMING = "face_framing.json"
 EYE_CASCADE = "haarcascade_eye.xml"
@@ -65,6 +69,8 @@ SHA256: dict[str, str] = {
     PIXEL_MODEL_CARD: "75d7d03a9e0d808efff56711fddb11503eb15c40abd831c0013dc52f9675b718",
     PIXELS_REAL: "777f5738dd1ceb378c675ad7e52d6376c9a51de56946f02bc4daea87988befa2",
     PIXELS_REAL_CARD: "3bfe955642cc4eefb0d326f8cb9bd85e371fe2de02b3731f2517d709b1fd2dab",
+    PIXELS_DISTILLED: "1a248572c36a30e1fc209f245b480c0b4a9c273f8c7e221f7c5d533671a7a719",
+    PIXELS_DISTILLED_CARD: "9a1097c8e2d895b7ac34a653c9cc8e077760c95666811e95531dbcc66f6be6e8",
     FACE_FRAMING: "080dea9ae746124d988aea00ca7fdf3fb8de83f50e2e7da6af78bca11b7996a6",
     EYE_CASCADE: "71cc64fc305a355dc60067880f6fbbd43dd155bd63ee3844661a1bda34b2fd8c",
 }

@@ -37,6 +37,12 @@ FRAME_MODELS = Registry("frame model (emotions.model)", {
         keyed=("model", "align", "flip"),
         doc="The same networks with a last layer fitted on real photos + FER2013 "
             "(MODELS.md)."),
+    "pixels_distilled": FrameModelSpec(
+        "videmo.extract.features.pixel_model:PixelScorer",
+        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
+        keyed=("model", "align", "flip"),
+        doc="One of those networks trained on pixels_real's outputs: about a third of its "
+            "cost (MODELS.md)."),
     "blendshapes": FrameModelSpec(
         f"{_MESH}:MeshScorer", reads=("mesh",),
         files=(*models.FRAME_MODEL_FILES["blendshapes"], models.FACE_LANDMARKER),

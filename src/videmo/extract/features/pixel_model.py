@@ -4,7 +4,10 @@
 ``videmo train`` trained on FER2013 (MODELS.md), exported to a TFLite file and run with
 ai-edge-litert: no TensorFlow at run time. ``emotions.model: pixels_real`` is the same three
 networks with one new last layer fitted on real photos + FER2013
-(``scripts/train_pixels_real.py``; MODELS.md "Real photos"): same input, same cost. The face
+(``scripts/train_pixels_real.py``; MODELS.md "Real photos"): same input, same cost.
+``emotions.model: pixels_distilled`` is one of the three networks trained on ``pixels_real``'s
+outputs (``scripts/distil_pixels.py``; MODELS.md "pixels_distilled"): same input and output,
+about a third of the cost. The face
 is cut by :mod:`videmo.extract.crop`, the step the training read its images through, framed
 for the run's detector (``models/face_framing.json``, measured on FER2013) and, with
 ``emotions.align``, rotated so the eyes are level (BlazeFace's eye keypoints; for boxes without
@@ -14,6 +17,7 @@ Use::
 
     model = PixelModel.load()                    # the shipped network and its card
     model = PixelModel.load(name="pixels_real")  # the real-photo last layer
+    model = PixelModel.load(name="pixels_distilled")  # one network, distilled
     probabilities = model.predict(crops)         # uint8 (n, 48, 48) -> (n, 7) float32
 """
 
@@ -66,7 +70,8 @@ class PixelModel:
 
     @classmethod
     def load(cls, threads: int = 1, flip: bool = False, name: str = "pixels") -> PixelModel:
-        """A shipped pixel model (``pixels`` or ``pixels_real``; sha256 checked) and its card."""
+        """A shipped pixel model (a name of ``models.PIXEL_MODELS``; sha256 checked) and its
+        card."""
         return cls(model_path(model_files(name)[0]), shipped_card(name), threads, flip)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -191,8 +196,9 @@ def files(cfg: Config) -> tuple[str, ...]:
 
 
 class PixelScorer:
-    """``emotions.model: pixels`` or ``pixels_real``: that pixel model on a 48x48 crop of each
-    face, framed for the run's detector (``emotions.align``, ``emotions.flip``)."""
+    """``emotions.model: pixels``, ``pixels_real`` or ``pixels_distilled``: that pixel model on a
+    48x48 crop of each face, framed for the run's detector (``emotions.align``,
+    ``emotions.flip``)."""
 
     def __init__(self, cfg: Config, threads: int) -> None:
         self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip, name=cfg.emotions.model)
