@@ -20,29 +20,27 @@ __all__ = ["FRAME_MODELS", "FrameModelSpec", "frame_model_spec", "mesh_frame_mod
 
 _MESH = "videmo.extract.features.frame_model"
 
+
+def _pixel_model(doc: str) -> FrameModelSpec:
+    """A shipped pixel model (``models.PIXEL_MODELS``): one scorer, its file chosen by name."""
+    return FrameModelSpec("videmo.extract.features.pixel_model:PixelScorer",
+                          files="videmo.extract.features.pixel_model:files",
+                          packages=("ai-edge-litert",), keyed=("model", "align", "flip"),
+                          doc=doc)
+
 FRAME_MODELS = Registry("frame model (emotions.model)", {
     "fer": FrameModelSpec(
         "videmo.extract.features.emotions:FerScorer",
         files="videmo.extract.features.emotions:files",
         packages="videmo.extract.features.emotions:packages", keyed=("engine", "batch_size"),
         doc="fer's mini-Xception on the face's 64x64 grey pixels (tflite or Keras)."),
-    "pixels": FrameModelSpec(
-        "videmo.extract.features.pixel_model:PixelScorer",
-        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
-        keyed=("model", "align", "flip"),
-        doc="videmo's convolutional network on a 48x48 grey crop framed for the detector."),
-    "pixels_real": FrameModelSpec(
-        "videmo.extract.features.pixel_model:PixelScorer",
-        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
-        keyed=("model", "align", "flip"),
-        doc="The same networks with a last layer fitted on real photos + FER2013 "
-            "(MODELS.md)."),
-    "pixels_distilled": FrameModelSpec(
-        "videmo.extract.features.pixel_model:PixelScorer",
-        files="videmo.extract.features.pixel_model:files", packages=("ai-edge-litert",),
-        keyed=("model", "align", "flip"),
-        doc="One of those networks trained on pixels_real's outputs: about a third of its "
-            "cost (MODELS.md)."),
+    "pixels": _pixel_model(
+        "videmo's convolutional network on a 48x48 grey crop framed for the detector."),
+    "pixels_real": _pixel_model(
+        "The same networks with a last layer fitted on real photos + FER2013 (MODELS.md)."),
+    "pixels_distilled": _pixel_model(
+        "One of those networks trained on pixels_real's outputs: about a third of its cost "
+        "(MODELS.md)."),
     "blendshapes": FrameModelSpec(
         f"{_MESH}:MeshScorer", reads=("mesh",),
         files=(*models.FRAME_MODEL_FILES["blendshapes"], models.FACE_LANDMARKER),
