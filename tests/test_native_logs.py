@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import yaml
@@ -107,6 +108,32 @@ def test_the_filter_routes_native_lines_and_passes_everything_else():
         MOOV, "[ WARN:0@0.012] global cap_ffmpeg_impl.hpp:1092 open cannot open", ONEDNN]
 
 
+def test_a_child_holding_stderr_does_not_hold_the_exit():
+    """A child process still alive at exit (a worker pool's) keeps the filter's pipe open: the
+    process passes on what it wrote and exits, without waiting for the pipe's end (it waited
+    up to 2 s: every `videmo extract --jobs 2`). The child's stderr is the pipe's last
+    writer; the test kills it."""
+    code = textwrap.dedent("""
+        import os, subprocess, sys, time
+        from videmo.runtime import filter_native_stderr
+        filter_native_stderr()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 stdout=subprocess.DEVNULL)
+        print(child.pid, flush=True)
+        os.write(2, b"the last line\\n")
+        os.write(2, b"a partial one")
+        print(time.time(), flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    ended = time.time()
+    pid, last = done.stdout.split()
+    os.kill(int(pid), signal.SIGKILL)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "the last line\na partial one"
+    assert ended - float(last) < 1.5, f"exit took {ended - float(last):.2f} s after the last line"
+
+
 def test_everything_is_shown_with_tf_cpp_min_log_level_0():
     code = ("import os; from videmo.runtime import filter_native_stderr; filter_native_stderr(); "
             f"os.write(2, b{MOOV!r} + b'\\n')")
@@ -182,3 +209,22 @@ def test_annotate(tmp_path, ffmpeg_tool):
     assert proc.returncode == 0, err
     assert "stopped; 0 events" in out
     _no_native_line(err)
+
+
+def test_release_workers_stops_the_pool():
+    """`videmo`'s end stops joblib's reusable pool and waits for its workers (they held the
+    filter's pipe until the interpreter's own shutdown reached them)."""
+    from joblib import Parallel, delayed
+
+    from videmo.runtime import release_workers
+
+    pids = set(Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(4)))
+    assert pids and os.getpid() not in pids
+    release_workers()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker {pid} still alive after release_workers()")
+    release_workers()  # no pool: nothing to do

@@ -257,17 +257,27 @@ class _StderrFilter:
         sys.stderr = io.TextIOWrapper(io.FileIO(self.real, "w", closefd=False),
                                       encoding=getattr(old, "encoding", None) or "utf-8",
                                       errors="backslashreplace", line_buffering=True)
+        self.wake_read, self.wake_write = os.pipe()  # close() wakes the thread through it
         self.thread = threading.Thread(target=self._pump, name="videmo-stderr", daemon=True)
         self.thread.start()
         atexit.register(self.close)
 
     def _pump(self) -> None:
-        pending = b""
+        pending, closing = b"", False
         while True:
-            ready, _, _ = select.select([self.read], [], [], self.idle_s if pending else None)
+            wait = self.idle_s if pending or closing else None
+            ready, _, _ = select.select([self.read, self.wake_read], [], [], wait)
+            if self.wake_read in ready:
+                os.read(self.wake_read, 1)
+                closing = True
+                ready.remove(self.wake_read)
+                if not ready:  # look once more, for idle_s
+                    continue
             if not ready:  # a partial line that stayed partial: pass it on as it is
                 _pass_on(pending.decode("utf-8", "replace"), self.real)
                 pending = b""
+                if closing:  # quiet for idle_s after close(): all that came is passed on
+                    return
                 continue
             chunk = os.read(self.read, 65536)
             if not chunk:  # every writer closed descriptor 2: the process is ending
@@ -280,12 +290,15 @@ class _StderrFilter:
                 pending = pending[end:]
 
     def close(self, timeout: float = 2.0) -> None:
-        """Restore descriptor 2 and wait (``timeout``) for the thread to pass on the rest."""
+        """Restore descriptor 2 and let the thread pass on the rest: until the pipe is empty
+        and quiet for ``idle_s`` (at most ``timeout``). A child process still alive holds the
+        pipe open (a worker pool at exit), so the end of the pipe is not waited for."""
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
         os.dup2(self.real, 2)  # closes this process's end of the pipe
+        os.write(self.wake_write, b"x")
         self.thread.join(timeout)
 
 
@@ -304,6 +317,17 @@ def filter_native_stderr() -> None:
     except OSError:
         return
     _stderr_filter = _StderrFilter()
+
+
+def release_workers() -> None:
+    """Stop joblib's reusable worker pool (loky), if this process started one, and wait for
+    its workers to exit: the end of a ``videmo`` command. Kept alive, the idle workers would
+    outlive the command's work by their exit at interpreter shutdown, holding descriptor 2
+    (the filter's pipe) meanwhile; a notebook that calls videmo's functions keeps its pool."""
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def cpu_seconds() -> float:

@@ -78,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """The ``videmo`` command (and ``python -m videmo``): native log lines filtered first."""
-    from videmo.runtime import filter_native_stderr
+    from videmo.runtime import filter_native_stderr, release_workers
 
     filter_native_stderr()
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        release_workers()
+    sys.exit(code)
 
