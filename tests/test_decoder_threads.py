@@ -108,3 +108,77 @@ def test_slurm_tasks_run_one_worker_per_cpu_unless_told(tmp_path, caplog):
     two_threads = make_config(tmp_path, VIDEO.parent, run={"jobs": 2, "threads": 2},
                               slurm={"cpus_per_task": 4})
     assert not warn_if_undersubscribed(two_threads)
+
+
+@pytest.mark.parametrize(("jobs", "threads", "workers", "left", "each"), [
+    (2, 1, 2, 3, 1),  # every worker busy: one thread each
+    (2, 1, 2, 1, 2),  # the last unit: both cores
+    (4, 1, 4, 3, 1),  # 4 // 3
+    (4, 1, 4, 2, 2),
+    (4, 2, 2, 1, 4),  # two workers of two threads, one left: all four
+])
+def test_idle_workers_cores_go_to_the_units_left(jobs, threads, workers, left, each):
+    share = runtime.CoreShare(jobs, threads, workers)
+    try:
+        assert Path(share.path).read_text() == str(threads)
+        share.update(left)
+        assert Path(share.path).read_text() == str(each)
+    finally:
+        share.close()
+    assert not Path(share.path).exists()
+
+
+def test_a_worker_follows_the_share_between_batches(tmp_path):
+    """A unit whose share says 2 threads loads its models on 1 and goes on with 2."""
+    from videmo.execute import local
+
+    share = runtime.CoreShare(jobs=2, threads=1, workers=2)
+    share.update(1)
+    old = runtime._threads
+    cfg = make_config(tmp_path, VIDEO.parent, sampling={"every_n": 30},
+                      corpus={"include": [VIDEO.name]})
+    try:
+        record = local.process_unit(Clip("rotated90", VIDEO), cfg, str(tmp_path / "run"), 1,
+                                    share=share.path)
+        assert record["status"] == "done"
+        assert runtime.current_threads() == 2
+        runtime.configure_threads(1)
+        local.process_unit(Clip("rotated90", VIDEO), cfg, str(tmp_path / "run"), 1, force=True)
+        assert runtime.current_threads() == 1  # no share: the threads it was given
+    finally:
+        share.close()
+        runtime.configure_threads(old or 1)
+        runtime._threads = old
+
+
+def test_the_parent_lends_the_cores_as_units_end(tmp_path, monkeypatch):
+    """A real pool of two workers over three clips: after the second record only one unit is
+    left, which may use both cores; the share file is gone after the run. With run.threads
+    set, the workers keep it (no share)."""
+    from videmo.execute import local
+
+    from .conftest import SAMPLE_CLIPS
+
+    shares = []
+
+    class Recording(runtime.CoreShare):
+        def __init__(self, *a):
+            self.updates = []
+            shares.append(self)
+            super().__init__(*a)
+
+        def update(self, running):
+            super().update(running)
+            self.updates.append((running, self.each))
+
+    monkeypatch.setattr(local, "CoreShare", Recording)
+    clips = {"include": [p.name for p in SAMPLE_CLIPS[:3]]}
+    cfg = make_config(tmp_path, SAMPLE_CLIPS[0].parent, run={"jobs": 2},
+                      sampling={"every_n": 30}, corpus=clips)
+    assert local.extract(cfg, progress=False).done == 3
+    assert [s.updates for s in shares] == [[(2, 1), (2, 1), (1, 2), (0, 2)]]
+    assert not Path(shares[0].path).exists()
+    kept = make_config(tmp_path, SAMPLE_CLIPS[0].parent, run={"jobs": 2, "threads": 1},
+                       sampling={"every_n": 30}, corpus=clips)
+    assert local.extract(kept, force=True, progress=False).done == 3
+    assert len(shares) == 1

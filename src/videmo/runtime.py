@@ -19,10 +19,12 @@ models in a process that did not start as ``videmo`` (a notebook, the tests).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import importlib.metadata
 import io
 import logging
+import math
 import os
 import platform
 import re
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +64,63 @@ def threads_for(jobs: int | None = None, configured: int | None = None, workers:
         return configured
     jobs = jobs_for(jobs)
     return max(1, jobs // max(1, min(jobs, workers or jobs)))
+
+
+class CoreShare:
+    """The cores of idle pool workers, lent to the units still running.
+
+    ``--jobs N`` starts N one-thread workers; at the end of a run (the last clips of a corpus,
+    the two chunks of a recording when one finishes first) some of them idle while others
+    still work. The parent writes here how many threads each unit still running may use
+    (:meth:`update`, after each unit that ends); each worker reads it between batches of
+    frames (:meth:`follower`) and resizes OpenCV's thread pool (the Haar cascade, resizing,
+    colour conversion; a LiteRT network or FFmpeg's decoder keeps the threads it opened
+    with). A file in the system's temporary folder, one per pool, removed by :meth:`close`."""
+
+    def __init__(self, jobs: int, threads: int, workers: int) -> None:
+        fd, name = tempfile.mkstemp(prefix="videmo-cores-", suffix=".txt")
+        os.close(fd)
+        self.path, self.jobs, self.threads, self.workers = name, jobs, threads, workers
+        self.each = 0
+        self.update(workers)
+
+    def update(self, running: int) -> None:
+        """``running`` units are left (in progress or queued): each may use its share."""
+        each = max(self.threads, self.jobs // max(1, min(self.workers, running)))
+        if each != self.each:
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(str(each))
+            os.replace(tmp, self.path)
+            self.each = each
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+    @staticmethod
+    def follower(path: str | None, every_s: float = 0.5):
+        """A worker's side: a function to call between batches that sets this process's
+        threads to the share written at ``path`` (read at most every ``every_s``); None
+        without a share."""
+        if path is None:
+            return None
+        last = [-math.inf]
+
+        def follow() -> None:
+            now = time.monotonic()
+            if now - last[0] < every_s:
+                return
+            last[0] = now
+            try:
+                with open(path) as f:
+                    each = int(f.read() or 0)
+            except (OSError, ValueError):  # the run is ending, or a write in progress
+                return
+            if each >= 1 and each != _threads:
+                configure_threads(each)
+
+        return follow
 
 
 def available_cores() -> int:

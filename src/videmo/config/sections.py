@@ -28,7 +28,9 @@ class RunConfig:
                                  "may use (a SLURM task: its CPUs).", minimum=1)
     threads: int | None = opt(None, "Threads per worker for OpenCV/TensorFlow and FFmpeg's "
                                     "decoder; null: the worker's share of run.jobs (1 when "
-                                    "every worker is busy; all of them for a single clip).",
+                                    "every worker is busy; all of them for a single clip; "
+                                    "at a run's end, idle workers' cores go to OpenCV's "
+                                    "threads in the busy ones).",
                               minimum=1)
     on_error: Literal["continue", "abort"] = opt("continue", "On a failed clip: record it and "
                                                              "go on, or stop the run.")

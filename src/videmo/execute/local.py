@@ -32,7 +32,7 @@ from videmo.execute.chunked import ChunkUnit, process_chunk
 from videmo.extract.corpus import Clip, discover
 from videmo.extract.features import BASE
 from videmo.extract.pipeline import analyze_clip, load_models
-from videmo.runtime import cpu_seconds, jobs_for, threads_for
+from videmo.runtime import CoreShare, cpu_seconds, jobs_for, threads_for
 from videmo.store import RunDir, file_stamp
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,22 @@ def process_clip(clip: Clip, cfg: Config, run_path: str, threads: int,
 
 def process_unit(unit: Clip | ChunkUnit, cfg: Config, run_path: str, threads: int,
                  on_frames: Callable[[int], None] | None = None,
-                 force: bool = False) -> dict[str, Any]:
-    """Worker entry point for a clip or a chunk of a long recording (execute.chunked)."""
+                 force: bool = False, share: str | None = None) -> dict[str, Any]:
+    """Worker entry point for a clip or a chunk of a long recording (execute.chunked).
+    ``share``: the pool's :class:`~videmo.runtime.CoreShare`, followed between batches."""
+    follow = CoreShare.follower(share)
+    if follow is not None:
+        on_frames = functools.partial(_follow_and_report, follow, on_frames)
     if isinstance(unit, ChunkUnit):
         return process_chunk(unit, cfg, run_path, threads, on_frames)
     return process_clip(unit, cfg, run_path, threads, on_frames, force)
+
+
+def _follow_and_report(follow: Callable[[], None], report: Callable[[int], None] | None,
+                       n: int) -> None:
+    follow()
+    if report is not None:
+        report(n)
 
 
 # errors that mean "the run directory cannot take more", not "this clip is bad"
@@ -273,7 +284,10 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
     from joblib import Parallel, delayed
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    pool = Parallel(n_jobs=_workers(jobs, todo), backend="loky",
+    workers = _workers(jobs, todo)
+    # run.threads set: each worker keeps it; unset: idle workers' cores go to the busy ones
+    share = CoreShare(jobs, threads, workers) if not cfg.run.threads else None
+    pool = Parallel(n_jobs=workers, backend="loky",
                     return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs",
                     initializer=_init_worker)
     with _relay(on_frames) as report:
@@ -281,17 +295,27 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
         # reach one before _init_worker ignores it. One sent to the parent meanwhile waits, then
         # is raised here. Closing this generator (the caller does on a signal) kills the workers.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+        path = share.path if share is not None else None
         try:
-            outputs = pool(delayed(process_unit)(c, cfg, run_path, threads, report, force)
+            outputs = pool(delayed(process_unit)(c, cfg, run_path, threads, report, force, path)
                            for c in todo)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            if share is not None:
+                share.close()
             raise
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            yield from outputs
+            left = len(todo)
+            for record in outputs:
+                left -= 1
+                if share is not None:
+                    share.update(left)
+                yield record
         finally:
             outputs.close()
+            if share is not None:
+                share.close()
 
 
 @contextmanager
