@@ -17,7 +17,10 @@ with a fresh 7-way softmax layer, trained to reproduce the teacher's probabiliti
 3. **Head**: the last layer starts as a multinomial logistic fit of the student's pooled
    vectors to the teacher's soft targets (a few hundred full-batch steps).
 4. **Distillation**: the whole network trained on the soft targets (cross-entropy at
-   temperature ``--temperature``, scaled by T^2), Adam with a cosine learning rate, light
+   temperature ``--temperature``, scaled by T^2) and, with ``--hard-weight a``, on FER2013's
+   own labels too (loss: (1 - a) x the soft term + a x the labels' cross-entropy, over the
+   FER2013 faces of a batch; ``--balanced`` weights each emotion by 1 / its frequency, so
+   disgust and the other rare ones count), Adam with a cosine learning rate, light
    augmentation (mirror; shift and scale by a small random affine warp), the real faces
    repeated ``--real-repeat`` times per epoch beside a ``--fer-fraction`` sample of FER2013.
    The whole state is checkpointed after every epoch under ``--work``; ``--resume``
@@ -37,7 +40,9 @@ Prerequisites as for ``scripts/train_pixels_real.py`` (the cached detector boxes
 train, selection and test splits). Run it under ``nice`` on a shared machine::
 
     nice -n 19 python scripts/distil_pixels.py /tmp/realfaces --fer2013 /tmp/fer2013 \\
-        --epochs 4 [--resume]
+        --epochs 4 --fer-fraction 0.5 --lr 1e-4 --hard-weight 0.5 --balanced [--resume]
+
+(the shipped model's command, MODELS.md "pixels_distilled").
 
 Needs TensorFlow (a dependency of videmo); the written file runs on ai-edge-litert alone.
 """
@@ -111,6 +116,19 @@ def training_data(root: Path, fer2013: Path, detectors: list[str], cache: Path,
     tmp.replace(path)
     print(f"teacher targets cached in {path} ({time.time() - t0:.0f} s)", flush=True)
     return out
+
+
+def fer_labels(fer2013: Path, source: np.ndarray, work: Path) -> np.ndarray:
+    """FER2013 Training's own emotion (index into schema.EMOTIONS) of every training face,
+    -1 for the real photos (their labels are three classes, not seven); cached beside the
+    data as ``work/fer_labels.npy``."""
+    path = work / "fer_labels.npy"
+    if not path.is_file():
+        _, e = folder_sample(fer2013, "Training")
+        y = np.full(len(source), -1, np.int32)
+        y[source == 0] = [schema.EMOTIONS.index(v) for v in e]
+        np.save(path, y)
+    return np.load(path)
 
 
 # --------------------------------------------------------------------------- the student
@@ -263,16 +281,30 @@ def distil(model, data: dict[str, np.ndarray], args, ckpt_dir: Path, history: li
         raise SystemExit(f"{ckpt_dir} holds checkpoints: add --resume, or remove it to restart")
     else:
         manager.save(checkpoint_number=0)
-    T = args.temperature
+    T, alpha = args.temperature, args.hard_weight
+    hard = data.get("y", np.full(len(data["x"]), -1, np.int32))
+    # --balanced: each emotion's hard labels weighted by 1 / its frequency (mean weight 1)
+    counts = np.bincount(hard[hard >= 0], minlength=7).astype(np.float64)
+    weights = np.ones(7, np.float32)
+    if args.balanced and counts.sum():
+        weights = (counts.sum() / (7 * np.maximum(counts, 1))).astype(np.float32)
+    class_weight = tf.constant(weights)
     log_p = np.log(np.clip(data["p"], 1e-7, 1.0)) / T
     soft = np.exp(log_p - log_p.max(1, keepdims=True))
     soft = (soft / soft.sum(1, keepdims=True)).astype(np.float32)
 
     @tf.function(reduce_retracing=True)
-    def step(x, t):
+    def step(x, t, y):
         with tf.GradientTape() as tape:
             _, z = model(x, training=True)
             loss = T * T * tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(t, z / T))
+            if alpha:
+                known = y >= 0
+                y_known = tf.boolean_mask(y, known)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    y_known, tf.boolean_mask(z, known)) * tf.gather(class_weight, y_known)
+                loss = (1 - alpha) * loss + alpha * tf.reduce_sum(ce) / tf.cast(
+                    tf.maximum(tf.size(y), 1), tf.float32)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
@@ -282,11 +314,12 @@ def distil(model, data: dict[str, np.ndarray], args, ckpt_dir: Path, history: li
         rng = np.random.default_rng([args.seed, e])
         order = epoch_order(data["source"], args.real_repeat, args.fer_fraction, rng)
         x = augment(data["x"][order], rng, args.shift, args.scale)
-        t_epoch = soft[order]
+        t_epoch, y_epoch = soft[order], hard[order]
         t0, losses = time.time(), []
         for s in range(0, len(order), args.batch):
             losses.append(float(step(tf.constant(x[s:s + args.batch, ..., None], tf.float32),
-                                     tf.constant(t_epoch[s:s + args.batch]))))
+                                     tf.constant(t_epoch[s:s + args.batch]),
+                                     tf.constant(y_epoch[s:s + args.batch]))))
             if len(losses) % 50 == 0:
                 print(f"epoch {e} step {len(losses)}/{steps_per_epoch} loss "
                       f"{np.mean(losses[-50:]):.4f} ({time.time() - t0:.0f} s)", flush=True)
@@ -368,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--hard-weight", type=float, default=0.0,
+                    help="weight of FER2013's own labels beside the teacher's (0: soft only)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="weight FER2013's labels by 1 / the emotion's frequency")
     ap.add_argument("--real-repeat", type=int, default=2)
     ap.add_argument("--fer-fraction", type=float, default=1.0,
                     help="share of the FER2013 Training images in each epoch (a new sample each)")
@@ -392,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     tf.keras.utils.set_random_seed(args.seed)
     t0 = time.time()
     data = training_data(args.root, args.fer2013, args.detectors, args.cache, args.work)
+    if args.hard_weight:
+        data["y"] = fer_labels(args.fer2013, data["source"], args.work)
     src = model_path(PIXEL_MODEL).read_bytes()
     model = build_student(member_weights(src, args.member))
     ckpt_dir = args.work / f"member{args.member}"
@@ -441,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
                       "real_photos": int(np.sum(data["source"] == 1)),
                       "detectors": args.detectors},
             "rebuilt_vs_litert_pooled": gap,
-            "temperature": args.temperature, "epochs": args.epochs, "batch": args.batch,
+            "temperature": args.temperature, "hard_weight": args.hard_weight,
+            "balanced": args.balanced,
+            "epochs": args.epochs, "batch": args.batch,
             "lr": args.lr, "schedule": "Adam, cosine decay to 2%",
             "real_repeat": args.real_repeat, "fer_fraction": args.fer_fraction,
             "augment": {"mirror": 0.5, "shift": args.shift, "scale": args.scale},

@@ -397,9 +397,9 @@ def test_pixels_real_gives_the_recorded_outputs(golden):
 
 DISTILLED_GOLDEN = REPO / "tests" / "data" / "pixels_distilled_golden.npz"
 # pixels_distilled is int8 through its softmax too, and its default-vs-reference kernel spread
-# on these crops is larger than the ensemble's (2.3e-2 at most, scripts/pixels_golden.py):
-# the tolerance is more than twice that spread
-DISTILLED_ATOL = 0.05
+# on these crops is larger than the ensemble's (2.7e-2 at most, scripts/pixels_golden.py, the
+# model of 2026-12-06 evening): the tolerance is more than twice that spread
+DISTILLED_ATOL = 0.06
 
 
 def test_pixels_distilled_gives_the_recorded_outputs(golden):
