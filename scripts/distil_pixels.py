@@ -18,8 +18,10 @@ with a fresh 7-way softmax layer, trained to reproduce the teacher's probabiliti
    vectors to the teacher's soft targets (a few hundred full-batch steps).
 4. **Distillation**: the whole network trained on the soft targets (cross-entropy at
    temperature ``--temperature``, scaled by T^2) and, with ``--hard-weight a``, on FER2013's
-   own labels too (loss: (1 - a) x the soft term + a x the labels' cross-entropy, over the
-   FER2013 faces of a batch; ``--balanced`` weights each emotion by 1 / its frequency, so
+   own labels too (loss: (1 - a) x the soft term + a x the labels' cross-entropy summed over
+   the FER2013 faces of a batch and divided by the batch's size, real faces included: with
+   ``--fer-fraction 0.5 --real-repeat 2`` FER2013 is 61% of a batch, so the labels' weight is
+   about 0.31 at ``a`` 0.5; ``--balanced`` weights each emotion by 1 / its frequency, so
    disgust and the other rare ones count), Adam with a cosine learning rate, light
    augmentation (mirror; shift and scale by a small random affine warp), the real faces
    repeated ``--real-repeat`` times per epoch beside a ``--fer-fraction`` sample of FER2013.
@@ -123,6 +125,8 @@ def fer_labels(fer2013: Path, source: np.ndarray, work: Path) -> np.ndarray:
     -1 for the real photos (their labels are three classes, not seven); cached beside the
     data as ``work/fer_labels.npy``."""
     path = work / "fer_labels.npy"
+    if path.is_file() and len(np.load(path)) != len(source):
+        raise SystemExit(f"{path} does not match {work / 'data.npz'}: remove it")
     if not path.is_file():
         _, e = folder_sample(fer2013, "Training")
         y = np.full(len(source), -1, np.int32)
@@ -420,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" /
                     f"{NAME}.json")
     args = ap.parse_args(argv)
+    if args.balanced and not args.hard_weight:
+        ap.error("--balanced weights FER2013's labels: give --hard-weight too")
     command = "python scripts/distil_pixels.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
     import tensorflow as tf

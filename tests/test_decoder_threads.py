@@ -129,26 +129,56 @@ def test_idle_workers_cores_go_to_the_units_left(jobs, threads, workers, left, e
 
 
 def test_a_worker_follows_the_share_between_batches(tmp_path):
-    """A unit whose share says 2 threads loads its models on 1 and goes on with 2."""
+    """A unit whose share says 2 threads loads its models on 1 and goes on with 2; the next
+    unit without a share runs on the threads it was given (load_models resets them)."""
+    import cv2
+
     from videmo.execute import local
 
     share = runtime.CoreShare(jobs=2, threads=1, workers=2)
     share.update(1)
-    old = runtime._threads
+    names = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+    saved = runtime._threads, cv2.getNumThreads(), {n: os.environ.get(n) for n in names}
     cfg = make_config(tmp_path, VIDEO.parent, sampling={"every_n": 30},
                       corpus={"include": [VIDEO.name]})
     try:
         record = local.process_unit(Clip("rotated90", VIDEO), cfg, str(tmp_path / "run"), 1,
                                     share=share.path)
         assert record["status"] == "done"
-        assert runtime.current_threads() == 2
-        runtime.configure_threads(1)
+        assert runtime.current_threads() == 2 and cv2.getNumThreads() == 2
         local.process_unit(Clip("rotated90", VIDEO), cfg, str(tmp_path / "run"), 1, force=True)
-        assert runtime.current_threads() == 1  # no share: the threads it was given
+        assert runtime.current_threads() == 1 and cv2.getNumThreads() == 1
     finally:
         share.close()
-        runtime.configure_threads(old or 1)
-        runtime._threads = old
+        runtime._threads, threads, env = saved
+        cv2.setNumThreads(threads)
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def test_a_share_that_cannot_be_written_never_stops_a_run(tmp_path, monkeypatch):
+    """No usable temporary folder: no share (the workers keep their threads); a write that
+    fails (a full /tmp) keeps the share as it was."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    assert runtime.CoreShare.open(2, 1, 2) is None
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    share = runtime.CoreShare.open(2, 1, 2)
+    try:
+        def full(*a):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(runtime.os, "replace", full)
+        share.update(1)
+        assert share.each == 1 and Path(share.path).read_text() == "1"
+    finally:
+        monkeypatch.undo()
+        share.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_parent_lends_the_cores_as_units_end(tmp_path, monkeypatch):

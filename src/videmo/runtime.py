@@ -75,7 +75,9 @@ class CoreShare:
     (:meth:`update`, after each unit that ends); each worker reads it between batches of
     frames (:meth:`follower`) and resizes OpenCV's thread pool (the Haar cascade, resizing,
     colour conversion; a LiteRT network or FFmpeg's decoder keeps the threads it opened
-    with). A file in the system's temporary folder, one per pool, removed by :meth:`close`."""
+    with). A file in the system's temporary folder, one per pool, removed by :meth:`close`.
+    Only a saving: :meth:`open` gives None where the file cannot be made, and a write that
+    fails keeps the share as it was; neither stops a run."""
 
     def __init__(self, jobs: int, threads: int, workers: int) -> None:
         fd, name = tempfile.mkstemp(prefix="videmo-cores-", suffix=".txt")
@@ -84,19 +86,34 @@ class CoreShare:
         self.each = 0
         self.update(workers)
 
+    @classmethod
+    def open(cls, jobs: int, threads: int, workers: int) -> CoreShare | None:
+        try:
+            return cls(jobs, threads, workers)
+        except OSError as e:  # no usable temporary folder: the workers keep their threads
+            log.debug("no core share (%s): idle workers' cores are not lent", e)
+            return None
+
     def update(self, running: int) -> None:
         """``running`` units are left (in progress or queued): each may use its share."""
         each = max(self.threads, self.jobs // max(1, min(self.workers, running)))
         if each != self.each:
             tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(str(each))
-            os.replace(tmp, self.path)
+            try:
+                with open(tmp, "w") as f:
+                    f.write(str(each))
+                os.replace(tmp, self.path)
+            except OSError as e:  # a full /tmp: the share stays as it was
+                log.debug("core share not updated (%s)", e)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                return
             self.each = each
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        for path in (self.path, f"{self.path}.{os.getpid()}.tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     @staticmethod
     def follower(path: str | None, every_s: float = 0.5):

@@ -285,37 +285,38 @@ def _map(todo: list[Clip | ChunkUnit], cfg: Config, run: RunDir, jobs: int, thre
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     workers = _workers(jobs, todo)
-    # run.threads set: each worker keeps it; unset: idle workers' cores go to the busy ones
-    share = CoreShare(jobs, threads, workers) if not cfg.run.threads else None
     pool = Parallel(n_jobs=workers, backend="loky",
                     return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs",
                     initializer=_init_worker)
-    with _relay(on_frames) as report:
-        # The first dispatch starts the workers: they inherit this mask, so a signal cannot
-        # reach one before _init_worker ignores it. One sent to the parent meanwhile waits, then
-        # is raised here. Closing this generator (the caller does on a signal) kills the workers.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
-        path = share.path if share is not None else None
-        try:
-            outputs = pool(delayed(process_unit)(c, cfg, run_path, threads, report, force, path)
-                           for c in todo)
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            if share is not None:
-                share.close()
-            raise
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            left = len(todo)
-            for record in outputs:
-                left -= 1
-                if share is not None:
-                    share.update(left)
-                yield record
-        finally:
-            outputs.close()
-            if share is not None:
-                share.close()
+    # run.threads set: each worker keeps it; unset: idle workers' cores go to the busy ones
+    share = CoreShare.open(jobs, threads, workers) if not cfg.run.threads else None
+    path = share.path if share is not None else None
+    try:
+        with _relay(on_frames) as report:
+            # The first dispatch starts the workers: they inherit this mask, so a signal cannot
+            # reach one before _init_worker ignores it. One sent to the parent meanwhile waits,
+            # then is raised here. Closing this generator (the caller does on a signal) kills
+            # the workers.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+            try:
+                outputs = pool(delayed(process_unit)(c, cfg, run_path, threads, report, force,
+                                                     path) for c in todo)
+            except BaseException:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                raise
+            try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                left = len(todo)
+                for record in outputs:
+                    left -= 1
+                    if share is not None:
+                        share.update(left)
+                    yield record
+            finally:
+                outputs.close()
+    finally:
+        if share is not None:
+            share.close()
 
 
 @contextmanager
