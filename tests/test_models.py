@@ -14,9 +14,10 @@ def test_shipped_files_match_their_recorded_hashes():
     assert (models.MODEL_DIR / "LICENSE-fer.txt").read_text().startswith("MIT License")
     mtcnn = (models.MODEL_DIR / "LICENSE-mtcnn.txt").read_text()
     assert mtcnn.startswith("MIT License") and "Iván de Paz Centeno" in mtcnn
-    listed = (models.MODEL_DIR / "README.md").read_text()
-    for name in (models.MTCNN_PNET, models.MTCNN_RNET, models.MTCNN_ONET):  # with their hashes
-        assert f"`{name}`" in listed and models.SHA256[name] in listed, name
+    listed = (models.MODEL_DIR / "README.md").read_text().splitlines()
+    for name, expected in models.SHA256.items():  # each file's row names its current hash
+        rows = [line for line in listed if line.startswith(f"| `{name}` |")]
+        assert len(rows) == 1 and f"`{expected}`" in rows[0], f"models/README.md: {name}"
 
 
 def test_a_modified_model_file_is_refused(tmp_path):
