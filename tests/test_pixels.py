@@ -376,20 +376,29 @@ def test_the_crop_step_gives_the_recorded_crops(golden, clip_frames):
 REAL_GOLDEN = REPO / "tests" / "data" / "pixels_real_golden.npz"
 
 
+def _recorded(name: str, path, golden: dict, atol: float):
+    """A shipped pixel model's golden file (scripts/pixels_golden.py --model NAME), checked to
+    be of the shipped file, on the pixel model's crops, with a kernel spread under half of
+    ``atol``; the model, and its outputs on the crops within ``atol`` of the recorded ones."""
+    from videmo.models import model_path, sha256_of
+
+    with np.load(path) as z:
+        recorded = {k: z[k] for k in z.files}
+    assert str(recorded["model_sha256"]) == sha256_of(
+            model_path(pixel_model.model_files(name)[0])), (
+        f"the shipped {name} changed: rerun scripts/pixels_golden.py --model {name}")
+    np.testing.assert_array_equal(recorded["crops"], golden["crops"])
+    assert np.abs(recorded["probabilities"] - recorded["reference"]).max() * 2 < atol
+    model = pixel_model.PixelModel.load(name=name)
+    got = model.predict(recorded["crops"])
+    np.testing.assert_allclose(got, recorded["probabilities"], atol=atol)
+    return recorded, model, got
+
+
 def test_pixels_real_gives_the_recorded_outputs(golden):
     """emotions.model pixels_real: the recorded probabilities on the same crops (its own
     default-vs-reference kernel spread bounds the tolerance), and not the pixel model's."""
-    from videmo.models import PIXELS_REAL, model_path, sha256_of
-
-    with np.load(REAL_GOLDEN) as z:
-        real = {k: z[k] for k in z.files}
-    assert str(real["model_sha256"]) == sha256_of(model_path(PIXELS_REAL)), (
-        "the shipped pixels_real changed: rerun scripts/pixels_golden.py --model pixels_real")
-    np.testing.assert_array_equal(real["crops"], golden["crops"])
-    assert np.abs(real["probabilities"] - real["reference"]).max() * 2 < GOLDEN_ATOL
-    model = pixel_model.PixelModel.load(name="pixels_real")
-    got = model.predict(real["crops"])
-    np.testing.assert_allclose(got, real["probabilities"], atol=GOLDEN_ATOL)
+    _, model, got = _recorded("pixels_real", REAL_GOLDEN, golden, GOLDEN_ATOL)
     # a new last layer: the same faces read differently from the FER2013-only one
     assert np.abs(got - golden["probabilities"]).max() > 0.2
     assert model.card["base_model"]["file"] == "pixels.tflite"
@@ -408,23 +417,13 @@ def test_pixels_distilled_gives_the_recorded_outputs(golden):
     convolution stack in the file, not the three of pixels_real."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from videmo.models import PIXELS_DISTILLED, model_path, sha256_of
+    from videmo.models import PIXELS_DISTILLED, model_path
 
-    with np.load(DISTILLED_GOLDEN) as z:
-        dist = {k: z[k] for k in z.files}
-    path = model_path(PIXELS_DISTILLED)
-    assert str(dist["model_sha256"]) == sha256_of(path), (
-        "the shipped pixels_distilled changed: rerun scripts/pixels_golden.py --model "
-        "pixels_distilled")
-    np.testing.assert_array_equal(dist["crops"], golden["crops"])
-    assert np.abs(dist["probabilities"] - dist["reference"]).max() * 2 < DISTILLED_ATOL
-    model = pixel_model.PixelModel.load(name="pixels_distilled")
-    got = model.predict(dist["crops"])
-    np.testing.assert_allclose(got, dist["probabilities"], atol=DISTILLED_ATOL)
+    dist, model, got = _recorded("pixels_distilled", DISTILLED_GOLDEN, golden, DISTILLED_ATOL)
     top2 = np.sort(dist["probabilities"], 1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 2 * DISTILLED_ATOL  # faces whose top emotion cannot flip
     np.testing.assert_array_equal(got.argmax(1)[clear], dist["probabilities"].argmax(1)[clear])
-    it = Interpreter(model_path=str(path))
+    it = Interpreter(model_path=str(model_path(PIXELS_DISTILLED)))
     convs = [op for op in it._get_ops_details() if op["op_name"] == "CONV_2D"]
     assert len(convs) == 8
     assert model.card["distillation"]["teacher"]["file"] == "pixels_real.tflite"
