@@ -76,6 +76,10 @@ DETECTORS = {
     "blazeface_full tiles 0": {"detector": "blazeface_full", "blazeface_full": {"tiles": 0}},
     "blazeface_full tiles 2": {"detector": "blazeface_full", "blazeface_full": {"tiles": 2}},
     "blazeface_full tiles 4": {"detector": "blazeface_full", "blazeface_full": {"tiles": 4}},
+    "yunet": {"detector": "yunet"},
+    "yunet min_score 0.9": {"detector": "yunet", "yunet": {"min_score": 0.9}},
+    "yunet scale 0.75": {"detector": "yunet", "yunet": {"scale": 0.75}},
+    "yunet scale 0.5": {"detector": "yunet", "yunet": {"scale": 0.5}},
 }
 
 

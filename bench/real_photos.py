@@ -15,6 +15,8 @@ identities dropped, split by person). Per-photo scores are cached outside the re
     python bench/real_photos.py score /tmp/realfaces --splits selection test \\
         --detectors haar mediapipe
     python bench/real_photos.py report --splits selection test --out bench/results/real_photos.json
+    python bench/real_photos.py report --detectors mtcnn yunet --pixel-models pixels_real \
+        pixels_distilled --root /tmp/realfaces      # shipped pixel models on the cached boxes
     python bench/real_photos.py framing /tmp/realfaces --split selection   # pixel crop framing
 
 Metrics per (split, detector, model): 3-class accuracy, macro-F1 and per-class recall over the
@@ -152,7 +154,11 @@ def paired_interval(y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 2000,
     return [round(float(v), 4) for v in np.percentile(means, [2.5, 97.5])]
 
 
-def report(splits: list[str], detectors: list[str], cache: Path) -> dict:
+def report(splits: list[str], detectors: list[str], cache: Path, root: Path | None = None,
+           pixel_models: list[str] = ()) -> dict:
+    """Metrics of the cached scores per split, detector and model; ``pixel_models``: also these
+    shipped pixel models (no flip), on crops cut again from the cached boxes with the
+    detector's framing (the photos under ``root`` are read again)."""
     out: dict = {}
     for split in splits:
         for detector in detectors:
@@ -163,13 +169,43 @@ def report(splits: list[str], detectors: list[str], cache: Path) -> dict:
             found = df.dropna(subset=["fer.happy"])
             y = found["label"].to_numpy()
             fer = top_class(probabilities(found, "fer"))
-            for model in MODELS:
-                pred = top_class(probabilities(found, model))
+            preds = {model: top_class(probabilities(found, model)) for model in MODELS}
+            if pixel_models:
+                crops = recrop(root, found, detector)
+                for name in pixel_models:
+                    preds[name] = top_class(pixel_model(name).predict(crops))
+            for model, pred in preds.items():
                 m = out.setdefault(split, {}).setdefault(detector, {})[model] = metrics(
                     y, pred, len(df))
                 if model != "fer":
                     m["minus_fer_95"] = paired_interval(y, pred, fer)
     return out
+
+
+def recrop(root: Path | None, found: pd.DataFrame, detector: str) -> np.ndarray:
+    """The pixel models' 48x48 grey crops of the cached boxes, framed for ``detector``, as
+    ``score`` cut them."""
+    from videmo.extract.detectors.base import Face
+    from videmo.extract.features.pixel_model import crops_for, framing_for
+
+    if root is None:
+        raise SystemExit("report --pixel-models needs --root (the photos)")
+    framing = framing_for(detector)
+    crops = [crops_for(cv2.imread(str(root / "images" / r.image), cv2.IMREAD_COLOR),
+                       [Face(int(r.x), int(r.y), int(r.w), int(r.h))], framing, align=False)
+             for r in found.itertuples()]
+    return np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
+
+
+_PIXEL_MODELS: dict = {}
+
+
+def pixel_model(name: str):
+    from videmo.extract.features.pixel_model import PixelModel
+
+    if name not in _PIXEL_MODELS:
+        _PIXEL_MODELS[name] = PixelModel.load(1, name=name)
+    return _PIXEL_MODELS[name]
 
 
 def framing_grid(root: Path, split: str, detector: str, cache: Path,
@@ -222,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="at most N photos of each class (seeded; for the train split)")
     r = sub.add_parser("report", help="metrics from the cached scores")
     r.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
+    r.add_argument("--pixel-models", nargs="+", default=[],
+                   help="also score these shipped pixel models (pixels_real ...) on the cached "
+                        "boxes, cut again from the photos under --root")
+    r.add_argument("--root", type=Path, default=None, help="facial_expressions, for "
+                   "--pixel-models")
     f = sub.add_parser("framing", help="the pixel model's score per crop framing")
     f.add_argument("root", type=Path)
     f.add_argument("--split", default="selection")
@@ -243,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.per_class))
         return 0
     if args.what == "report":
-        result = {**header(command), "metrics": report(args.splits, args.detectors, args.cache)}
+        result = {**header(command), "metrics": report(args.splits, args.detectors, args.cache,
+                                                        args.root, args.pixel_models)}
     else:
         result = {**header(command), "split": args.split, "framing": {
             d: framing_grid(args.root, args.split, d, args.cache, args.scales, args.dys)

@@ -14,6 +14,13 @@ to ``src/videmo/models/face_framing.json`` with the counts and the command. Deve
 it reads FER2013 (never committed) and may import TensorFlow (MTCNN).
 
     python scripts/calibrate_framing.py /tmp/fer2013 --n 1500
+
+With ``--spec`` it writes nothing and prints each detector's framing as the tuple its
+:class:`~videmo.extract.specs.DetectorSpec` takes (``framing=(scale, dx, dy)``): a detector added
+later gets its framing without changing face_framing.json, whose hash is in every pixel model's
+extract key (so runs made before stay done).
+
+    python scripts/calibrate_framing.py /tmp/fer2013 --n 1500 --detectors yunet --spec
 """
 
 from __future__ import annotations
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upscale", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--detectors", nargs="+", default=["haar", "mediapipe", "mtcnn"])
+    ap.add_argument("--spec", action="store_true",
+                    help="print each framing as a DetectorSpec tuple; write nothing")
     args = ap.parse_args(argv)
     items = data.read_folders(args.data).items[data.TRAINING]
     pick = np.random.default_rng(args.seed).choice(len(items), args.n, replace=False)
@@ -79,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         detector = make_detector(FacesConfig(detector=name))
         result["detectors"][name] = measure(detector, images, args.upscale)
         print(name, result["detectors"][name], flush=True)
+        if args.spec:
+            m = result["detectors"][name]
+            print(f"{name}: framing=({m['scale']}, {m['dx']}, {m['dy']})  # {result['command']}")
+    if args.spec:
+        return 0
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {OUT}")
     return 0

@@ -34,7 +34,7 @@ def load_text(tmp_path, text: str, overrides=None) -> Config:
         ("sampling:\n  every_n: true\n", "expected an integer, got True"),
         ("faces:\n  detector: mtcn\n", "config key 'faces.detector': 'mtcn' is not one of "
                                        "'haar' | 'mtcnn' | 'mediapipe' | 'blazeface_full' "
-                                       "(did you mean 'mtcnn'?)"),
+                                       "| 'yunet' (did you mean 'mtcnn'?)"),
         ("faces:\n  haar:\n    scale_factor: 1.0\n", "'faces.haar.scale_factor': must be "
                                                      "greater than 1"),
         ("corpus:\n  paths: 3\n", "config key 'corpus.paths': expected list of string, got 3"),

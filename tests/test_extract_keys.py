@@ -34,6 +34,8 @@ DETECTORS = {
     "blazeface_full": {"faces": {"detector": "blazeface_full"}},
     "blazeface_full-tiles4": {"faces": {"detector": "blazeface_full",
                                         "blazeface_full": {"tiles": 4}}},
+    "yunet": {"faces": {"detector": "yunet"}},
+    "yunet-scale": {"faces": {"detector": "yunet", "yunet": {"scale": 0.5, "min_score": 0.8}}},
 }
 MODELS = {
     "fer": {"emotions": {"model": "fer"}},

@@ -124,6 +124,7 @@ def write_config(tmp_path: Path, clips: list[Path], **sections) -> Path:
     ("mtcnn", "fer"),
     ("mediapipe", "pixels"),
     ("haar", "pixels"),
+    ("yunet", "pixels_real"),  # the recommended settings' detector and frame model
 ])
 def test_extract_imports_no_report_or_learning_library(tmp_path, detector, model):
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:1], faces={"detector": detector},

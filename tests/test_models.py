@@ -14,6 +14,8 @@ def test_shipped_files_match_their_recorded_hashes():
     assert (models.MODEL_DIR / "LICENSE-fer.txt").read_text().startswith("MIT License")
     mtcnn = (models.MODEL_DIR / "LICENSE-mtcnn.txt").read_text()
     assert mtcnn.startswith("MIT License") and "Iván de Paz Centeno" in mtcnn
+    yunet = (models.MODEL_DIR / "LICENSE-yunet.txt").read_text()
+    assert yunet.startswith("MIT License") and "Shiqi Yu" in yunet
     listed = (models.MODEL_DIR / "README.md").read_text().splitlines()
     for name, expected in models.SHA256.items():  # each file's row names its current hash
         rows = [line for line in listed if line.startswith(f"| `{name}` |")]

@@ -20,7 +20,7 @@ from videmo.train import TRAIN_MODELS
 
 # (config key, registry, the shipped names in their order)
 SHIPPED = [
-    ("faces.detector", DETECTORS, ("haar", "mtcnn", "mediapipe", "blazeface_full")),
+    ("faces.detector", DETECTORS, ("haar", "mtcnn", "mediapipe", "blazeface_full", "yunet")),
     ("emotions.model", FRAME_MODELS, ("fer", "pixels", "pixels_real", "pixels_distilled",
                                          "blendshapes", "landmarks")),
     ("report.aggregate", AGGREGATES,

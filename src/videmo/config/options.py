@@ -132,11 +132,14 @@ class TracksConfig:
 @dataclass(frozen=True)
 class FacesConfig:
     detector: str = opt(
-        "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, or mediapipe "
+        "haar", "Face detector: OpenCV's Haar cascade (fer's default), MTCNN, mediapipe "
                 "(BlazeFace short range, fast; misses faces further than about 2 m, e.g. below "
-                "about 128 px in a 720p frame) or blazeface_full (BlazeFace full range on the "
-                "frame and on tiles: wide shots' faces from about 48 px at 720p). MTCNN finds "
-                "the smallest faces (from 20 px: BENCHMARKS.md, Face size).",
+                "about 128 px in a 720p frame), blazeface_full (BlazeFace full range on the "
+                "frame and on tiles: wide shots' faces from about 48 px at 720p) or yunet "
+                "(OpenCV's YuNet: wide shots' faces from about 16 px, or 24 px at "
+                "faces.yunet.scale 0.5, the recommended setting, at about BlazeFace's cost). "
+                "MTCNN also finds small faces cut from their surroundings and rolled heads "
+                "(BENCHMARKS.md, Face size), at many times YuNet's cost.",
         choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "

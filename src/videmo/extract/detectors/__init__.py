@@ -1,12 +1,14 @@
 """Face detectors: one interface (:mod:`.base`), chosen by name with ``faces.detector``.
 
 ``haar`` (OpenCV's cascade, fer's default), ``mtcnn`` (the mtcnn package's networks on LiteRT,
-or on TensorFlow with ``faces.mtcnn_engine: tensorflow``) and ``mediapipe`` (the BlazeFace
-short-range model of MediaPipe's face landmarker, run with LiteRT). Each lives in its own module
-and is imported only when chosen, so only ``mtcnn_engine: tensorflow`` imports TensorFlow. A
-detector is that module plus one :class:`~videmo.extract.specs.DetectorSpec` here (or
-``DETECTORS.register(name, spec)`` at run time): the spec says its options section, model
-files, packages, batch size, grey input, keypoints and crop framing.
+or on TensorFlow with ``faces.mtcnn_engine: tensorflow``), ``mediapipe`` (the BlazeFace
+short-range model of MediaPipe's face landmarker, run with LiteRT), ``blazeface_full`` (its
+full-range model, on tiles) and ``yunet`` (OpenCV's YuNet: small faces in one pass). Each lives
+in its own module and is imported only when chosen, so only ``mtcnn_engine: tensorflow``
+imports TensorFlow. A detector is that module plus one
+:class:`~videmo.extract.specs.DetectorSpec` here (or ``DETECTORS.register(name, spec)`` at run
+time): the spec says its options section, model files, packages, batch size, grey input,
+keypoints and crop framing.
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ DETECTORS = Registry("face detector (faces.detector)", {
         framing=(1.1114, 0.0022, -0.0270),
         doc="MediaPipe's BlazeFace full-range detector on LiteRT, on the frame and on tiles, "
             "with eye keypoints."),
+    "yunet": DetectorSpec(
+        "videmo.extract.detectors.yunet:from_config", section="faces.yunet",
+        options="videmo.extract.detectors.yunet:YunetConfig",
+        files=(models.YUNET,),
+        # FER2013's framing of its boxes: scripts/calibrate_framing.py /tmp/fer2013 --n 1500
+        # --detectors yunet --spec (found 1,352 of 1,500)
+        framing=(1.0, 0.0, -0.0055),
+        doc="YuNet (OpenCV's model zoo) run by OpenCV's FaceDetectorYN: small faces in one "
+            "pass."),
 })
 
 

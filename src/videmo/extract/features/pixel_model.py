@@ -34,7 +34,7 @@ import numpy as np
 
 from videmo import schema
 from videmo.extract.crop import SIZE, Framing, eye_angle, face_crop
-from videmo.extract.detectors import detector_spec
+from videmo.extract.detectors import DETECTORS, detector_spec
 from videmo.extract.images import to_grey
 from videmo.models import EYE_CASCADE, FACE_FRAMING, PIXEL_MODELS, model_path
 
@@ -117,6 +117,13 @@ def framings() -> dict[str, Framing]:
 
 
 def framing_for(detector: str) -> Framing:
+    """The crop framing of ``detector``'s boxes: its spec's own (a measured tuple, or the name of
+    a detector whose boxes frame faces alike), else face_framing.json's."""
+    own = detector_spec(detector).framing if detector in DETECTORS else None
+    if isinstance(own, tuple):
+        return Framing(*own)
+    if isinstance(own, str) and own != detector:
+        return framing_for(own)
     try:
         return framings()[detector]
     except KeyError:
@@ -202,9 +209,7 @@ class PixelScorer:
 
     def __init__(self, cfg: Config, threads: int) -> None:
         self.pixels = PixelModel.load(threads, flip=cfg.emotions.flip, name=cfg.emotions.model)
-        own = detector_spec(cfg.faces.detector).framing  # a tuple, another detector, None
-        self.framing = Framing(*own) if isinstance(own, tuple) else framing_for(
-            own or cfg.faces.detector)
+        self.framing = framing_for(cfg.faces.detector)
         self.align = cfg.emotions.align
         self.eye_finder = EyeFinder() if cfg.emotions.align else None
 
