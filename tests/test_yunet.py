@@ -1,9 +1,8 @@
-"""YuNet (videmo.extract.detectors.yunet): OpenCV's FaceDetectorYN on the shipped model, on real
-frames of the sample clips, close up and shrunk into wide shots.
-
-The network is OpenCV's own (no re-implementation to hold to a reference); what is videmo's is
-the file it ships, the scale it runs at, the boxes mapped back to the frame, the size and score
-filters and the config. Numbers by face size: BENCHMARKS.md, Face size.
+"""YuNet (videmo.extract.detectors.yunet) on real frames of the sample clips, close up and shrunk
+into wide shots: the LiteRT engine (the default) against OpenCV's own FaceDetectorYN on the ONNX
+file (the reference), then what is videmo's: the scale it runs at, the boxes mapped back to the
+frame, the size and score filters and the config. Numbers by face size: BENCHMARKS.md, Face
+size.
 """
 
 from __future__ import annotations
@@ -44,6 +43,38 @@ def _wide_shot(frame: np.ndarray, width: int, face_w: float, at=(700, 400)) -> n
     x, y = at
     canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
     return canvas
+
+
+def _scenes(close_ups) -> list[np.ndarray]:
+    """The close-ups, and 1280x720 frames holding all six at 14-64 px and at odd positions."""
+    out = list(close_ups)
+    for width in (14, 20, 24, 32, 48, 64):
+        canvas = np.full((720, 1280, 3), (90, 110, 120), np.uint8)
+        for i, frame in enumerate(close_ups):
+            k = width / 100  # the close-ups' faces are about 100 px wide
+            small = cv2.resize(frame, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+            y, x = 37 + 300 * (i // 3), 51 + 401 * (i % 3)
+            canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+        out.append(canvas)
+    return out
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_litert_engine_finds_what_opencvs_facedetectoryn_finds(close_ups, scale):
+    """The same rows (box, landmarks, score; best first) as OpenCV's FaceDetectorYN on the
+    ONNX file: measured 2026-12-07, 1.2e-4 px and 1e-6 in score at worst on 720p TV frames."""
+    litert = YunetDetector(scale=scale, min_score=0.5)
+    opencv = YunetDetector(scale=scale, min_score=0.5, engine="opencv")
+    faces = 0
+    for i, image in enumerate(_scenes(close_ups)):
+        if scale != 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ours, ref = litert.raw(image), opencv.raw(image)
+        assert ours.shape == ref.shape, f"scene {i}: {len(ours)} faces against {len(ref)}"
+        np.testing.assert_allclose(ours[:, :14], ref[:, :14], atol=0.01, err_msg=f"scene {i}")
+        np.testing.assert_allclose(ours[:, 14], ref[:, 14], atol=1e-4, err_msg=f"scene {i}")
+        faces += len(ref)
+    assert faces >= 6 + 4 * 6  # the scenes hold faces (at half size not the 14-20 px ones)
 
 
 def test_finds_the_one_face_of_each_close_up_where_blazeface_does(detector, close_ups):
@@ -120,7 +151,9 @@ def test_the_registry_builds_it_from_the_config():
     cfg = config_mod.from_dict({"faces": {"detector": "yunet",
                                           "yunet": {"scale": 0.75, "min_score": 0.7}}})
     det = make_detector(cfg)
-    assert isinstance(det, YunetDetector) and det.scale == 0.75
+    assert isinstance(det, YunetDetector) and det.scale == 0.75 and det.engine == "litert"
+    assert make_detector(config_mod.from_dict({"faces": {
+        "detector": "yunet", "yunet": {"engine": "opencv"}}})).engine == "opencv"
     with pytest.raises(config_mod.ConfigError, match="faces.yunet.scale"):
         config_mod.from_dict({"faces": {"detector": "yunet", "yunet": {"scale": 0}}})
 
@@ -131,7 +164,12 @@ def test_its_model_file_and_options_enter_the_extract_key_only_when_chosen():
     assert "yunet" not in base.extract_key()["faces"]
     assert models.YUNET not in base.extract_key()["model_sha256"]
     assert key["faces"]["yunet"]["scale"] == 1.0
-    assert key["model_sha256"][models.YUNET] == models.SHA256[models.YUNET]
+    assert key["model_sha256"][models.YUNET_TFLITE] == models.SHA256[models.YUNET_TFLITE]
+    assert "ai-edge-litert" in key["packages"]
+    reference = config_mod.from_dict({"faces": {"detector": "yunet",
+                                                "yunet": {"engine": "opencv"}}}).extract_key()
+    assert list(reference["model_sha256"]).count(models.YUNET) == 1
+    assert models.YUNET_TFLITE not in reference["model_sha256"]
     other = config_mod.from_dict({"faces": {"detector": "yunet", "yunet": {"scale": 0.5}}})
     assert other.extract_hash() != config_mod.from_dict(
         {"faces": {"detector": "yunet"}}).extract_hash()

@@ -24,8 +24,11 @@ MTCNN_PNET, MTCNN_RNET, MTCNN_ONET = "mtcnn_pnet.tflite", "mtcnn_rnet.tflite", "
 # MediaPipe's full-range BlazeFace (mediapipe 0.10.14 wheel, Apache-2.0): faces.detector
 # blazeface_full
 BLAZEFACE_FULL = "face_detection_full_range_sparse.tflite"
-# YuNet, OpenCV's model zoo (MIT): faces.detector yunet, run by cv2.FaceDetectorYN
+# YuNet, OpenCV's model zoo (MIT): faces.detector yunet; the ONNX file (OpenCV's
+# FaceDetectorYN: faces.yunet.engine opencv) and its TFLite conversion (scripts/yunet_tflite.py:
+# engine litert, the default)
 YUNET = "face_detection_yunet_2023mar.onnx"
+YUNET_TFLITE = "face_detection_yunet_2023mar.tflite"
 
 # Frame models trained by `videmo train` on FER2013 (MODELS.md): a Keras network (loaded in safe
 # mode) and its JSON card (features, preprocessing, numbers), by frame model name.
@@ -63,6 +66,7 @@ SHA256: dict[str, str] = {
     MTCNN_RNET: "ade8912665262346f5da2240462d4bc6b665ed771588850825018bf326b47adf",
     BLAZEFACE_FULL: "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     YUNET: "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    YUNET_TFLITE: "6e93762ae5461bd55db3c15afde165e77891b6d63e59f917b32e74c54ad71d7a",
     MTCNN_ONET: "e303dadee2ca059a5be7d0371f13139d38d1bacc107869489272c0a3491b35d9",
     FRAME_BLENDSHAPES: "a6a7d0ea9a754aebd26b9b6deb2f589739a06396b5e761e4efaa291e480d7c5f",
     FRAME_BLENDSHAPES_CARD: "dcfc2eda8bf267a4cca14b377ddffc8f19ac9a1074f99adbcb860ed59e4afe1c",

@@ -60,12 +60,13 @@ DETECTORS = Registry("face detector (faces.detector)", {
     "yunet": DetectorSpec(
         "videmo.extract.detectors.yunet:from_config", section="faces.yunet",
         options="videmo.extract.detectors.yunet:YunetConfig",
-        files=(models.YUNET,),
+        files="videmo.extract.detectors.yunet:files",
+        packages="videmo.extract.detectors.yunet:packages",
         # FER2013's framing of its boxes: scripts/calibrate_framing.py /tmp/fer2013 --n 1500
         # --detectors yunet --spec (found 1,352 of 1,500)
         framing=(1.0, 0.0, -0.0055),
-        doc="YuNet (OpenCV's model zoo) run by OpenCV's FaceDetectorYN: small faces in one "
-            "pass."),
+        doc="YuNet (OpenCV's model zoo) on LiteRT, or OpenCV's FaceDetectorYN: small faces in "
+            "one pass."),
 })
 
 
