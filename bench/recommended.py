@@ -4,11 +4,14 @@
 
 The 720p TV scene (bench/run.py's docstring says how to cut it) three times as three clips, as
 bench/run.py's fast-path row: every row a whole fresh process pinned to one CPU, ``run.threads:
-1``, every 20th frame, CPU time (user + system) min / median / max of ``--repeats`` runs:
+1``, every 20th frame, CPU time (user + system) min / median / max of ``--repeats`` runs, the
+rows' runs interleaved (one of each row, then the next round):
 
 - ``floor``: grab every frame, retrieve every 20th, nothing else (bench/run.py's floor);
-- ``recommended``: configs/recommended.yaml's extraction (MTCNN, pixels_real);
-- ``mtcnn_fer``: MTCNN with fer (what the frame model adds);
+- ``recommended``: configs/recommended.yaml's extraction (its ``faces`` and ``emotions``);
+- ``yunet_full``: YuNet at the frame's own size (``faces.yunet.scale: 1``), pixels_real;
+- ``yunet_half_distilled``: the recommended detector with pixels_distilled;
+- ``mtcnn``: MTCNN with pixels_real (the recommendation until 2026-12-07);
 - ``fast``: BlazeFace short range with fer (the fast path, for reference).
 
 Then one cProfile of the recommended extraction of one clip (``--profile``, written to
@@ -24,12 +27,26 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as harness  # noqa: E402
 
+
+def recommended() -> dict:
+    """configs/recommended.yaml's detector, its other ``faces`` options and ``emotions``."""
+    cfg = yaml.safe_load((harness.REPO / "configs" / "recommended.yaml").read_text())
+    faces = dict(cfg.get("faces") or {})
+    return {"detector": faces.pop("detector"), "faces": faces,
+            "emotions": dict(cfg.get("emotions") or {})}
+
+
 ROWS = {
-    "recommended": {"detector": "mtcnn", "emotions": {"model": "pixels_real"}},
-    "mtcnn_fer": {"detector": "mtcnn", "emotions": {"model": "fer"}},
+    "recommended": recommended(),
+    "yunet_full": {"detector": "yunet", "emotions": {"model": "pixels_real"}},
+    "yunet_half_distilled": {"detector": "yunet", "faces": {"yunet": {"scale": 0.5}},
+                             "emotions": {"model": "pixels_distilled"}},
+    "mtcnn": {"detector": "mtcnn", "emotions": {"model": "pixels_real"}},
     "fast": {"detector": "mediapipe", "emotions": {"model": "fer"}},
 }
 
@@ -45,8 +62,8 @@ def profile(tv: Path, out: Path) -> None:
 
     text = io.StringIO()
     stats = pstats.Stats(str(prof), stream=text)
-    text.write(f"videmo extract, recommended settings (MTCNN + pixels_real), {tv.name}, one "
-               "core, run.threads 1\n\n## by cumulative time\n")
+    text.write(f"videmo extract, recommended settings ({json.dumps(ROWS['recommended'])}), "
+               f"{tv.name}, one core, run.threads 1\n\n## by cumulative time\n")
     stats.sort_stats("cumulative").print_stats(40)
     text.write("\n## by own time\n")
     stats.sort_stats("tottime").print_stats(30)
@@ -67,10 +84,10 @@ def main() -> int:
         os.sched_setaffinity(0, harness.ALL_CPUS - {harness.PIN_CPU})
     machine = harness.machine()
     tv3 = harness.links("tv3", [args.tv] * 3)
-    runs = {"floor": harness.repeated(args.repeats, lambda: harness._floor_many(tv3))}
+    rows = {"floor": lambda: harness._floor_many(tv3)}
     for name in args.rows:
-        runs[name] = harness.repeated(args.repeats, harness.videmo, f"{name}_tv3", tv3,
-                                      **ROWS[name])
+        rows[name] = (lambda name=name: harness.videmo(f"{name}_tv3", tv3, **ROWS[name]))
+    runs = harness.interleaved(args.repeats, rows)
     floor = runs["floor"]["cpu_s"]["median"]
     date = dt.date.today().isoformat()
     res = {"date": date, "machine": machine, "repeats": args.repeats,

@@ -215,7 +215,21 @@ def stats(values: list[float]) -> dict:
 
 def repeated(n: int, fn, *args, **kw) -> dict:
     """``fn`` run ``n`` times (fresh processes); CPU, wall and memory as min/median/max."""
-    runs = [fn(*args, **kw) for _ in range(max(1, n))]
+    return aggregate([fn(*args, **kw) for _ in range(max(1, n))])
+
+
+def interleaved(n: int, rows: dict) -> dict:
+    """Each of ``rows`` (name -> a function of no argument) run once per round, ``n`` rounds:
+    a change of the machine's speed meanwhile falls on every row alike. name -> aggregate."""
+    runs: dict = {name: [] for name in rows}
+    for _ in range(max(1, n)):
+        for name, fn in rows.items():
+            runs[name].append(fn())
+    return {name: aggregate(r) for name, r in runs.items()}
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Runs of one row: the last one's facts, CPU, wall and memory as min/median/max."""
     out = {k: v for k, v in runs[-1].items() if k not in ("cpu_s", "wall_s", "sys_s",
                                                            "peak_rss_mb", "stdout")}
     out.update({"cpu_s": stats([r["cpu_s"] for r in runs]),

@@ -137,9 +137,9 @@ class FacesConfig:
                 "about 128 px in a 720p frame), blazeface_full (BlazeFace full range on the "
                 "frame and on tiles: wide shots' faces from about 48 px at 720p) or yunet "
                 "(OpenCV's YuNet: wide shots' faces from about 16 px, or 24 px at "
-                "faces.yunet.scale 0.5, the recommended setting, at about BlazeFace's cost). "
+                "faces.yunet.scale 0.5, the recommended setting, at a tenth of MTCNN's cost). "
                 "MTCNN also finds small faces cut from their surroundings and rolled heads "
-                "(BENCHMARKS.md, Face size), at many times YuNet's cost.",
+                "(BENCHMARKS.md, Face size).",
         choices="videmo.extract.detectors:DETECTORS")
     select: Literal["largest", "first", "all"] = opt(
         "largest", "Which faces get a row: the largest box, the detector's first box (the "

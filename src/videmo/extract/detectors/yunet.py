@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class YunetConfig:
     min_score: float = opt(0.6, "Drop YuNet detections below this score (0-1; OpenCV's model "
-                                "zoo demo uses 0.9, which misses some faces below about 32 "
-                                "px: BENCHMARKS.md, Face size).", minimum=0)
+                                "zoo demo uses 0.9, which misses more of the small faces: "
+                                "BENCHMARKS.md, Face size).", minimum=0)
     nms_iou: float = opt(0.3, "Non-maximum suppression: of two boxes overlapping by more than "
                               "this IoU, keep the better scored (OpenCV's default 0.3).",
                          minimum=0)
