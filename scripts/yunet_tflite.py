@@ -34,6 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from videmo.extract import protobuf
+
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "src" / "videmo" / "models"
 ONNX = MODELS / "face_detection_yunet_2023mar.onnx"
@@ -43,36 +45,9 @@ OUTPUTS = ("cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "
 
 
 # ---------------------------------------------------------------- a minimal ONNX reader
-def _varint(b: bytes, i: int) -> tuple[int, int]:
-    r = s = 0
-    while True:
-        c = b[i]
-        i += 1
-        r |= (c & 0x7F) << s
-        s += 7
-        if c < 0x80:
-            return r, i
-
-
+# (the wire format: videmo.extract.protobuf)
 def _fields(b: bytes) -> list[tuple[int, int, object]]:
-    """(field number, wire type, value) of one protobuf message."""
-    i, out = 0, []
-    while i < len(b):
-        key, i = _varint(b, i)
-        f, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(b, i)
-        elif wt == 1:
-            v, i = b[i:i + 8], i + 8
-        elif wt == 2:
-            n, i = _varint(b, i)
-            v, i = b[i:i + n], i + n
-        elif wt == 5:
-            v, i = b[i:i + 4], i + 4
-        else:
-            raise ValueError(f"protobuf wire type {wt} is not read here")
-        out.append((f, wt, v))
-    return out
+    return list(protobuf.fields(b, "ONNX"))
 
 
 def _signed(v: int) -> int:
@@ -84,7 +59,7 @@ def _ints(wt: int, v) -> list[int]:
         return [_signed(v)]
     out, j = [], 0
     while j < len(v):
-        x, j = _varint(v, j)
+        x, j = protobuf.varint(v, j)
         out.append(_signed(x))
     return out
 

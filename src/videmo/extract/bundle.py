@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 from videmo import models
 
@@ -47,7 +48,15 @@ def read_member(name: str) -> bytes:
 
 
 def interpreter(name: str, threads: int):
-    """A LiteRT interpreter for a bundle member, tensors allocated, on ``threads`` threads.
+    """A LiteRT interpreter for a bundle member, tensors allocated, on ``threads`` threads."""
+    return litert(threads, content=read_member(name))
+
+
+def litert(threads: int, *, path: Path | None = None, content: bytes | None = None,
+           allocate: bool = True):
+    """A LiteRT interpreter for the model file at ``path`` (or in ``content``) on ``threads``
+    threads, LiteRT's built-in kernels with XNNPACK, tensors allocated unless ``allocate`` is
+    false (a model whose input is resized first).
 
     LiteRT announces its XNNPACK delegate on the process's stderr from native code, once per
     interpreter; that line is dropped here (anything else written meanwhile is passed on), so a
@@ -57,11 +66,12 @@ def interpreter(name: str, threads: int):
 
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    content = read_member(name)
+    source = {"model_content": content} if content is not None else {"model_path": str(path)}
     with _drop_native_notice():
-        it = Interpreter(model_content=content, num_threads=threads,
+        it = Interpreter(**source, num_threads=threads,
                          experimental_op_resolver_type=OpResolverType.BUILTIN)
-        it.allocate_tensors()
+        if allocate:
+            it.allocate_tensors()
     return it
 
 

@@ -102,17 +102,10 @@ class BlazeFaceFullDetector:
 
     def __init__(self, threads: int = 1, min_score: float = 0.6, tiles: int = 2,
                  min_size: int = 0):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from videmo.extract.bundle import litert
 
-        from videmo.extract.bundle import _drop_native_notice
-
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
         path = models.model_path(models.BLAZEFACE_FULL)
-        with _drop_native_notice():
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads,
-                                           experimental_op_resolver_type=OpResolverType.BUILTIN)
-            self.interpreter.allocate_tensors()
+        self.interpreter = litert(threads, path=path)
         inp = self.interpreter.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
             raise models.ModelFileError(f"{path}: input shape {inp['shape']}, expected "

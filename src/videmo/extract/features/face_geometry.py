@@ -34,7 +34,7 @@ from functools import cache
 
 import numpy as np
 
-from videmo.extract import bundle
+from videmo.extract import bundle, protobuf
 
 # The environment MediaPipe's FaceLandmarker gives its geometry graph.
 VERTICAL_FOV_DEGREES = 63.0
@@ -51,35 +51,9 @@ class CanonicalFace:
     input_source: int
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-        shift += 7
-
-
 def _fields(buf: bytes):
     """(field number, wire type, value) of each field of one protobuf message."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            value, i = buf[i:i + size], i + size
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        else:
-            raise bundle.BundleError(f"{bundle.GEOMETRY}: unsupported protobuf wire type {wire}")
-        yield number, wire, value
+    return protobuf.fields(buf, bundle.GEOMETRY, bundle.BundleError)
 
 
 def parse_geometry_metadata(data: bytes) -> CanonicalFace:
