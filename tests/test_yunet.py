@@ -13,7 +13,7 @@ import pytest
 
 from videmo import config as config_mod
 from videmo import models
-from videmo.extract.detectors import detect_faces, make_detector
+from videmo.extract.detectors import detect_faces, detector_spec, make_detector
 from videmo.extract.detectors.blazeface import BlazeFaceDetector
 from videmo.extract.detectors.yunet import YunetDetector
 
@@ -63,8 +63,8 @@ def _scenes(close_ups) -> list[np.ndarray]:
 def test_the_litert_engine_finds_what_opencvs_facedetectoryn_finds(close_ups, scale):
     """The same rows (box, landmarks, score; best first) as OpenCV's FaceDetectorYN on the
     ONNX file: measured 2026-12-07, 1.2e-4 px and 1e-6 in score at worst on 720p TV frames."""
-    litert = YunetDetector(scale=scale, min_score=0.5)
-    opencv = YunetDetector(scale=scale, min_score=0.5, engine="opencv")
+    litert = YunetDetector(min_score=0.5)  # raw() reads the image it is given: resized here
+    opencv = YunetDetector(min_score=0.5, engine="opencv")
     faces = 0
     for i, image in enumerate(_scenes(close_ups)):
         if scale != 1.0:
@@ -165,11 +165,14 @@ def test_its_model_file_and_options_enter_the_extract_key_only_when_chosen():
     assert models.YUNET not in base.extract_key()["model_sha256"]
     assert key["faces"]["yunet"]["scale"] == 1.0
     assert key["model_sha256"][models.YUNET_TFLITE] == models.SHA256[models.YUNET_TFLITE]
-    assert "ai-edge-litert" in key["packages"]
-    reference = config_mod.from_dict({"faces": {"detector": "yunet",
-                                                "yunet": {"engine": "opencv"}}}).extract_key()
-    assert list(reference["model_sha256"]).count(models.YUNET) == 1
+    cfg = config_mod.from_dict({"faces": {"detector": "yunet"}})
+    assert detector_spec("yunet").packages_for(cfg) == ("ai-edge-litert",)
+    opencv = config_mod.from_dict({"faces": {"detector": "yunet", "yunet": {"engine": "opencv"}}})
+    assert detector_spec("yunet").packages_for(opencv) == ()  # OpenCV is in every key
+    reference = opencv.extract_key()
+    assert models.YUNET in reference["model_sha256"]
     assert models.YUNET_TFLITE not in reference["model_sha256"]
+    assert reference["faces"]["yunet"]["engine"] == "opencv"
     other = config_mod.from_dict({"faces": {"detector": "yunet", "yunet": {"scale": 0.5}}})
     assert other.extract_hash() != config_mod.from_dict(
         {"faces": {"detector": "yunet"}}).extract_hash()

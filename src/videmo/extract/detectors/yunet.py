@@ -2,11 +2,11 @@
 (``face_detection_yunet_2023mar.onnx``, MIT, shipped), on LiteRT or on OpenCV's DNN module.
 
 YuNet sees the whole frame at its own resolution (padded to a multiple of 32): no image
-pyramid, one pass of a network of about 75,000 parameters, trained for faces of about 10 to 300
-pixels. That makes it the detector for faces as wide shots show them at a fraction of MTCNN's
-cost (numbers by face size and cost: BENCHMARKS.md, Face size). ``faces.yunet.scale`` runs it
-on the frame resized by a factor (below 1: cheaper, larger faces only; above 1: smaller faces,
-dearer), boxes mapped back to the frame's pixels.
+pyramid, one pass of a network of about 55,000 parameters (YuNet-s), trained for faces of
+about 10 to 300 pixels. That makes it the detector for faces as wide shots show them at a
+fraction of MTCNN's cost (numbers by face size and cost: BENCHMARKS.md, Face size).
+``faces.yunet.scale`` runs it on the frame resized by a factor (below 1: cheaper, larger faces
+only; above 1: smaller faces, dearer), boxes mapped back to the frame's pixels.
 
 Two engines (``faces.yunet.engine``), the same detections:
 
@@ -97,16 +97,10 @@ class YunetDetector:
             self._load_litert(threads)
 
     def _load_litert(self, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from videmo.extract.bundle import litert
 
-        from videmo.extract.bundle import _drop_native_notice
-
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
         path = models.model_path(models.YUNET_TFLITE)
-        with _drop_native_notice():
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads,
-                                           experimental_op_resolver_type=OpResolverType.BUILTIN)
+        self.interpreter = litert(threads, path=path, allocate=False)  # resized per frame size
         signature = self.interpreter.get_signature_runner("serving_default")
         outputs = signature.get_output_details()
         names = {f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in STRIDES}

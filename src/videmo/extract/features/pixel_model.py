@@ -122,10 +122,9 @@ def framing_for(detector: str) -> Framing:
     own = detector_spec(detector).framing if detector in DETECTORS else None
     if isinstance(own, tuple):
         return Framing(*own)
-    if isinstance(own, str) and own != detector:
-        return framing_for(own)
+    measured = own if isinstance(own, str) else detector  # a name: its measured framing
     try:
-        return framings()[detector]
+        return framings()[measured]
     except KeyError:
         raise ValueError(f"no crop framing measured for detector {detector!r}; known: "
                          f"{', '.join(framings())} (scripts/calibrate_framing.py)") from None
