@@ -31,9 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from face_size import DETECTORS, ROOT  # noqa: E402
 
 from videmo.config import from_dict  # noqa: E402
+from videmo.extract.corpus import Clip  # noqa: E402
 from videmo.extract.detectors import detect_faces, make_detector  # noqa: E402
+from videmo.extract.frames import sample_frames  # noqa: E402
 
 BINS = (0, 24, 32, 48, 96, 10_000)
+LABELS = [f"{lo}-{hi - 1} px" if hi < BINS[-1] else f">= {lo} px"
+          for lo, hi in zip(BINS, BINS[1:], strict=False)]
 
 
 def same(a, b) -> bool:
@@ -43,25 +47,7 @@ def same(a, b) -> bool:
 
 
 def bin_of(w: int) -> str:
-    for lo, hi in zip(BINS, BINS[1:], strict=False):
-        if lo <= w < hi:
-            return f"{lo}-{hi - 1} px" if hi < 10_000 else f">= {lo} px"
-    return "?"
-
-
-def frames(path: Path, every_n: int):
-    cap = cv2.VideoCapture(str(path))
-    i = 0
-    while True:
-        ok = cap.grab()
-        if not ok:
-            break
-        if i % every_n == 0:
-            ok, frame = cap.retrieve()
-            if ok:
-                yield i, frame
-        i += 1
-    cap.release()
+    return next(label for label, hi in zip(LABELS, BINS[1:], strict=True) if w < hi)
 
 
 def crop_of(frame: np.ndarray, f, colour) -> np.ndarray:
@@ -90,10 +76,12 @@ def main() -> int:
     counts: dict = {}
     seconds = {"a": 0.0, "b": 0.0}
     n_frames = 0
+    sampling = from_dict({"sampling": {"every_n": args.every_n}})  # the pipeline's sampler
     if args.crops:
         args.crops.mkdir(parents=True, exist_ok=True)
     for video in args.videos:
-        for index, frame in frames(video, args.every_n):
+        for sampled in sample_frames(Clip(video.stem, video), sampling):
+            index, frame = sampled.index, sampled.image
             n_frames += 1
             found = {}
             for k, det in dets.items():
@@ -125,10 +113,11 @@ def main() -> int:
     print(f"{n_frames} frames of {', '.join(result['videos'])}, every {args.every_n}th\n")
     print("| detector | face width | faces found | also found by the other |\n|---|---|---|---|")
     for k, other in (("a", "b"), ("b", "a")):
-        for b, row in sorted(counts.get(k, {}).items(), key=lambda kv: int(kv[0].split("-")[0]
-                                                                           .lstrip(">= ")
-                                                                           .split()[0])):
-            share = row["also"] / row["found"] if row["found"] else float("nan")
+        for b in LABELS:
+            row = counts.get(k, {}).get(b)
+            if row is None:
+                continue
+            share = row["also"] / row["found"]
             print(f"| {names[k]} | {b} | {row['found']} | {row['also']} ({share:.0%}) "
                   f"by {names[other]} |")
     print(f"\nms a frame (one thread): {result['ms_per_frame']}")

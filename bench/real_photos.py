@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import platform
 import subprocess
@@ -197,15 +198,11 @@ def recrop(root: Path | None, found: pd.DataFrame, detector: str) -> np.ndarray:
     return np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
 
 
-_PIXEL_MODELS: dict = {}
-
-
+@functools.cache
 def pixel_model(name: str):
     from videmo.extract.features.pixel_model import PixelModel
 
-    if name not in _PIXEL_MODELS:
-        _PIXEL_MODELS[name] = PixelModel.load(1, name=name)
-    return _PIXEL_MODELS[name]
+    return PixelModel.load(1, name=name)
 
 
 def framing_grid(root: Path, split: str, detector: str, cache: Path,

@@ -177,16 +177,16 @@ def decode(out: dict[str, np.ndarray], pad_w: int, pad_h: int, min_score: float,
             continue
         bbox = out[f"bbox_{s}"].reshape(-1, 4)[keep]
         kps = out[f"kps_{s}"].reshape(-1, 10)[keep]
-        c = (keep % cols).astype(np.float32)[:, None]
-        r = (keep // cols).astype(np.float32)[:, None]
+        c = (keep % cols).astype(np.float32)
+        r = (keep // cols).astype(np.float32)
         stride = np.float32(s)
-        cx = (c[:, 0] + bbox[:, 0]) * stride
-        cy = (r[:, 0] + bbox[:, 1]) * stride
+        cx = (c + bbox[:, 0]) * stride
+        cy = (r + bbox[:, 1]) * stride
         w = np.exp(bbox[:, 2]) * stride
         h = np.exp(bbox[:, 3]) * stride
         marks = np.empty((len(keep), 10), np.float32)
-        marks[:, 0::2] = (kps[:, 0::2] + c) * stride
-        marks[:, 1::2] = (kps[:, 1::2] + r) * stride
+        marks[:, 0::2] = (kps[:, 0::2] + c[:, None]) * stride
+        marks[:, 1::2] = (kps[:, 1::2] + r[:, None]) * stride
         rows.append(np.column_stack([cx - w / np.float32(2), cy - h / np.float32(2), w, h, marks,
                                      score[keep]]).astype(np.float32))
     if not rows:
