@@ -10,7 +10,7 @@ import pytest
 
 from videmo import schema as S
 from videmo.annotate import merge
-from videmo.extract.pipeline import frame_table
+from videmo.extract.pipeline import SCORED_COLUMNS, frame_table
 
 
 def frame_row(clip: str, index: int, t: float, emotion: str | None, face: int = 0,
@@ -40,7 +40,7 @@ def frames() -> pd.DataFrame:
         frame_row("c", 0, 0.0, "fear", face=1, n_faces=2, side=80),
         frame_row("c", 10, 0.4, "fear", n_faces=1),
     ]
-    return frame_table(rows)
+    return frame_table([tuple(r[c] for c in SCORED_COLUMNS) for r in rows]).to_pandas()
 
 
 EVENTS = [  # observer, clip, button, media_ms -> (frame_index or None, predicted, agree)

@@ -392,6 +392,6 @@ def test_segments_play_parts_of_a_recording_and_events_stay_on_its_time_line(tmp
     from videmo.extract.pipeline import frame_table
 
     frames = frame_table([(CLIP, i, i / 30, 1, 0, 10, 10, 50, 50, float("nan"),
-                           *[1 / 7] * 7) for i in (30, 39, 45)])
+                           *[1 / 7] * 7) for i in (30, 39, 45)]).to_pandas()
     joined = join_frames(events, frames)
     assert list(joined[S.FRAME_INDEX]) == [39]

@@ -309,10 +309,13 @@ def test_two_workers_cut_a_recording_shorter_than_a_chunk_and_merge_it_exactly(
     assert chunked.merge(run, Clip("debate", recordings["vfr"]), cfg) is not None  # jobs 1
 
 
-def test_merging_chunks_keeps_frames_without_a_face():
-    """A chunk's Parquet part holds a frame without a face as pd.NA boxes (Int32): the merge's
-    per-frame table takes them as missing boxes (it failed with "float() argument must be ...
-    not 'NAType'" on a 720p recording with Haar, where a few frames have no face)."""
+def test_merging_chunks_keeps_frames_without_a_face(tmp_path):
+    """A chunk's Parquet part holds a frame without a face as null boxes (pandas wrote them as
+    pd.NA, Int32, before the extraction wrote Arrow): the merge's per-frame table takes them
+    as missing boxes (it failed with "float() argument must be ... not 'NAType'" on a 720p
+    recording with Haar, where a few frames have no face)."""
+    import pyarrow.parquet as pq
+
     from videmo.extract.pipeline import frame_table
 
     nan7 = (float("nan"),) * len(schema.EMOTIONS)
@@ -324,9 +327,11 @@ def test_merging_chunks_keeps_frames_without_a_face():
         columns=list(schema.FRAME_COLUMNS[:-1])).astype(
         {c: t for c, t in schema.FRAME_DTYPES.items() if c != schema.TRACK})
     assert part[schema.BOX[0]].isna().sum() == 1 and str(part[schema.BOX[0]].dtype) == "Int32"
-    table = frame_table(list(part.itertuples(index=False, name=None)))
+    part.to_parquet(tmp_path / "chunk.parquet", index=False)
+    table = frame_table(pq.read_table(tmp_path / "chunk.parquet")).to_pandas()
     assert table[schema.TRACK].tolist() == [0, -1, 0]
     assert table[schema.BOX[0]].isna().tolist() == [False, True, False]
+    assert str(table[schema.BOX[0]].dtype) == "Int32"
 
 
 def test_a_worker_uses_the_planners_clock_while_the_file_is_unchanged(recordings, tmp_path,

@@ -81,7 +81,7 @@ def test_rows_keep_no_face_frames_and_follow_selection(tmp_path, select, rows_wi
                       faces={"select": select})
     models = pipeline.Models(FakeDetector(), {"emotions": EmotionsExtractor.of(FakeModel())})
     result = pipeline.analyze_clip(Clip("a", SAMPLE_CLIPS[0]), cfg, models)
-    df = result.rows
+    df = result.rows.to_pandas()
     assert result.status == schema.DONE and result.frames_sampled == 7
     assert models.detector.frames == 7 and result.frames_with_face == 4
     no_face = df[df[schema.N_FACES] == 0]

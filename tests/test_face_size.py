@@ -27,7 +27,7 @@ def frames(widths: dict[str, list[int]]) -> pd.DataFrame:
     for cid, ws in widths.items():
         for i, w in enumerate(ws):
             recs.append((cid, 5 * i, i / 6.0, 1, 0, 10, 10, w, w, np.nan, *map(float, HAPPY)))
-    return frame_table(recs)
+    return frame_table(recs).to_pandas()
 
 
 def test_face_px_is_the_median_width_of_each_clips_faces():

@@ -66,7 +66,8 @@ def test_frame_model_scores_are_the_model_on_each_face_mesh(tmp_path, model):
                       emotions={"model": model})
     result = analyze_clip(Clip("hap", HAPPY), cfg, load_models(cfg, 1))
     assert result.status == schema.DONE
-    rows = result.rows[result.rows[schema.FACE_INDEX] >= 0]
+    table = result.rows.to_pandas()
+    rows = table[table[schema.FACE_INDEX] >= 0]
     mesh = result.tables["mesh"].to_pandas()
     assert len(rows) == len(mesh) > 0
     probs = rows[list(schema.EMOTIONS)].to_numpy(float)
@@ -87,10 +88,11 @@ def test_a_face_without_a_mesh_has_no_scores_and_no_vote(tmp_path):
     cfg = make_config(tmp_path, SAMPLE, sampling={"every_n": 15},
                       emotions={"model": "blendshapes"}, mesh={"min_presence": 1.0})
     result = analyze_clip(Clip("hap", HAPPY), cfg, load_models(cfg, 1))
-    faces = result.rows[result.rows[schema.FACE_INDEX] >= 0]
+    table = result.rows.to_pandas()
+    faces = table[table[schema.FACE_INDEX] >= 0]
     assert len(faces) > 0 and faces[list(schema.EMOTIONS)].isna().all().all()
-    assert face_rows(result.rows).empty
-    vote = clip_votes(result.rows, ["hap"], schema.STUDY_MAPPING)
+    assert face_rows(table).empty
+    vote = clip_votes(table, ["hap"], schema.STUDY_MAPPING)
     assert vote[schema.PREDICT][0] == schema.NO_FACE
 
 

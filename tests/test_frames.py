@@ -239,7 +239,7 @@ def test_rotated_phone_video_is_analysed_upright(tmp_path, monkeypatch, clip_fra
     record = result.record("h")
     assert (record[schema.WIDTH], record[schema.HEIGHT]) == (480, 360)
     assert result.frames_with_face == 12
-    boxes = result.rows[[schema.BOX_X, schema.BOX_W]].astype(int)
+    boxes = result.rows.to_pandas()[[schema.BOX_X, schema.BOX_W]].astype(int)
     assert ((boxes[schema.BOX_X] + boxes[schema.BOX_W] / 2 - 240).abs() < 80).all()  # centred
 
 

@@ -13,7 +13,7 @@ What is checked, precisely:
 
 - ``videmo extract`` (each detector with fer, the pixel model with BlazeFace and with Haar,
   ``--jobs 2`` over two clips, and ``--shard 0/2``, the command a SLURM array task runs):
-  no process loads any forbidden package at all.
+  no process loads any forbidden package at all, nor pandas (:data:`EXTRACT_FORBIDDEN`).
 - ``videmo run``: no process loads one outside the report stage; the report does load
   matplotlib (so the hook is seen to work in the command's own process).
 - ``videmo submit --dry-run`` (planning and rendering the scripts), ``videmo status RUN``,
@@ -38,6 +38,8 @@ import yaml
 from tests.conftest import REPO, SAMPLE_CLIPS
 
 FORBIDDEN = ("sklearn", "scipy", "matplotlib", "jinja2", "tensorflow", "keras")
+# the extraction writes its tables with pyarrow alone (videmo.arrow): pandas is not loaded either
+EXTRACT_FORBIDDEN = (*FORBIDDEN, "pandas")
 
 HOOK = '''
 import json, os, sys
@@ -73,8 +75,10 @@ sys.addaudithook(_hook)
 '''
 
 
-def videmo(tmp_path: Path, *args: str, ok: tuple[int, ...] = (0,)) -> list[dict]:
-    """Run ``python -m videmo ARGS`` with the import hook; the log's records."""
+def videmo(tmp_path: Path, *args: str, ok: tuple[int, ...] = (0,),
+           forbidden: tuple[str, ...] = FORBIDDEN) -> list[dict]:
+    """Run ``python -m videmo ARGS`` with the import hook watching ``forbidden``; the log's
+    records."""
     hook_dir = tmp_path / "hook"
     hook_dir.mkdir(exist_ok=True)
     (hook_dir / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
@@ -83,7 +87,7 @@ def videmo(tmp_path: Path, *args: str, ok: tuple[int, ...] = (0,)) -> list[dict]
     env["PYTHONPATH"] = os.pathsep.join([str(hook_dir), str(REPO / "src"),
                                          env.get("PYTHONPATH", "")])
     env["VIDEMO_IMPORT_LOG"] = str(log)
-    env["VIDEMO_IMPORT_FORBIDDEN"] = ",".join(FORBIDDEN)
+    env["VIDEMO_IMPORT_FORBIDDEN"] = ",".join(forbidden)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     proc = subprocess.run([sys.executable, "-m", "videmo", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -129,7 +133,8 @@ def write_config(tmp_path: Path, clips: list[Path], **sections) -> Path:
 def test_extract_imports_no_report_or_learning_library(tmp_path, detector, model):
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:1], faces={"detector": detector},
                        emotions={"model": model})
-    found = imports(videmo(tmp_path, "extract", str(cfg), "--no-progress"))
+    found = imports(videmo(tmp_path, "extract", str(cfg), "--no-progress",
+                           forbidden=EXTRACT_FORBIDDEN))
     assert not found, f"videmo extract ({detector} + {model}) imported:\n{describe(found)}"
     assert (tmp_path / "run" / "frames.parquet").exists()
 
@@ -139,13 +144,14 @@ def test_extract_workers_and_shard_tasks_import_none(tmp_path):
     ``--shard 0/2``, the command each SLURM array task runs."""
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:2], faces={"detector": "mediapipe"},
                        emotions={"model": "pixels"})
-    records = videmo(tmp_path, "extract", str(cfg), "--jobs", "2")  # progress: manager too
+    records = videmo(tmp_path, "extract", str(cfg), "--jobs", "2",  # progress: manager too
+                     forbidden=EXTRACT_FORBIDDEN)
     started = {r["pid"] for r in records if r["kind"] == "start"}
     assert len(started) >= 3, f"expected the command and two workers to start: {records}"
     found = imports(records)
     assert not found, f"videmo extract --jobs 2 imported:\n{describe(found)}"
     found = imports(videmo(tmp_path, "extract", str(cfg), "--shard", "0/2", "--force",
-                           "--no-progress"))
+                           "--no-progress", forbidden=EXTRACT_FORBIDDEN))
     assert not found, f"videmo extract --shard 0/2 imported:\n{describe(found)}"
 
 

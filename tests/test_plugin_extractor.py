@@ -141,7 +141,7 @@ def test_a_pixels_run_cuts_no_fer_crop(tmp_path, monkeypatch):
     (clip,) = discover(cfg)
     result = analyze_clip(clip, cfg, load_models(cfg, 1))
     assert result.status == schema.DONE, result.reason
-    assert (result.rows[schema.FACE_INDEX] >= 0).any()
+    assert (result.rows.to_pandas()[schema.FACE_INDEX] >= 0).any()
     fer = make_config(tmp_path, SAMPLE, corpus={"include": ["*HAP*"]}, sampling={"every_n": 10},
                       emotions={"model": "fer"})
     with pytest.raises(AssertionError, match="fer's crops were cut"):

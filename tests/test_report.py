@@ -49,14 +49,14 @@ SPLIT = [0.05, 0.05, 0.3, 0.25, 0.05, 0.25, 0.05]
 
 
 def test_frame_labels_top_vs_sum():
-    df = frame_table(rows_for("a", [(0, HAPPY), (1, ANGRY), (2, None), (3, SPLIT)]))
+    df = frame_table(rows_for("a", [(0, HAPPY), (1, ANGRY), (2, None), (3, SPLIT)])).to_pandas()
     assert list(frame_labels(df, M, "top")) == ["positive", "negative", "neutral"]
     assert list(frame_labels(df, M, "sum")) == ["positive", "negative", "positive"]
 
 
 def test_majority_counts_no_face_and_mapping():
     df = frame_table(rows_for("a", [(0, HAPPY), (20, HAPPY), (40, ANGRY), (60, None)])
-                     + rows_for("b", [(0, None), (20, None)]))
+                     + rows_for("b", [(0, None), (20, None)])).to_pandas()
     v = clip_votes(df, ["a", "b", "c"], M).set_index(schema.CLIP_ID)
     assert v.loc["a", "predict"] == "positive"
     assert (v.loc["a", "pos"], v.loc["a", "neg"], v.loc["a", "neut"]) == (2, 1, 0)
@@ -69,12 +69,12 @@ def test_majority_counts_no_face_and_mapping():
 def test_tie_rules():
     # one happy frame (0.9) vs one angry frame at 0.6: tied 1-1
     weak_angry = probs(angry=0.6)
-    df = frame_table(rows_for("a", [(0, HAPPY), (1, weak_angry)]))
+    df = frame_table(rows_for("a", [(0, HAPPY), (1, weak_angry)])).to_pandas()
     pick = {t: clip_votes(df, ["a"], M, tie=t)["predict"][0]
             for t in ("probability", "order", "neutral")}
     # summed positive = 0.9 + 0.4/6*2 + ..., negative = angry+disgust: 0.6+..: positive wins
     assert pick == {"probability": "positive", "order": "positive", "neutral": "positive"}
-    df2 = frame_table(rows_for("a", [(0, weak_angry), (1, NEUTRAL)]))
+    df2 = frame_table(rows_for("a", [(0, weak_angry), (1, NEUTRAL)])).to_pandas()
     assert clip_votes(df2, ["a"], M, tie="neutral")["predict"][0] == "neutral"
     assert clip_votes(df2, ["a"], M, tie="order")["predict"][0] == "negative"
     assert break_tie(["neutral", "negative"], {"negative": 1.0, "neutral": 2.0},
@@ -87,13 +87,13 @@ def test_mean_and_interval_aggregation():
     # majority of frames is angry (3 vs 2) but the mean favours happy strongly
     frames = [(0, HAPPY), (1, probs(happy=1.0)), (2, probs(angry=0.4)), (3, probs(angry=0.4)),
               (4, probs(angry=0.4))]
-    df = frame_table(rows_for("a", frames))
+    df = frame_table(rows_for("a", frames)).to_pandas()
     assert clip_votes(df, ["a"], M)["predict"][0] == "negative"
     assert clip_votes(df, ["a"], M, aggregate="mean")["predict"][0] == "positive"
     # intervals of 1000 frames: [happy x3] [angry x1] [angry x1]  -> intervals vote negative 2-1,
     # while the frame majority is positive 3-2
     frames = [(0, HAPPY), (10, HAPPY), (20, HAPPY), (1000, ANGRY), (2000, ANGRY)]
-    df = frame_table(rows_for("a", frames))
+    df = frame_table(rows_for("a", frames)).to_pandas()
     assert clip_votes(df, ["a"], M)["predict"][0] == "positive"
     v = clip_votes(df, ["a"], M, aggregate="interval", interval_frames=1000)
     assert v["predict"][0] == "negative" and v["intervals"][0] == 3

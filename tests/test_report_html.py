@@ -224,7 +224,7 @@ def test_timeline_marks_the_events(tmp_path):
 
     from .test_report import HAPPY, rows_for
 
-    rows = frame_table(rows_for("a", [(0, HAPPY), (20, HAPPY), (40, HAPPY)]))
+    rows = frame_table(rows_for("a", [(0, HAPPY), (20, HAPPY), (40, HAPPY)])).to_pandas()
     events = pd.DataFrame({schema.OBSERVER: ["x", "x"], schema.BUTTON: ["happy", "applause"],
                            schema.MEDIA_MS: [500, 3000]})
     plain = figures.timeline("a", rows, "Pos", None, tmp_path / "plain.png")

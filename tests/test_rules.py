@@ -52,7 +52,7 @@ def table(clips: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     for cid, rows in clips.items():
         for i, p in enumerate(rows):
             recs.append((cid, 5 * i, i / 6.0, 1, 0, 10, 10, 50, 50, np.nan, *map(float, p)))
-    return frame_table(recs)
+    return frame_table(recs).to_pandas()
 
 
 def corpus(seed: int, n_clips: int = 300):

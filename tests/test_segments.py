@@ -150,7 +150,7 @@ def frames_of(recordings):
                 rows.append((rec, idx, t, 0, -1, None, None, None, None, np.nan, *[np.nan] * 7))
             else:
                 rows.append((rec, idx, t, 1, 0, 10, 10, 50, 50, np.nan, *p))
-    return frame_table(rows)
+    return frame_table(rows).to_pandas()
 
 
 def test_assembly_against_hand_computed_frame_sets_and_overlaps_once():

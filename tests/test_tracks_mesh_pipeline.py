@@ -67,7 +67,7 @@ def test_report_track_main_votes_on_one_person():
         if f < 3:
             rows.append(("c", f, f / 10, 3, 1, 200, 10, 50, 50, 1.0, *angry))
             rows.append(("c", f, f / 10, 3, 2, 400, 10, 50, 50, 1.0, *angry))
-    df = frame_table(rows)
+    df = frame_table(rows).to_pandas()
     assert sorted(set(df[schema.TRACK])) == [0, 1, 2]
     assert clip_votes(df, ["c"], schema.STUDY_MAPPING)[schema.PREDICT][0] == schema.NEGATIVE
     main = main_track_rows(df)

@@ -70,7 +70,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with run.lock(command=shlex.join(sys.argv)):  # rebuilds the merged files
         run.append_history(shlex.join(sys.argv))
         from videmo.execute.chunked import consolidate  # shards' chunks and clips, as now
-        frames, _ = consolidate(run, cfg, current_clips(cfg, run.corpus_json))
+        frames = consolidate(run, cfg, current_clips(cfg, run.corpus_json)).to_pandas()
         report = build_report(run, cfg, out_dir=Path(args.out) if args.out else None,
                               frames=frames)
     print(report.summary())

@@ -94,7 +94,7 @@ class ReportConfig:
                     "majority over intervals of `interval_frames` frames, or an expressive-frame "
                     "rule (`report.rules`: the top frames by rise over the person's baseline, "
                     "the most confident non-neutral frames, or the peak segment).",
-        choices="videmo.evaluate.vote:AGGREGATES")
+        choices="videmo.evaluate.aggregates:AGGREGATES")
     interval_frames: int = opt(1000, "Decoded frames per interval for aggregate: interval (the "
                                      "study used 1,000).", minimum=1)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata={

@@ -172,13 +172,12 @@ class ClipRule:
         return self.judge(p, frames, baseline, params)
 
 
-# the rules by name; videmo.evaluate.vote.AGGREGATES (report.aggregate) holds them beside the votes
-RULES: dict[str, ClipRule] = {r.name: r for r in (
-    ClipRule("expressive", lambda p, f, b, r: expressive(
-        p, f, b, top_fraction=r.top_fraction, min_frames=r.min_frames, min_rise=r.min_rise)),
-    ClipRule("confident", lambda p, f, b, r: confident(
-        p, f, top_fraction=r.top_fraction, min_frames=r.min_frames,
-        min_confidence=r.min_confidence), uses_baseline=False),
-    ClipRule("peak", lambda p, f, b, r: peak(
-        p, f, b, window_frames=r.window_frames, min_rise=r.min_rise)),
-)}
+# the rules; videmo.evaluate.aggregates.AGGREGATES (report.aggregate) names them beside the votes
+EXPRESSIVE = ClipRule("expressive", lambda p, f, b, r: expressive(
+    p, f, b, top_fraction=r.top_fraction, min_frames=r.min_frames, min_rise=r.min_rise))
+CONFIDENT = ClipRule("confident", lambda p, f, b, r: confident(
+    p, f, top_fraction=r.top_fraction, min_frames=r.min_frames,
+    min_confidence=r.min_confidence), uses_baseline=False)
+PEAK = ClipRule("peak", lambda p, f, b, r: peak(
+    p, f, b, window_frames=r.window_frames, min_rise=r.min_rise))
+RULES: dict[str, ClipRule] = {r.name: r for r in (EXPRESSIVE, CONFIDENT, PEAK)}

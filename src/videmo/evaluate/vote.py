@@ -29,7 +29,7 @@ import pandas as pd
 from videmo import schema
 from videmo.config import ConfigError
 from videmo.evaluate import rules as rule_mod
-from videmo.registry import Registry
+from videmo.evaluate.aggregates import AGGREGATES  # the votes above and the rules, by name
 
 COUNTS = schema.CLASS_COUNTS
 
@@ -171,9 +171,6 @@ def by_intervals(c: _ClipVote) -> str:
     return majority(votes, c.sums, c.tie)
 
 
-# report.aggregate: the votes above and the expressive-frame rules of videmo.evaluate.rules
-AGGREGATES = Registry("clip aggregate (report.aggregate)", {
-    "majority": by_majority, "mean": by_mean, "interval": by_intervals, **rule_mod.RULES})
 
 
 def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str], *,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
 
-from videmo import schema
+from videmo import arrow, schema
 from videmo.config import Config
 from videmo.extract.chunks import (
     ChunkSpan,
@@ -265,7 +265,9 @@ def process_chunk(unit: ChunkUnit, cfg: Config, run_path: str, threads: int,
     part, rec_path = _paths(run, clip.clip_id, unit.span.index)
     part.parent.mkdir(parents=True, exist_ok=True)
     if result.status == schema.DONE:
-        write_parquet_atomic(result.rows.drop(columns=[schema.TRACK]), part)
+        scored = schema.frame_arrow_schema(SCORED_COLUMNS)  # the track comes with the merge
+        write_parquet_atomic(result.rows.select(list(SCORED_COLUMNS)).replace_schema_metadata(
+            scored.metadata), part)
     else:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -310,10 +312,10 @@ def merge(run: RunDir, clip: Clip, cfg: Config,
     else:
         return None
     records = [chunk_record(run, clip.clip_id, c.index) or {} for c in done]
-    parts = [pd.read_parquet(_paths(run, clip.clip_id, c.index)[0]) for c in done]
-    scored = pd.concat(parts, ignore_index=True)[list(SCORED_COLUMNS)] if parts else None
-    rows = frame_table(list(scored.itertuples(index=False, name=None)) if scored is not None
-                       else [], cfg.faces.tracks)
+    scored = schema.frame_arrow_schema(SCORED_COLUMNS)
+    parts = [arrow.read_parquet(_paths(run, clip.clip_id, c.index)[0], SCORED_COLUMNS)
+             .cast(scored) for c in done]
+    rows = frame_table(pa.concat_tables(parts) if parts else [], cfg.faces.tracks)
     clock = clock_of(clip)
     info = SourceInfo(fps=clock.fps, frame_count=clock.frame_count,
                       frames_decoded=len(clock.times), duration_s=clock.duration_s,
@@ -434,9 +436,7 @@ def merge_finished(run: RunDir, clips: Iterable[Clip], cfg: Config) -> list[str]
     return merged
 
 
-
-def consolidate(run: RunDir, cfg: Config, clips: list[Clip] | None
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def consolidate(run: RunDir, cfg: Config, clips: list[Clip] | None) -> pa.Table:
     """The merge job's step (``videmo report``): merge the chunked recordings whose chunks are
     all done, then rebuild the merged tables from the per-clip files of the corpus ``clips``
     (None: the corpus last recorded)."""

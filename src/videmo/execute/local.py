@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from tqdm import tqdm
 
 from videmo import schema
@@ -34,6 +33,10 @@ from videmo.extract.features import BASE
 from videmo.extract.pipeline import analyze_clip, load_models
 from videmo.runtime import CoreShare, cpu_seconds, jobs_for, threads_for
 from videmo.store import RunDir, file_stamp
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,12 @@ class ExtractSummary:
     frames: int = 0
     seconds: float = 0.0  # wall time of the extract stage
     cpu_seconds: float = 0.0  # CPU time of the same, this process and its workers
-    table: pd.DataFrame | None = None  # the consolidated per-frame table, for the report
+    merged: pa.Table | None = None  # the consolidated per-frame table (None for a shard)
 
+    @property
+    def table(self) -> pd.DataFrame | None:
+        """:attr:`merged` as pandas reads it (RunDir.frames), for the report."""
+        return None if self.merged is None else self.merged.to_pandas()
 
     @property
     def ok(self) -> bool:
@@ -60,7 +67,7 @@ class ExtractSummary:
     def text(self) -> str:
         """What ``videmo extract`` and ``videmo run`` print: counts, then each failed clip."""
         run = self.run_dir
-        where = run.frames_path if self.table is not None else \
+        where = run.frames_path if self.merged is not None else \
             f"{run.parts} (a shard: `videmo report {run.path}` merges them)"
         lines = [f"extract: {self.done} done, {self.skipped} already done, "
                  f"{len(self.failed)} failed of {self.total} clips; {self.frames} frames in "
@@ -243,7 +250,7 @@ def _extract(cfg: Config, run: RunDir, clips: list[Clip], *, jobs: int, force: b
         summary.seconds = time.perf_counter() - t0
         summary.cpu_seconds = cpu_seconds() - cpu0
         if shard is None and summary.write_error is None:
-            summary.table, _ = run.consolidate(config_hash, tables=cfg.feature_tables())
+            summary.merged = run.consolidate(config_hash, tables=cfg.feature_tables())
     return summary
 
 

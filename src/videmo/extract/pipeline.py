@@ -13,12 +13,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
-from videmo import schema
+from videmo import arrow, schema
 from videmo.config import Config, TracksConfig
 from videmo.extract.corpus import Clip
 from videmo.extract.detectors import (
@@ -40,9 +40,6 @@ from videmo.extract.features import (
 from videmo.extract.frames import ClipError, Frame, SourceInfo, prefetch, sample_frames
 from videmo.extract.tracks import assign_tracks
 from videmo.runtime import configure_threads, current_threads, quiet_native_logs
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +83,7 @@ def load_models(cfg: Config, threads: int | None = None) -> Models:
 class ClipResult:
     clip: Clip
     status: str  # schema.DONE or schema.FAILED
-    rows: pd.DataFrame | None  # the per-frame table (None when not computed or failed)
+    rows: pa.Table | None  # the per-frame table (None when not computed or failed)
     reason: str = ""
     frames_sampled: int = 0
     frames_with_face: int = 0
@@ -161,24 +158,34 @@ def _rows_for_frame(frame: Frame, faces: list[Face], how: str, base: type[Featur
     ], batch
 
 
-def frame_table(rows: list[tuple], tracks: TracksConfig | None = None) -> pd.DataFrame:
-    """Rows in SCORED_COLUMNS order (schema.FRAME_COLUMNS without the track) -> the per-frame
-    table with its fixed dtypes; the ``track`` column is computed here from each clip's boxes
-    (:func:`videmo.extract.tracks.assign_tracks`, options ``faces.tracks``)."""
-    df = pd.DataFrame.from_records(rows, columns=list(SCORED_COLUMNS))
-    df[schema.TRACK] = -1
+def frame_table(rows: list[tuple] | pa.Table, tracks: TracksConfig | None = None) -> pa.Table:
+    """Rows in SCORED_COLUMNS order (schema.FRAME_COLUMNS without the track), as tuples or an
+    Arrow table (a long recording's chunks, read back), -> the per-frame table with its fixed
+    types (:func:`videmo.schema.frame_arrow_schema`; NaN scores are nulls, as pandas writes
+    them); the ``track`` column is computed here from each clip's boxes
+    (:func:`videmo.extract.tracks.assign_tracks`, options ``faces.tracks``). Arrow alone: the
+    extraction never imports pandas."""
+    if isinstance(rows, pa.Table):
+        columns = [rows.column(c).to_pylist() for c in SCORED_COLUMNS]
+    else:
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else \
+            [[] for _ in SCORED_COLUMNS]
     t = tracks or TracksConfig()
-    for _, part in df.groupby(schema.CLIP_ID, sort=False):
-        # Float64 first: rows read back from a chunk's Parquet part hold pd.NA (Int32) for a
-        # frame without a face, which a plain float conversion refuses
-        boxes = part[list(schema.BOX)].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        df.loc[part.index, schema.TRACK] = assign_tracks(
-            part[schema.FRAME_INDEX].to_numpy(), boxes, min_iou=t.min_iou,
-            max_shift=t.max_shift, max_gap=t.max_gap)
-    return df.astype(FRAME_DTYPES)
+    track = np.full(len(columns[0]), -1, dtype=np.int32)
+    clips: dict[str, list[int]] = {}
+    for i, clip_id in enumerate(columns[_CLIP_POS]):
+        clips.setdefault(clip_id, []).append(i)
+    frame_index = np.asarray(columns[_FRAME_POS])
+    boxes = np.array([columns[i] for i in _BOX_POS], dtype=float).T  # a missing box: NaN
+    for at in clips.values():
+        track[at] = assign_tracks(frame_index[at], boxes[at], min_iou=t.min_iou,
+                                  max_shift=t.max_shift, max_gap=t.max_gap)
+    return arrow.table([*columns, track.tolist()], schema.frame_arrow_schema())
 
 
-FRAME_DTYPES = schema.FRAME_DTYPES
+_CLIP_POS = SCORED_COLUMNS.index(schema.CLIP_ID)
+_FRAME_POS = SCORED_COLUMNS.index(schema.FRAME_INDEX)
+_BOX_POS = [SCORED_COLUMNS.index(c) for c in schema.BOX]
 
 
 def analyze_clip(clip: Clip, cfg: Config, models: Models,

@@ -39,13 +39,12 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from videmo import __version__, schema
+from videmo import __version__, arrow, schema
 from videmo import config as config_mod
 from videmo.config import Config
 from videmo.config import keys as config_keys
@@ -59,6 +58,7 @@ from videmo.store.files import (
     changed_since,
     file_stamp,
     fsync_dir,
+    is_missing,
     is_truncated,
     matches_file,
     now,
@@ -90,10 +90,13 @@ from videmo.store.locks import (
 )
 from videmo.store.meta import history_of, key_difference, trusted_meta
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["RUN_FORMAT", "TMP_SUFFIX", "DamagedRunError", "RunDir", "RunDirError", "RunLock",
            "_proc_start",
            "atomic_path", "changed_since", "clear_ended_job_locks", "file_stamp", "fsync_dir",
-           "is_truncated", "matches_file", "now", "safe_name", "slurm_job_id",
+           "is_missing", "is_truncated", "matches_file", "now", "safe_name", "slurm_job_id",
            "write_csv_atomic", "write_parquet_atomic", "write_text_atomic"]
 
 
@@ -418,27 +421,43 @@ class RunDir:
 
     # -------------------------------------------------------------- merged views
     def manifest(self) -> pd.DataFrame:
+        import pandas as pd
+
         records = self.records()
         df = pd.DataFrame.from_records(records, columns=list(schema.MANIFEST_COLUMNS))
         # counts stay integers when some records (interrupted clips) have none; mtimes in ns
         # are built from the records, as a float column would round them
-        for col in (schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAME_COUNT,
-                    schema.FRAMES_EXPECTED, schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT,
-                    schema.FILE_SIZE, schema.FILE_MTIME_NS):
+        for col in MANIFEST_INTS:
             df[col] = pd.array([r.get(col) for r in records], dtype="Int64")
         df[schema.TRUNCATED] = df[schema.TRUNCATED].astype("boolean")
         return df.sort_values(schema.CLIP_ID, kind="stable").reset_index(drop=True)
 
+    def manifest_cells(self) -> list[list[str]]:
+        """:meth:`manifest` as text cells, the header first: the cells ``manifest().to_csv()``
+        writes, made without pandas (tests/test_frame_arrow.py holds the two together)."""
+        return manifest_cells(self.records())
+
     def frames(self, config_hash: str | None = None) -> pd.DataFrame:
         """Rows of every done clip of the current corpus (of ``config_hash`` when given),
-        sorted by clip and frame."""
-        tables = [read_part(p, pd.read_parquet)
-                  for p in self._done_parts(self.part_path, config_hash)]
+        sorted by clip and frame: :meth:`frames_table` as pandas reads it."""
+        return self.frames_table(config_hash).to_pandas()
+
+    def frames_table(self, config_hash: str | None = None) -> pa.Table:
+        """:meth:`frames` as an Arrow table (schema.frame_arrow_schema), read without pandas."""
+        def read(path: Path) -> pa.Table:  # a run made before face tracks has no track
+            table = arrow.read_parquet(path)
+            have = tuple(c for c in schema.FRAME_COLUMNS if c in table.column_names)
+            return table.select(list(have)).cast(schema.frame_arrow_schema(have))
+
+        tables = [read_part(p, read) for p in self._done_parts(self.part_path, config_hash)]
         if not tables:
-            return schema.empty_frame_table()
-        df = pd.concat(tables, ignore_index=True)
-        return df.sort_values([schema.CLIP_ID, schema.FRAME_INDEX, schema.FACE_INDEX],
-                              kind="stable").reset_index(drop=True)
+            return arrow.empty(schema.frame_arrow_schema())
+        table = pa.concat_tables(tables, promote_options="default")
+        have = tuple(c for c in schema.FRAME_COLUMNS if c in table.column_names)
+        table = table.select(list(have)).replace_schema_metadata(
+            schema.frame_arrow_schema(have).metadata)
+        return table.sort_by([(schema.CLIP_ID, "ascending"), (schema.FRAME_INDEX, "ascending"),
+                              (schema.FACE_INDEX, "ascending")])  # a stable sort
 
     def _done_parts(self, part_path, config_hash: str | None, key: str | None = None,
                     value: str | None = None) -> list[Path]:
@@ -479,14 +498,15 @@ class RunDir:
 
     def consolidate(self, config_hash: str | None = None,
                     clips: Iterable[Clip] | None = None,
-                    tables: Sequence[FeatureTable] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    tables: Sequence[FeatureTable] = ()) -> pa.Table:
         """Rebuild frames.parquet, manifest.csv and each side table of ``tables`` that has
         parts (e.g. features/mesh.parquet) from the per-clip files of the current corpus
-        (``clips`` when given, recorded first; else the last recorded corpus)."""
+        (``clips`` when given, recorded first; else the last recorded corpus). Returns the
+        per-frame table (Arrow: ``.to_pandas()`` is :meth:`frames`). Pandas is not needed."""
         if clips is not None:
             self.save_corpus(clips)
-        frames = self.frames(config_hash)
-        manifest = self.manifest()
+        frames = self.frames_table(config_hash)
+        manifest = self.manifest_cells()
         write_parquet_atomic(frames, self.frames_path)
         for table in tables:
             rows = self.side_table(table.name, config_hash, table.cache_hash)
@@ -495,4 +515,33 @@ class RunDir:
             elif self.table_path(table).exists():  # no part of it is current any more
                 move_aside(self.path, [self.table_path(table)])
         write_csv_atomic(manifest, self.manifest_path)
-        return frames, manifest
+        return frames
+
+
+# the manifest's count and size columns: integers, empty where a record has none
+MANIFEST_INTS: tuple[str, ...] = (
+    schema.FRAMES_SAMPLED, schema.FRAMES_WITH_FACE, schema.FRAME_COUNT, schema.FRAMES_EXPECTED,
+    schema.FRAMES_DECODED, schema.WIDTH, schema.HEIGHT, schema.FILE_SIZE, schema.FILE_MTIME_NS)
+
+
+def manifest_cells(records: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Manifest records as text cells, the header (schema.MANIFEST_COLUMNS) first, sorted by
+    clip id, each cell as pandas writes the column :meth:`RunDir.manifest` makes: the counts
+    (MANIFEST_INTS) as integers, ``truncated`` as True / False, a column of numbers with a float
+    or a gap as floats (``12`` -> ``12.0``), anything else as its text; missing: empty."""
+    rows = sorted(records, key=lambda r: str(r.get(schema.CLIP_ID)))
+    columns = [_cells(col, [r.get(col) for r in rows]) for col in schema.MANIFEST_COLUMNS]
+    return [list(schema.MANIFEST_COLUMNS), *(list(row) for row in zip(*columns, strict=True))]
+
+
+def _cells(column: str, values: list[Any]) -> list[str]:
+    if column in MANIFEST_INTS:
+        return ["" if is_missing(v) else str(int(v)) for v in values]
+    if column == schema.TRUNCATED:
+        return ["" if is_missing(v) else str(bool(v)) for v in values]
+    present = [v for v in values if not is_missing(v)]
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    if present and numbers and (len(present) < len(values) or
+                                any(isinstance(v, float) for v in present)):
+        return ["" if is_missing(v) else repr(float(v)) for v in values]  # a float column
+    return ["" if is_missing(v) else str(v) for v in values]

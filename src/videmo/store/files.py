@@ -10,23 +10,27 @@ characters) can write outside the run directory.
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import errno
 import hashlib
+import math
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from videmo import schema
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from videmo.config import Config
     from videmo.schema import Clip
 
@@ -94,9 +98,16 @@ def write_parquet_atomic(df: pd.DataFrame | pa.Table, path: Path, **options: Any
             df.to_parquet(tmp, index=False, **options)
 
 
-def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+def write_csv_atomic(df: pd.DataFrame | Sequence[Sequence[str]], path: Path) -> None:
+    """A pandas table, or rows of text cells (the header first) written as pandas writes a
+    table's text (``csv``'s minimal quoting, ``\\n`` line ends): the manifest is written so,
+    without pandas, by the extraction."""
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        if hasattr(df, "to_csv"):
+            df.to_csv(tmp, index=False)
+        else:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator="\n").writerows(df)
 
 
 def now() -> str:
@@ -124,7 +135,7 @@ def file_stamp(clip: Clip, cfg: Config) -> dict[str, int | None]:
 def changed_since(record: dict[str, Any], clip: Clip, cfg: Config) -> bool:
     """Whether the clip's file changed after ``record`` was made. A record without a stamp
     (written before videmo recorded them) is taken as it is: only extract redoes it."""
-    if record.get(schema.FILE_SIZE) is None or pd.isna(record.get(schema.FILE_SIZE)):
+    if is_missing(record.get(schema.FILE_SIZE)):
         return False
     return not matches_file(record, file_stamp(clip, cfg))
 
@@ -136,9 +147,18 @@ def is_truncated(record: dict[str, Any]) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
     try:
-        return bool(value) and not pd.isna(value)
+        return bool(value) and not is_missing(value)
     except (TypeError, ValueError):
         return False
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, or pandas' missing values (NA, NaT; only a record read through pandas, a
+    manifest row, can hold those, so pandas is asked only when something loaded it)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pd = sys.modules.get("pandas")
+    return pd is not None and pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
 def matches_file(record: dict[str, Any], stamp: dict[str, int | None]) -> bool:
