@@ -493,6 +493,18 @@ def mesh_speed(video: Path | None, n: int) -> dict:
     return r
 
 
+def byte_compile(*src: str | Path) -> str:
+    """Write the .pyc of videmo's sources (``src``: other checkouts' too) before timing, as an
+    installed package has them (pip compiles at install; scripts/bootstrap.sh does for the
+    editable install). Where PYTHONDONTWRITEBYTECODE is set (this machine) no run would write
+    them, and every process would compile ~50 modules again (~0.1 s CPU). What the rows say."""
+    import compileall
+
+    for path in (REPO / "src" / "videmo", *src):
+        compileall.compile_dir(str(path), quiet=1)
+    return "compiled (bench/run.py byte_compile)"
+
+
 # ------------------------------------------------------------------ the report
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()

@@ -1,4 +1,4 @@
-"""Start-up of each command (issue 32, item 5): wall seconds and peak RSS of the process tree.
+"""Start-up of each command (issue 32, item 5): wall and CPU seconds, peak RSS of the process tree.
 
     python bench/startup.py --repeats 5 [--baseline-src DIR]
 
@@ -45,21 +45,23 @@ def main() -> None:
     p.add_argument("--out", default=str(harness.REPO / "bench" / "results" / "startup.json"))
     args = p.parse_args()
     codes = [("new", None)] + ([("base", args.baseline_src)] if args.baseline_src else [])
-    result = {"machine": harness.machine(), "rows": {}}
+    result = {"machine": {**harness.machine(), "bytecode": harness.byte_compile(
+        *([args.baseline_src] if args.baseline_src else []))}, "rows": {}}
     raw: dict[str, list] = {}
     for _ in range(args.repeats):
         for code, src in codes:
             for name, cmd in commands(harness.WORK / "startup" / code).items():
-                r = harness.measure(cmd, one_core=False,
-                                    env={"PYTHONPATH": src} if src else None)
+                r = harness.timed(cmd, one_core=False,
+                                  env={"PYTHONPATH": src} if src else None)
                 raw.setdefault(f"{code}: {name}", []).append(r)
     for key, runs in raw.items():
         result["rows"][key] = {"wall_s": harness.stats([r["wall_s"] for r in runs]),
+                               "cpu_s": harness.stats([r["cpu_s"] for r in runs]),
                                "peak_rss_mb": harness.stats([r["peak_rss_mb"] for r in runs])}
     result["load_after"] = list(__import__("os").getloadavg())
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     for key, row in result["rows"].items():
-        print(f"{key:45s} wall {row['wall_s']}  rss {row['peak_rss_mb']}")
+        print(f"{key:45s} wall {row['wall_s']}  cpu {row['cpu_s']}  rss {row['peak_rss_mb']}")
 
 
 if __name__ == "__main__":

@@ -469,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               replace=False)]
     model_bytes = to_tflite(model, calib)
     tflite = args.out / f"{NAME}.tflite"
+    args.out.mkdir(parents=True, exist_ok=True)
     tflite.write_bytes(model_bytes)
     teacher_card = json.loads(model_path("pixels_real.json").read_text())
     card = {
