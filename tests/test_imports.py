@@ -13,11 +13,11 @@ What is checked, precisely:
 
 - ``videmo extract`` (each detector with fer, the pixel model with BlazeFace and with Haar,
   ``--jobs 2`` over two clips, and ``--shard 0/2``, the command a SLURM array task runs):
-  no process loads any forbidden package at all, nor pandas (:data:`EXTRACT_FORBIDDEN`).
+  no process loads any forbidden package at all, nor pandas (:data:`LEAN`).
 - ``videmo run``: no process loads one outside the report stage; the report does load
   matplotlib (so the hook is seen to work in the command's own process).
 - ``videmo submit --dry-run`` (planning and rendering the scripts), ``videmo status RUN``,
-  ``videmo --help`` and ``videmo config --template``: none at all.
+  ``videmo --help`` and ``videmo config --template``: none at all, nor pandas.
 
 The mesh frame models (``emotions.model: blendshapes | landmarks``) and ``mtcnn_engine:
 tensorflow`` run on Keras/TensorFlow by design and are not in this list.
@@ -38,8 +38,9 @@ import yaml
 from tests.conftest import REPO, SAMPLE_CLIPS
 
 FORBIDDEN = ("sklearn", "scipy", "matplotlib", "jinja2", "tensorflow", "keras")
-# the extraction writes its tables with pyarrow alone (videmo.arrow): pandas is not loaded either
-EXTRACT_FORBIDDEN = (*FORBIDDEN, "pandas")
+# the extraction writes its tables with pyarrow alone (videmo.arrow): pandas is not loaded either,
+# nor by the commands that only plan, list or read records
+LEAN = (*FORBIDDEN, "pandas")
 
 HOOK = '''
 import json, os, sys
@@ -134,7 +135,7 @@ def test_extract_imports_no_report_or_learning_library(tmp_path, detector, model
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:1], faces={"detector": detector},
                        emotions={"model": model})
     found = imports(videmo(tmp_path, "extract", str(cfg), "--no-progress",
-                           forbidden=EXTRACT_FORBIDDEN))
+                           forbidden=LEAN))
     assert not found, f"videmo extract ({detector} + {model}) imported:\n{describe(found)}"
     assert (tmp_path / "run" / "frames.parquet").exists()
 
@@ -145,13 +146,13 @@ def test_extract_workers_and_shard_tasks_import_none(tmp_path):
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:2], faces={"detector": "mediapipe"},
                        emotions={"model": "pixels"})
     records = videmo(tmp_path, "extract", str(cfg), "--jobs", "2",  # progress: manager too
-                     forbidden=EXTRACT_FORBIDDEN)
+                     forbidden=LEAN)
     started = {r["pid"] for r in records if r["kind"] == "start"}
     assert len(started) >= 3, f"expected the command and two workers to start: {records}"
     found = imports(records)
     assert not found, f"videmo extract --jobs 2 imported:\n{describe(found)}"
     found = imports(videmo(tmp_path, "extract", str(cfg), "--shard", "0/2", "--force",
-                           "--no-progress", forbidden=EXTRACT_FORBIDDEN))
+                           "--no-progress", forbidden=LEAN))
     assert not found, f"videmo extract --shard 0/2 imported:\n{describe(found)}"
 
 
@@ -166,13 +167,14 @@ def test_run_imports_report_libraries_only_in_the_report(tmp_path):
 
 def test_submit_dry_run_imports_none(tmp_path):
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:2])
-    found = imports(videmo(tmp_path, "submit", str(cfg), "--dry-run", "--shards", "2"))
+    found = imports(videmo(tmp_path, "submit", str(cfg), "--dry-run", "--shards", "2",
+                           forbidden=LEAN))
     assert not found, f"videmo submit --dry-run imported:\n{describe(found)}"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["config", "--template"]])
 def test_start_up_imports_none(tmp_path, args):
-    found = imports(videmo(tmp_path, *args))
+    found = imports(videmo(tmp_path, *args, forbidden=LEAN))
     assert not found, f"videmo {' '.join(args)} imported:\n{describe(found)}"
 
 
@@ -180,6 +182,7 @@ def test_status_imports_none(tmp_path):
     cfg = write_config(tmp_path, SAMPLE_CLIPS[:2])
     videmo(tmp_path, "extract", str(cfg), "--no-progress")
     (tmp_path / "corpus" / SAMPLE_CLIPS[2].name).write_bytes(SAMPLE_CLIPS[2].read_bytes())
-    records = videmo(tmp_path, "status", str(tmp_path / "run"), ok=(1,))  # one clip pending
+    records = videmo(tmp_path, "status", str(tmp_path / "run"), ok=(1,),  # one clip pending
+                     forbidden=LEAN)
     found = imports(records)
     assert not found, f"videmo status RUN imported:\n{describe(found)}"
