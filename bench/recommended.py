@@ -12,11 +12,16 @@ rows' runs interleaved (one of each row, then the next round):
 - ``yunet_full``: YuNet at the frame's own size (``faces.yunet.scale: 1``), pixels_real;
 - ``yunet_half_distilled``: the recommended detector with pixels_distilled;
 - ``mtcnn``: MTCNN with pixels_real (the recommendation until 2026-12-07);
-- ``fast``: BlazeFace short range with fer (the fast path, for reference).
+- ``fast``: BlazeFace short range with fer (the fast path, for reference);
+- ``recommended_baseline`` (with ``--baseline-src DIR``): the recommended row run from another
+  checkout's ``src``, in the same rounds (what a change of the code saves).
+
+Besides each row's medians over the floor's, the ratio of each round's run to the same round's
+floor (``vs_floor_rounds``): the VM's speed changes by 20-50 % within an hour, on both alike.
 
 Then one cProfile of the recommended extraction of one clip (``--profile``, written to
 bench/profiles/recommended-tv720.txt): where the time goes. Writes bench/results/
-recommended-DATE.json; the markdown table is printed for BENCHMARKS.md.
+recommended-DATE[-TAG].json; the markdown table is printed for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -77,32 +82,48 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     ap.add_argument("--profile", action="store_true", help="also profile one recommended run")
+    ap.add_argument("--tag", default="", help="results file recommended-DATE-TAG.json")
+    ap.add_argument("--baseline-src", help="another checkout's src: the recommended row with "
+                    "it too, in the same rounds (row recommended_baseline)")
     args = ap.parse_args()
     if len(harness.ALL_CPUS) > 1:  # keep the memory poller off the pinned CPU
         import os
 
         os.sched_setaffinity(0, harness.ALL_CPUS - {harness.PIN_CPU})
-    machine = {**harness.machine(), "bytecode": harness.byte_compile()}
+    machine = {**harness.machine(), "bytecode": harness.byte_compile(
+        *([args.baseline_src] if args.baseline_src else []))}
     tv3 = harness.links("tv3", [args.tv] * 3)
     rows = {"floor": lambda: harness._floor_many(tv3)}
     for name in args.rows:
         rows[name] = (lambda name=name: harness.videmo(f"{name}_tv3", tv3, **ROWS[name]))
+    if args.baseline_src:
+        ROWS["recommended_baseline"] = ROWS["recommended"]
+        rows["recommended_baseline"] = lambda: harness.videmo(
+            "recommended_baseline_tv3", tv3, src=args.baseline_src, **ROWS["recommended"])
+        args.rows = [*args.rows, "recommended_baseline"]
     runs = harness.interleaved(args.repeats, rows)
     floor = runs["floor"]["cpu_s"]["median"]
     date = dt.date.today().isoformat()
     res = {"date": date, "machine": machine, "repeats": args.repeats,
            "command": "python bench/recommended.py " + " ".join(sys.argv[1:]),
            "input": {"tv3": "3 x " + args.tv.name, **harness.facts(args.tv)}, "runs": runs,
-           "vs_floor": {n: round(runs[n]["cpu_s"]["median"] / floor, 2) for n in args.rows}}
-    path = harness.RESULTS / f"recommended-{date}.json"
+           "vs_floor": {n: round(runs[n]["cpu_s"]["median"] / floor, 2) for n in args.rows},
+           # each round's row over the same round's floor: the machine's speed, which varies
+           # by 20-50 % within the hour here, falls on both alike
+           "vs_floor_rounds": {n: harness.stats([a / b for a, b in zip(
+               runs[n]["cpu_s_each"], runs["floor"]["cpu_s_each"], strict=True)])
+               for n in args.rows}}
+    path = harness.RESULTS / f"recommended-{date}{'-' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"| row | settings | CPU s (min / median / max of {args.repeats}) | frames | "
-          "x floor (medians) |\n|---|---|---|---|---|")
+          "x floor (medians) | x floor, each round (min / median / max) |\n"
+          "|---|---|---|---|---|---|")
     print(f"| floor | grab all, retrieve every 20th | {harness.fmt(runs['floor']['cpu_s'])} | "
-          f"{runs['floor']['frames_sampled']} | 1.00 |")
+          f"{runs['floor']['frames_sampled']} | 1.00 | |")
     for n in args.rows:
         print(f"| {n} | {json.dumps(ROWS[n])} | {harness.fmt(runs[n]['cpu_s'])} | "
-              f"{runs[n]['frames_sampled']} | {res['vs_floor'][n]} |")
+              f"{runs[n]['frames_sampled']} | {res['vs_floor'][n]} | "
+              f"{harness.fmt(res['vs_floor_rounds'][n])} |")
     print(f"load before: {machine['load_before']}; -> {path}")
     if args.profile:
         out = harness.REPO / "bench" / "profiles" / "recommended-tv720.txt"

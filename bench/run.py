@@ -232,7 +232,8 @@ def aggregate(runs: list[dict]) -> dict:
     """Runs of one row: the last one's facts, CPU, wall and memory as min/median/max."""
     out = {k: v for k, v in runs[-1].items() if k not in ("cpu_s", "wall_s", "sys_s",
                                                            "peak_rss_mb", "stdout")}
-    out.update({"cpu_s": stats([r["cpu_s"] for r in runs]),
+    out.update({"cpu_s_each": [round(r["cpu_s"], 3) for r in runs],  # in run (round) order
+                "cpu_s": stats([r["cpu_s"] for r in runs]),
                 "sys_s": stats([r["sys_s"] for r in runs]),
                 "wall_s": stats([r["wall_s"] for r in runs]),
                 "peak_rss_mb": stats([r["peak_rss_mb"] for r in runs])})
@@ -262,9 +263,11 @@ def videmo_cmd(name: str, corpus: Path, *, every_n: int = EVERY_N, detector: str
             *extra], out
 
 
-def videmo(name: str, corpus: Path, one_core: bool = True, **kw) -> dict:
+def videmo(name: str, corpus: Path, one_core: bool = True, src: str | None = None,
+           **kw) -> dict:
+    """:func:`timed` ``videmo_cmd``; ``src``: another checkout's ``src`` (a baseline)."""
     cmd, out = videmo_cmd(name, corpus, **kw)
-    r = timed(cmd, one_core)
+    r = timed(cmd, one_core, env={"PYTHONPATH": src} if src else None)
     manifest = pd.read_csv(out / "manifest.csv")
     cfg = json.loads(Path(cmd[5]).read_text())  # the settings, in the row (inputs shortened)
     cfg["corpus"]["paths"] = [Path(x).name for x in cfg["corpus"]["paths"]]
