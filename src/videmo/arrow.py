@@ -40,7 +40,7 @@ def column(values: Sequence, kind: pa.DataType) -> pa.Array:
             arr = np.array([0 if v is None else v for v in values], dtype=dtype)
         data = [pa.py_buffer(np.ascontiguousarray(arr))]
     else:
-        raise TypeError(f"videmo.store.arrow.column: no route for {kind}")
+        raise TypeError(f"videmo.arrow.column: no route for {kind}")
     nulls = n - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(kind, n, [bitmap, *data], null_count=nulls)

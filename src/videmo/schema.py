@@ -6,6 +6,7 @@ anywhere else is a bug waiting to happen.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,12 +336,14 @@ _FRAME_ARROW: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.cache
 def frame_arrow_schema(columns: tuple[str, ...] = FRAME_COLUMNS):
     """The per-frame table's Arrow schema (``columns`` of FRAME_COLUMNS, FRAME_DTYPES), with
     the ``pandas`` metadata ``DataFrame.to_parquet`` writes, so ``pd.read_parquet`` gives the
     dtypes back (nullable Int32 boxes, string clip ids): extraction builds and writes its tables
     with pyarrow alone and never imports pandas (about 0.3 s of CPU a process).
-    tests/test_frame_arrow.py holds it to what pandas itself writes."""
+    tests/test_frame_arrow.py holds it to what pandas itself writes. Made once per ``columns``
+    (an Arrow schema is immutable; finding pandas' version takes milliseconds)."""
     import json
     from importlib import metadata
 

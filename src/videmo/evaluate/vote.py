@@ -171,8 +171,6 @@ def by_intervals(c: _ClipVote) -> str:
     return majority(votes, c.sums, c.tie)
 
 
-
-
 def clip_votes(frames: pd.DataFrame, clip_ids: list[str], mapping: dict[str, str], *,
                frame_rule: str = "top", aggregate: str = "majority", tie: str = "probability",
                interval_frames: int = 1000, rules=None,
