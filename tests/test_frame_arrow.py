@@ -92,6 +92,42 @@ def test_a_column_is_what_pyarrow_makes_of_the_same_values(kind, values):
     assert ours.equals(pa.array(values, type=kind, from_pandas=True))
 
 
+@pytest.mark.parametrize("kind,values", [
+    (pa.float32(), [0.25, math.nan, None, 3.0]),  # NaN stays a value, as pa.array keeps it
+    (pa.string(), ["a", None, "ü"]),
+    (pa.list_(pa.float32(), 3), [np.array([1, 2, 3], np.float32), None, [0.5, math.nan, 7]]),
+    (pa.list_(pa.float32(), 4), []),
+])
+def test_a_side_table_column_keeps_nan_as_pa_array_does(kind, values):
+    ours = arrow.column(values, kind, nan_is_null=False)
+    ours.validate(full=True)
+    theirs = pa.array(values, type=kind)
+    assert ours.type == theirs.type and ours.null_count == theirs.null_count
+    assert repr(ours.to_pylist()) == repr(theirs.to_pylist())  # NaN != NaN: compared as text
+
+
+def test_the_mesh_table_is_what_pa_array_made(tmp_path):
+    """The mesh's rows (a face without a mesh: NaN numbers and a null landmark list) as
+    Arrow, through videmo.arrow, are the table pa.array made of them."""
+    from videmo.extract.features.mesh import mesh_schema, mesh_table
+
+    rng = np.random.default_rng(0)
+    n_numbers = len(mesh_schema()) - 4
+    rows = [("c", 0, 0, *rng.random(n_numbers).tolist(),
+             rng.random(schema.N_LANDMARKS * 3).astype(np.float32)),
+            ("c", 20, 0, *([math.nan] * n_numbers), None)]
+    ours = mesh_table(rows)
+    columns = list(zip(*rows, strict=True))
+    theirs = pa.Table.from_arrays([pa.array(list(c), type=f.type)
+                                   for c, f in zip(columns, mesh_schema(), strict=True)],
+                                  schema=mesh_schema())
+    import pyarrow.parquet as pq
+
+    pq.write_table(ours, tmp_path / "ours.parquet")
+    pq.write_table(theirs, tmp_path / "theirs.parquet")
+    assert (tmp_path / "ours.parquet").read_bytes() == (tmp_path / "theirs.parquet").read_bytes()
+
+
 def test_a_part_read_back_is_the_part_written(tmp_path):
     import pyarrow.parquet as pq
 

@@ -12,7 +12,8 @@ with the videmo frames that asked for it and whether the report stage (a frame i
 What is checked, precisely:
 
 - ``videmo extract`` (each detector with fer, the pixel model with BlazeFace and with Haar,
-  ``--jobs 2`` over two clips, and ``--shard 0/2``, the command a SLURM array task runs):
+  the mesh's side table, ``--jobs 2`` over two clips, and ``--shard 0/2``, the command a SLURM
+  array task runs):
   no process loads any forbidden package at all, nor pandas (:data:`LEAN`).
 - ``videmo run``: no process loads one outside the report stage; the report does load
   matplotlib (so the hook is seen to work in the command's own process).
@@ -138,6 +139,17 @@ def test_extract_imports_no_report_or_learning_library(tmp_path, detector, model
                            forbidden=LEAN))
     assert not found, f"videmo extract ({detector} + {model}) imported:\n{describe(found)}"
     assert (tmp_path / "run" / "frames.parquet").exists()
+
+
+def test_extract_with_the_mesh_imports_none(tmp_path):
+    """The mesh's side table is built and merged without pandas too (videmo.arrow)."""
+    cfg = write_config(tmp_path, SAMPLE_CLIPS[:1], faces={"detector": "mediapipe"})
+    data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    data["features"] = ["emotions", "mesh"]
+    cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
+    found = imports(videmo(tmp_path, "extract", str(cfg), "--no-progress", forbidden=LEAN))
+    assert not found, f"videmo extract with the mesh imported:\n{describe(found)}"
+    assert (tmp_path / "run" / "features" / "mesh.parquet").exists()
 
 
 def test_extract_workers_and_shard_tasks_import_none(tmp_path):

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from videmo import __version__, arrow, schema
 from videmo import config as config_mod
@@ -487,7 +486,7 @@ class RunDir:
         """The rows of the side table ``name`` of every done clip of the current corpus whose
         part was made under ``cache_hash`` (any, when None), sorted like the per-frame table;
         None without any."""
-        tables = [read_part(p, pq.read_table) for p in self._done_parts(
+        tables = [read_part(p, arrow.read_parquet) for p in self._done_parts(
             lambda cid: self.table_part_path(name, cid), config_hash, f"{name}_hash",
             cache_hash)]
         if not tables:

@@ -116,11 +116,9 @@ class FeatureExtractor(ABC):
         """A clip's side-table rows as an Arrow table (keys, then ``columns`` as float32)."""
         import pyarrow as pa
 
-        from videmo import schema
+        from videmo import arrow, schema
 
         fields = [(schema.CLIP_ID, pa.string()), (schema.FRAME_INDEX, pa.int64()),
                   (schema.FACE_INDEX, pa.int16())] + [(c, pa.float32()) for c in cls.columns]
         columns = list(zip(*rows, strict=True)) if rows else [[] for _ in fields]
-        return pa.Table.from_arrays([pa.array(list(col), type=t)
-                                     for col, (_, t) in zip(columns, fields, strict=True)],
-                                    schema=pa.schema(fields))
+        return arrow.table(columns, pa.schema(fields), nan_is_null=False)

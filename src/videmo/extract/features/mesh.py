@@ -287,12 +287,10 @@ def mesh_table(rows: list[tuple]):
     """Rows of :func:`mesh_row` as an Arrow table: landmarks stay one fixed-size float32 list
     per row (1,434 values), never 1,434 columns. ``pandas.read_parquet`` gives them back as
     one numpy array per row; :func:`landmarks_array` stacks them to (rows, 478, 3)."""
-    import pyarrow as pa
+    from videmo import arrow
 
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.MESH_COLUMNS]
-    arrays = [pa.array(list(col), type=mesh_schema().field(i).type)
-              for i, col in enumerate(columns)]
-    return pa.Table.from_arrays(arrays, schema=mesh_schema())
+    return arrow.table(columns, mesh_schema(), nan_is_null=False)
 
 
 def landmarks_array(table) -> np.ndarray:
