@@ -703,7 +703,7 @@ def main() -> None:
         os.sched_setaffinity(0, ALL_CPUS - {PIN_CPU})
     command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
     date = dt.date.today().isoformat()
-    m = machine()
+    m = {**machine(), "bytecode": byte_compile()}
     t0 = time.perf_counter()
     res = run(args)
     res.update({"date": date, "machine": m, "command": command, "repeats": args.repeats,

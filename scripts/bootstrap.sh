@@ -33,14 +33,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
-# The stamp says what is installed: "<test extras 0|1> <hash of pyproject.toml and this
-# script>". A set-up with the test extras satisfies the runtime mode, and a runtime reinstall
-# keeps the test extras, so run-sample.sh and test.sh never undo each other's set-up.
 # Byte-compile videmo's own sources every time (a second when nothing changed): an editable
 # install leaves their .pyc to the first import, which writes none where PYTHONDONTWRITEBYTECODE
 # is set; every process would then compile ~50 modules again (~0.1 s CPU, BENCHMARKS.md).
 "$VENV/bin/python" -m compileall -q src/videmo >/dev/null
 
+# The stamp says what is installed: "<test extras 0|1> <hash of pyproject.toml and this
+# script>". A set-up with the test extras satisfies the runtime mode, and a runtime reinstall
+# keeps the test extras, so run-sample.sh and test.sh never undo each other's set-up.
 stamp="$VENV/.videmo-stamp"
 hash=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
 have_test=0; have_hash=""
