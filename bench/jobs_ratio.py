@@ -65,7 +65,9 @@ def main() -> None:
     args = p.parse_args()
     if args.corpus:
         return defaults(args)
-    result = {"machine": harness.machine(), "detector": args.detector, "threads": args.threads,
+    compiled = harness.byte_compile(*([args.baseline_src] if args.baseline_src else []))
+    result = {"machine": {**harness.machine(), "bytecode": compiled},
+              "detector": args.detector, "threads": args.threads,
               "command": "python bench/jobs_ratio.py " + " ".join(sys.argv[1:]),
               "recordings": {}}
     codes = [("new", None)] + ([("base", args.baseline_src)] if args.baseline_src else [])
