@@ -154,9 +154,13 @@ class YunetDetector:
             self.interpreter.resize_tensor_input(self.input, [1, pad_h, pad_w, 3])
             self.interpreter.allocate_tensors()
             self.size = (pad_w, pad_h)
-        padded = cv2.copyMakeBorder(image, 0, pad_h - ih, 0, pad_w - iw, cv2.BORDER_CONSTANT,
-                                    value=0)
-        self.interpreter.set_tensor(self.input, padded.astype(np.float32)[None])
+        # the frame and its zero padding written straight into the input tensor (one copy,
+        # converted on the way; padding and casting apart cost 0.3 ms more a 640x384 frame)
+        tensor = self.interpreter.tensor(self.input)()[0]
+        tensor[:ih, :iw] = image
+        tensor[:ih, iw:] = 0
+        tensor[ih:] = 0
+        del tensor  # LiteRT refuses to run while a view of its buffers is held
         self.interpreter.invoke()
         out = {name: self.interpreter.get_tensor(i) for name, i in self.outputs.items()}
         return decode(out, pad_w, pad_h, self.min_score, self.nms_iou)
